@@ -1,0 +1,103 @@
+/* alloc.c — the core's one allocation seam.
+ *
+ * Every allocation of the core and of cJSON goes through here, so that
+ *  - a test can assert that live allocations return to zero,
+ *  - a failmalloc test can fail the i-th allocation for every i,
+ *  - limits can be enforced in one place.
+ * A small header in front of each block remembers its size. The counters are
+ * process-wide: the core is single-threaded (one wasm instance, one thread). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cJSON.h"
+#include "internal.h"
+
+typedef union ms_hdr {
+  size_t size;
+  max_align_t align; /* keeps the user block aligned for any type */
+} ms_hdr;
+
+static long live_allocs;
+static long live_bytes;
+static long fail_countdown; /* 0: off; 1: the next allocation fails */
+static long made_since;     /* allocations made since ms_alloc_fail_at */
+
+static int should_fail(void) {
+  made_since++;
+  if (fail_countdown > 0 && --fail_countdown == 0) return 1;
+  return 0;
+}
+
+void *ms_malloc(size_t n) {
+  if (should_fail() || n > SIZE_MAX - sizeof(ms_hdr)) return NULL;
+  ms_hdr *h = malloc(sizeof(ms_hdr) + n);
+  if (!h) return NULL;
+  h->size = n;
+  live_allocs++;
+  live_bytes += (long)n;
+  return h + 1;
+}
+
+void *ms_realloc(void *p, size_t n) {
+  if (!p) return ms_malloc(n);
+  if (should_fail() || n > SIZE_MAX - sizeof(ms_hdr)) return NULL;
+  ms_hdr *old = (ms_hdr *)p - 1;
+  size_t old_size = old->size;
+  ms_hdr *h = realloc(old, sizeof(ms_hdr) + n);
+  if (!h) return NULL;
+  h->size = n;
+  live_bytes += (long)n - (long)old_size;
+  return h + 1;
+}
+
+void ms_free(void *p) {
+  if (!p) return;
+  ms_hdr *h = (ms_hdr *)p - 1;
+  live_allocs--;
+  live_bytes -= (long)h->size;
+  free(h);
+}
+
+char *ms_strndup(const char *s, size_t n) {
+  char *d = ms_malloc(n + 1);
+  if (!d) return NULL;
+  if (n) memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+void ms_alloc_init(void) {
+  cJSON_Hooks hooks = {ms_malloc, ms_free};
+  cJSON_InitHooks(&hooks);
+}
+
+long ms_alloc_fail_at(long n) {
+  long made = made_since;
+  made_since = 0;
+  fail_countdown = n > 0 ? n : 0;
+  return made;
+}
+
+MS_EXPORT int32_t ms_live_allocations(void) { return (int32_t)live_allocs; }
+MS_EXPORT int32_t ms_live_bytes(void) { return (int32_t)live_bytes; }
+
+/* ---- errors ------------------------------------------------------------ */
+
+int ms_err_set(ms_err *e, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof e->msg) n = (int)sizeof e->msg - 1;
+  e->len = (uint32_t)n;
+  e->code = code;
+  return code;
+}
+
+void ms_err_clear(ms_err *e) {
+  e->code = 0;
+  e->len = 0;
+  e->msg[0] = '\0';
+}

@@ -1,0 +1,126 @@
+/* internal.h — declarations shared by the core's .c files. Not installed,
+ * not exported. Every function follows the public return convention:
+ * negative = MS_ERR_*, zero/positive = success. */
+#ifndef MS_INTERNAL_H
+#define MS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mcpstream.h"
+
+/* ---- alloc.c: the one allocation seam --------------------------------- */
+
+/* malloc/realloc/free through the seam: counts live allocations and bytes.
+ * ms_malloc(0) returns a valid unique pointer. ms_free(NULL) is a no-op.
+ * On failure ms_malloc/ms_realloc return NULL and leave `p` untouched. */
+void *ms_malloc(size_t n);
+void *ms_realloc(void *p, size_t n);
+void ms_free(void *p);
+/* Copies s[0..n) into a new NUL-terminated string, or NULL. */
+char *ms_strndup(const char *s, size_t n);
+/* Points cJSON's allocation at the seam (idempotent). */
+void ms_alloc_init(void);
+/* Test hook (native builds): the `n`-th allocation from now fails (1 = the
+ * next one); 0 disables. Returns how many allocations were made since the
+ * last call (so a test can learn how many a scenario makes). */
+long ms_alloc_fail_at(long n);
+
+/* ---- err: an error code + message kept on a handle -------------------- */
+
+#define MS_ERR_MSG_MAX 512
+typedef struct ms_err {
+  int code;                    /* 0 or MS_ERR_* */
+  uint32_t len;                /* message length */
+  char msg[MS_ERR_MSG_MAX];    /* fixed: setting an error never allocates */
+} ms_err;
+
+/* Sets code and a printf-style message (truncated to fit). Returns code. */
+int ms_err_set(ms_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ms_err_clear(ms_err *e);
+
+/* ---- buf.c: growable byte buffer ---------------------------------------- */
+
+typedef struct ms_buf {
+  uint8_t *data; /* owned; NULL when cap == 0 */
+  size_t len;
+  size_t cap;
+} ms_buf;
+
+/* Ensures room for `extra` more bytes. 0 or MS_ERR_NOMEM (buffer unchanged). */
+int ms_buf_reserve(ms_buf *b, size_t extra);
+int ms_buf_append(ms_buf *b, const void *p, size_t n);
+int ms_buf_append_str(ms_buf *b, const char *s);
+int ms_buf_append_byte(ms_buf *b, uint8_t c);
+int ms_buf_append_int(ms_buf *b, long long v);
+/* Appends s[0..n) as a JSON string literal (quotes + escapes). */
+int ms_buf_append_json_string(ms_buf *b, const char *s, size_t n);
+/* Drops the first n bytes (memmove). */
+void ms_buf_consume(ms_buf *b, size_t n);
+/* len = 0, keeps capacity. */
+void ms_buf_reset(ms_buf *b);
+/* Frees storage; the buffer is empty and reusable afterwards. */
+void ms_buf_free(ms_buf *b);
+
+/* ---- ndjson.c: newline-delimited framing (stdio transport) ----------- */
+
+/* Called once per complete line, without its "\n" (a trailing "\r" is
+ * removed too; blank lines are skipped). `line` is borrowed for the call.
+ * When a line is longer than the limit, it is called once with line == NULL
+ * and len = the limit, and the rest of that line is discarded.
+ * A negative return stops the feed and is returned by ms_ndjson_feed. */
+typedef int (*ms_line_cb)(void *user, const char *line, size_t len);
+
+typedef struct ms_ndjson {
+  ms_buf line;     /* the partial line carried between feeds */
+  size_t max;      /* longest accepted line in bytes */
+  int discarding;  /* inside an over-long line: drop until "\n" */
+} ms_ndjson;
+
+void ms_ndjson_init(ms_ndjson *d, size_t max_line);
+void ms_ndjson_free(ms_ndjson *d);
+/* Feeds p[0..n). Lines are reported in order, whatever the chunking.
+ * Returns 0, MS_ERR_NOMEM, or the callback's negative return. */
+int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
+                   void *user);
+
+/* ---- sse.c: Server-Sent Events parser (WHATWG event-stream) ----------- */
+
+typedef struct ms_sse_event {
+  const char *type;   /* "message" when no event: field was given */
+  size_t type_len;
+  const char *data;   /* data lines joined by "\n" (no trailing "\n") */
+  size_t data_len;
+  const char *id;     /* the last event id (persists across events) */
+  size_t id_len;
+  long retry;         /* last retry: value in ms, -1 if none seen */
+} ms_sse_event;
+
+/* Called per dispatched event; pointers borrowed for the call. Negative
+ * return stops the feed and is returned by ms_sse_feed. */
+typedef int (*ms_sse_cb)(void *user, const ms_sse_event *ev);
+
+typedef struct ms_sse {
+  ms_buf line;
+  ms_buf data;
+  ms_buf type;
+  ms_buf id;
+  long retry;
+  size_t max;       /* longest line / event data accepted */
+  int has_data;     /* a data: field was seen since the last dispatch */
+  int cr_pending;   /* last byte was "\r": a following "\n" is the same EOL */
+  int started;      /* the optional leading BOM has been checked */
+  int discarding;   /* inside an over-long line */
+} ms_sse;
+
+void ms_sse_init(ms_sse *s, size_t max);
+void ms_sse_free(ms_sse *s);
+/* Feeds p[0..n). Lines end with CRLF, LF or CR (also split across feeds).
+ * An over-long line or event makes the feed return MS_ERR_LIMIT (the parser
+ * then skips to the next event). Returns 0, MS_ERR_NOMEM, MS_ERR_LIMIT, or
+ * the callback's negative return. */
+int ms_sse_feed(ms_sse *s, const uint8_t *p, size_t n, ms_sse_cb cb, void *user);
+
+#endif /* MS_INTERNAL_H */

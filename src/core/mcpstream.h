@@ -1,0 +1,237 @@
+/* mcpstream.h — the one public header of the mcpstream core.
+ *
+ * The core is sans-IO: it never reads, writes, sleeps or calls into the host.
+ * Every function takes input, advances state machines and returns. The host
+ * (the JS wrapper, or a native test) performs the I/O that the core asks for
+ * as *effects* and feeds the results back through the feed functions.
+ *
+ * Objects live in one context (ms_ctx). Sessions (one MCP server connection
+ * each) and streams (one agent run each) are named by positive int ids, never
+ * by pointers, so a stale id from the host is detected instead of being
+ * undefined behaviour. Ids are never reused within a context.
+ *
+ * Return convention, everywhere: a negative value is an MS_ERR_* code, and the
+ * message that explains it is kept on the context (ms_ctx_error) until the
+ * next call that fails. Zero or positive is success.
+ *
+ * Memory: all input is copied; the core never keeps a host pointer. Output is
+ * borrowed: a pointer + length into core memory, valid until the next call on
+ * the same context that is not a pure getter (the *_ptr / *_len getters).
+ * The host writes input into the scratch buffer returned by ms_ctx_input()
+ * and passes its length.
+ */
+#ifndef MCPSTREAM_H
+#define MCPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten/emscripten.h>
+#define MS_EXPORT EMSCRIPTEN_KEEPALIVE
+#else
+#define MS_EXPORT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Status and error codes ------------------------------------------ */
+
+/* Non-negative results of ms_stream_next / _return. */
+#define MS_DONE 0     /* the stream ended; no step; cleanup has finished */
+#define MS_YIELD 1    /* a step is ready: ms_stream_output_ptr/_len */
+#define MS_EFFECTS 2  /* effects are queued: take them, perform them, call again */
+#define MS_WAIT 3     /* nothing to do until the host feeds an I/O result */
+
+/* Errors. JS maps each to a stable string code (src/js/errors.js). */
+#define MS_ERR_NOMEM -1            /* OUT_OF_MEMORY */
+#define MS_ERR_INVALID_ARGUMENT -2 /* INVALID_ARGUMENT */
+#define MS_ERR_BAD_HANDLE -3       /* INVALID_HANDLE: unknown or freed id */
+#define MS_ERR_STATE -4            /* INVALID_STATE: call not allowed now */
+#define MS_ERR_PROTOCOL -5         /* MCP_PROTOCOL: server broke the protocol */
+#define MS_ERR_TRANSPORT_CLOSED -6 /* MCP_TRANSPORT_CLOSED: server went away */
+#define MS_ERR_CONNECT -7          /* MCP_CONNECT_FAILED: could not open */
+#define MS_ERR_MCP -8              /* MCP_ERROR: server answered with an error */
+#define MS_ERR_LLM_HTTP -9         /* LLM_HTTP: model endpoint failed */
+#define MS_ERR_LLM_PROTOCOL -10    /* LLM_PROTOCOL: malformed model response */
+#define MS_ERR_LIMIT -11           /* LIMIT_EXCEEDED: a configured limit */
+#define MS_ERR_ABORTED -12         /* ABORTED: the stream's signal fired */
+#define MS_ERR_AGENT_CLOSED -13    /* AGENT_CLOSED: agent.close() ended it */
+#define MS_ERR_TIMEOUT -14         /* TIMEOUT: a request took too long */
+#define MS_ERR_CANCELLED -15       /* CANCELLED: the request was cancelled */
+#define MS_ERR_MIN -15
+
+/* ---- Effects ------------------------------------------------------------ */
+
+/* An effect record, as laid out in memory for the host (6 x int32, 24 bytes).
+ * `ptr`/`len` describe a payload in core memory (len 0: none). */
+typedef struct ms_effect {
+  int32_t kind; /* MS_FX_* */
+  int32_t a;    /* see each kind */
+  int32_t b;
+  int32_t c;
+  uint32_t ptr;
+  uint32_t len;
+} ms_effect;
+
+/* a = session id. Payload JSON {"server","owner","ownerId"}: open the
+ * transport configured for that server; then call ms_session_opened, or
+ * ms_session_closed(MS_CLOSE_OPEN_FAILED). */
+#define MS_FX_OPEN 1
+/* a = session id. Payload: one JSON-RPC message (UTF-8, no framing). */
+#define MS_FX_SEND 2
+/* a = session id. Close the transport (stdio: end stdin, wait, SIGTERM,
+ * SIGKILL). Then call ms_session_closed(MS_CLOSE_CLOSED). Issued at most
+ * once per session. */
+#define MS_FX_CLOSE 3
+/* a = stream id, b = model request sequence. Payload: the Chat Completions
+ * request body (JSON). Feed the response with ms_stream_model_*. */
+#define MS_FX_MODEL_REQUEST 4
+/* a = stream id, b = model request sequence. Abort that request; feed nothing
+ * more for it. */
+#define MS_FX_MODEL_ABORT 5
+/* a = stream id. The stream can make progress: call ms_stream_next. */
+#define MS_FX_WAKE 6
+/* a = op id, b = status (0 or MS_ERR_*). Payload: result JSON, or the error
+ * message (UTF-8) when b < 0. */
+#define MS_FX_OP_DONE 7
+/* a = op id. Payload: the params of a notifications/progress (JSON). */
+#define MS_FX_OP_PROGRESS 8
+/* Payload: a lifecycle event JSON {kind, server, sessionId, owner, streamId,
+ * reason}; see DESIGN §3 rule 9. */
+#define MS_FX_EVENT 9
+/* a = session id (0: none), b = level (0 debug .. 3 error). Payload: UTF-8
+ * text (a server's log notification, or a skipped bad input). */
+#define MS_FX_LOG 10
+
+/* Why a transport closed (ms_session_closed). */
+#define MS_CLOSE_CLOSED 0      /* closed after MS_FX_CLOSE */
+#define MS_CLOSE_EXITED 1      /* the server exited / the transport dropped */
+#define MS_CLOSE_OPEN_FAILED 2 /* the transport could not be opened */
+
+/* Owners of sessions. */
+#define MS_OWNER_STREAM 1
+#define MS_OWNER_AGENT 2
+#define MS_OWNER_CLIENT 3
+
+/* Why a stream is being ended early (ms_stream_return). */
+#define MS_END_RETURN 0       /* consumer return()/break: ends with MS_DONE */
+#define MS_END_THROW 1        /* consumer throw(e): ends with MS_DONE */
+#define MS_END_ABORT 2        /* signal: ends reporting MS_ERR_ABORTED once */
+#define MS_END_AGENT_CLOSED 3 /* agent.close(): ends reporting MS_ERR_AGENT_CLOSED */
+
+/* Flags of ms_session_request. */
+#define MS_REQ_PROGRESS 1 /* add _meta.progressToken; progress → MS_FX_OP_PROGRESS */
+
+typedef struct ms_ctx ms_ctx;
+
+/* ---- Context --------------------------------------------------------- */
+
+/* Creates a context. Returns NULL when out of memory. */
+MS_EXPORT ms_ctx *ms_ctx_new(void);
+/* Frees the context and everything in it (sessions, streams). No effects are
+ * produced; the host tears its transports down itself. NULL is ignored. */
+MS_EXPORT void ms_ctx_free(ms_ctx *ctx);
+/* Returns a scratch buffer of at least `len` bytes for the host to write the
+ * next input into, or NULL when out of memory. Valid until the next call
+ * to ms_ctx_input; feeding functions read `len` bytes from it. */
+MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len);
+/* Moves the queued effects into the output array and returns their count.
+ * The array (ms_ctx_effects_ptr) and every payload stay valid until the next
+ * call on ctx other than the getters below. */
+MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx);
+MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx);
+/* The message of the last failed call (UTF-8, not NUL-terminated). */
+MS_EXPORT const char *ms_ctx_error_ptr(ms_ctx *ctx);
+MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx);
+/* Live allocations / bytes made through the core's allocator (all contexts). */
+MS_EXPORT int32_t ms_live_allocations(void);
+MS_EXPORT int32_t ms_live_bytes(void);
+/* Numbers of sessions not yet closed / streams not yet freed in ctx. */
+MS_EXPORT int32_t ms_ctx_sessions_open(ms_ctx *ctx);
+MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx);
+/* Sets a limit (MS_LIMIT_*) for objects created after the call. Returns 0 or
+ * MS_ERR_INVALID_ARGUMENT. */
+MS_EXPORT int32_t ms_ctx_set_limit(ms_ctx *ctx, int32_t which, int32_t value);
+#define MS_LIMIT_MESSAGE_BYTES 1   /* one incoming message/frame (default 16 MiB) */
+#define MS_LIMIT_PENDING_REQUESTS 2 /* per session (default 1024) */
+
+/* ---- Sessions (for clients and agents; streams open their own) -------- */
+
+/* Creates a session for the server named by input[0..name_len) owned by
+ * (owner, owner_id), records it, and queues MS_FX_OPEN. Returns the session
+ * id (> 0) or an error. The session initializes itself once opened. */
+MS_EXPORT int32_t ms_session_new(ms_ctx *ctx, int32_t owner, int32_t owner_id,
+                                 uint32_t name_len);
+/* The transport of session `sid` is open. */
+MS_EXPORT int32_t ms_session_opened(ms_ctx *ctx, int32_t sid);
+/* Bytes from the server: input[0..len). stdio framing (NDJSON). Messages are
+ * handled strictly in arrival order. */
+MS_EXPORT int32_t ms_session_feed(ms_ctx *ctx, int32_t sid, uint32_t len);
+/* One whole JSON-RPC message from the server: input[0..len). For transports
+ * that frame messages themselves. */
+MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len);
+/* The transport is gone (MS_CLOSE_*). input[0..msg_len) says why (may be 0).
+ * Pending requests fail; streams using the session are woken; exactly one
+ * session-close event is queued. Calling it again is a no-op. */
+MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason,
+                                    uint32_t msg_len);
+/* 1 when the session is initialized and usable, 0 while opening, or an error
+ * (MS_ERR_TRANSPORT_CLOSED and friends) when it failed or closed. */
+MS_EXPORT int32_t ms_session_state(ms_ctx *ctx, int32_t sid);
+/* Sends a request: method = input[0..method_len), params JSON =
+ * input[method_len..method_len+params_len) (params_len 0: none). Completion
+ * (after the session is ready) is reported as MS_FX_OP_DONE for op_id. */
+MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id,
+                                     int32_t flags, uint32_t method_len,
+                                     uint32_t params_len);
+/* All tools of the session (every page), as MS_FX_OP_DONE for op_id with a
+ * JSON array of tool objects. Cached until a list_changed notification. */
+MS_EXPORT int32_t ms_session_list_tools(ms_ctx *ctx, int32_t sid, int32_t op_id);
+/* Cancels request op_id: sends notifications/cancelled if it was sent, and
+ * completes it with MS_ERR_CANCELLED (or MS_ERR_TIMEOUT when `timeout`). */
+MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id,
+                                    int32_t timeout);
+/* Closes every session owned by (owner, owner_id) that is not closed yet,
+ * each exactly once, and reports MS_FX_OP_DONE for op_id when all are
+ * closed (at once when there is none). */
+MS_EXPORT int32_t ms_owner_close(ms_ctx *ctx, int32_t owner, int32_t owner_id,
+                                 int32_t op_id);
+
+/* ---- Streams (one agent run each) ------------------------------------ */
+
+/* Creates a stream from the JSON config in input[0..len):
+ *   { "model": str, "systemPrompt": str?, "maxSteps": int?,
+ *     "disallowedTools": [str]?, "own": [server name],
+ *     "borrow": [session id], "query": str, "history": [message]? }
+ * Nothing is opened until the first ms_stream_next. Returns the stream id. */
+MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len);
+/* Advances the stream. Returns MS_YIELD, MS_EFFECTS, MS_WAIT, MS_DONE, or an
+ * error once (after cleanup finished); after MS_DONE or an error it keeps
+ * returning MS_DONE. */
+MS_EXPORT int32_t ms_stream_next(ms_ctx *ctx, int32_t st);
+/* Starts ending the stream (MS_END_*): aborts the model request, cancels its
+ * in-flight MCP requests, closes the sessions the stream owns (each once).
+ * Idempotent. Returns like ms_stream_next (MS_DONE when nothing to wait for). */
+MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t st, int32_t why);
+/* The step of the last MS_YIELD (JSON), or the message of the last error. */
+MS_EXPORT const char *ms_stream_output_ptr(ms_ctx *ctx, int32_t st);
+MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t st);
+/* Model response bytes (Server-Sent Events of chat.completion.chunk). */
+MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,
+                                       uint32_t len);
+/* End of the model response. status 200: success; otherwise the HTTP status
+ * (or 0 for a network failure) and input[0..len) the body or message. When the
+ * body was a whole JSON response (not SSE), pass it here with status 200. */
+MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t st, int32_t seq,
+                                      int32_t status, uint32_t len);
+/* Frees a stream. Only allowed after it reported MS_DONE or an error (else
+ * MS_ERR_STATE). */
+MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MCPSTREAM_H */
