@@ -65,14 +65,14 @@ extern "C" {
 
 /* ---- Effects ------------------------------------------------------------ */
 
-/* An effect record, as laid out in memory for the host (6 x int32, 24 bytes).
- * `ptr`/`len` describe a payload in core memory (len 0: none). */
+/* An effect record, as laid out in memory for the host (in wasm: 6 x int32,
+ * 24 bytes). `ptr`/`len` describe a payload in core memory (len 0: none). */
 typedef struct ms_effect {
   int32_t kind; /* MS_FX_* */
   int32_t a;    /* see each kind */
   int32_t b;
   int32_t c;
-  uint32_t ptr;
+  uintptr_t ptr;
   uint32_t len;
 } ms_effect;
 
@@ -149,6 +149,9 @@ MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx);
 /* Live allocations / bytes made through the core's allocator (all contexts). */
 MS_EXPORT int32_t ms_live_allocations(void);
 MS_EXPORT int32_t ms_live_bytes(void);
+/* Allocations held by the context itself (its buffers and tables), so that
+ * ms_live_allocations() - this = what its sessions and streams hold. */
+MS_EXPORT int32_t ms_ctx_own_allocations(ms_ctx *ctx);
 /* Numbers of sessions not yet closed / streams not yet freed in ctx. */
 MS_EXPORT int32_t ms_ctx_sessions_open(ms_ctx *ctx);
 MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx);

@@ -1,0 +1,203 @@
+/* core.h — the context, session and stream objects, shared by ctx.c,
+ * jsonrpc.c, session.c, llm.c and stream.c. Private to the core. */
+#ifndef MS_CORE_H
+#define MS_CORE_H
+
+#include "cJSON.h"
+#include "internal.h"
+
+typedef struct ms_session ms_session;
+typedef struct ms_stream ms_stream;
+
+/* ---- ctx.c ------------------------------------------------------------- */
+
+typedef struct ms_fx_rec {
+  int32_t kind, a, b, c;
+  size_t off; /* payload offset in ctx->fx_payload */
+  uint32_t len;
+} ms_fx_rec;
+
+typedef struct ms_owner_wait { /* an ms_owner_close waiting for its sessions */
+  int32_t op_id, owner, owner_id;
+} ms_owner_wait;
+
+struct ms_ctx {
+  ms_err err;
+  ms_buf input;
+  /* queued effects and their payloads */
+  ms_fx_rec *fx;
+  size_t nfx, capfx;
+  ms_buf fx_payload;
+  /* effects handed out by ms_ctx_take_effects */
+  ms_effect *out;
+  size_t out_cap;
+  ms_buf out_payload;
+  /* objects; ids are never reused */
+  ms_session **sessions;
+  size_t nsessions, capsessions;
+  ms_stream **streams;
+  size_t nstreams, capstreams;
+  ms_owner_wait *owner_waits;
+  size_t nowner_waits, capowner_waits;
+  int32_t next_id;
+  size_t max_message;
+  size_t max_pending;
+};
+
+/* Queues an effect (payload copied). 0 or MS_ERR_NOMEM. */
+int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,
+           const void *payload, size_t len);
+/* Queues a lifecycle event (MS_FX_EVENT). `s` may be NULL (stream events). */
+int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s,
+              int32_t stream_id, const char *reason);
+/* Queues MS_FX_OP_DONE with an error message. */
+int ms__op_fail(ms_ctx *ctx, int32_t op_id, int code, const char *msg, size_t len);
+/* Records the error on the context for the host (ms_ctx_error_*). Returns code. */
+int ms__fail(ms_ctx *ctx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ms_session *ms__session_get(ms_ctx *ctx, int32_t id);
+ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id);
+int32_t ms__new_id(ms_ctx *ctx);
+/* Adds/removes objects to/from the ctx tables. */
+int ms__add_session(ms_ctx *ctx, ms_session *s);
+int ms__add_stream(ms_ctx *ctx, ms_stream *st);
+void ms__remove_stream(ms_ctx *ctx, ms_stream *st);
+/* Called after a session closed: completes ms_owner_close waits. */
+void ms__owner_check(ms_ctx *ctx);
+/* Owner name for events: "stream" | "agent" | "client". */
+const char *ms__owner_name(int owner);
+/* Parses exactly text[0..len) as one JSON value (trailing white space
+ * allowed); NULL when malformed, trailed by anything else, or out of memory. */
+cJSON *ms__json_parse(const char *text, size_t len);
+/* Prints a cJSON value into a fresh seam-allocated string (NULL on OOM). */
+char *ms__json_print(const cJSON *v);
+
+/* ---- jsonrpc.c --------------------------------------------------------- */
+
+#define MS_RPC_INVALID 0
+#define MS_RPC_REQUEST 1
+#define MS_RPC_NOTIFICATION 2
+#define MS_RPC_RESULT 3
+#define MS_RPC_ERROR 4
+
+/* Classifies a parsed JSON-RPC 2.0 message. */
+int ms_rpc_classify(const cJSON *msg);
+/* Reads an id we generated (a non-negative integer). -1 when it is not one. */
+int64_t ms_rpc_int_id(const cJSON *id);
+/* Builds {"jsonrpc":"2.0","id":id,"method":method,"params":params} (params
+ * may be NULL; an id < 0 builds a notification). Appends to out. */
+int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *params);
+/* Builds a response to a request whose id is `id` (copied as is), with
+ * `result` (may be NULL: {}) or, when err_code != 0, an error object. */
+int ms_rpc_build_response(ms_buf *out, const cJSON *id, const cJSON *result,
+                          int err_code, const char *err_msg);
+
+/* ---- session.c --------------------------------------------------------- */
+
+#define MS_SESS_OPENING 1 /* MS_FX_OPEN issued */
+#define MS_SESS_INIT 2    /* initialize sent */
+#define MS_SESS_READY 3
+#define MS_SESS_CLOSING 4 /* MS_FX_CLOSE issued */
+#define MS_SESS_CLOSED 5
+
+#define MS_REQ_INIT 1
+#define MS_REQ_LIST_TOOLS 2
+#define MS_REQ_OP 3          /* a host op (client): MS_FX_OP_DONE */
+#define MS_REQ_STREAM_TOOL 4 /* a stream's tools/call */
+
+typedef struct ms_req {
+  int64_t rpc_id;
+  int kind;
+  int32_t op_id;     /* MS_REQ_OP: the op id; MS_REQ_STREAM_TOOL: stream id */
+  int progress;      /* progressToken = rpc_id was sent */
+  char *pending;     /* message built but not sent yet (session not ready) */
+} ms_req;
+
+struct ms_session {
+  int32_t id;
+  char *name;
+  int owner;
+  int32_t owner_id;
+  int state;
+  ms_err err; /* why it failed or closed; code 0 while healthy */
+  ms_ndjson framer;
+  int64_t next_rpc;
+  ms_req *reqs;
+  size_t nreqs, capreqs;
+  char protocol[16];
+  cJSON *tools;        /* every page, once listed; NULL: not listed */
+  cJSON *tools_partial;/* pages so far while listing */
+  int listing;         /* a tools/list request is in flight */
+  int refs;            /* streams that use the session (freed at 0 once closed) */
+  int32_t *tool_waits; /* op ids waiting for the tool list */
+  size_t ntool_waits, captool_waits;
+};
+
+/* Creates a session and queues MS_FX_OPEN (ownership is recorded first). */
+int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner,
+                       int32_t owner_id, ms_session **out);
+/* Starts listing tools if the session is ready and has no list. */
+int ms__session_want_tools(ms_ctx *ctx, ms_session *s);
+/* Sends tools/call for stream `st_id`, with a progress token. Returns the
+ * JSON-RPC id (> 0) or an error. */
+int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id,
+                              const char *name, const cJSON *args);
+/* Cancels request rpc_id (notifications/cancelled, request-cancel event). */
+int ms__session_cancel_rpc(ms_ctx *ctx, ms_session *s, int64_t rpc_id,
+                           int32_t st_id, const char *reason);
+/* Queues MS_FX_CLOSE once; no-op when closing/closed. */
+int ms__session_close(ms_ctx *ctx, ms_session *s);
+/* Frees a session object (tables are the caller's business). */
+void ms__session_free(ms_session *s);
+/* Frees the session and removes it from ctx if it is closed and unused. */
+void ms__session_collect(ms_ctx *ctx, ms_session *s);
+/* 1 ready, 0 opening, negative: failed/closed. */
+int ms__session_health(const ms_session *s);
+
+/* ---- stream.c (called by session.c) ----------------------------------- */
+
+/* A tools/call response (result) or failure (code < 0, msg) for stream st_id. */
+void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id,
+                          const cJSON *result, int code, const char *msg);
+/* A progress notification for the stream's in-flight call. */
+void ms__stream_tool_progress(ms_ctx *ctx, int32_t st_id, int64_t rpc_id,
+                              const cJSON *params);
+/* Something changed on session sid: wake streams that use it. */
+void ms__streams_session_changed(ms_ctx *ctx, int32_t sid);
+void ms__stream_free(ms_stream *st);
+
+/* ---- llm.c: OpenAI-compatible Chat Completions ------------------------- */
+
+typedef struct ms_llm_call {
+  ms_buf id;
+  ms_buf name;
+  ms_buf args;
+} ms_llm_call;
+
+typedef struct ms_llm_acc {   /* one assistant message being assembled */
+  ms_buf content;
+  ms_llm_call *calls;
+  size_t ncalls;
+  int finished;               /* a finish_reason was seen */
+} ms_llm_acc;
+
+/* Applies one SSE data payload (a chat.completion.chunk, or "[DONE]").
+ * The text delta of this chunk, if any, is appended to `delta` too.
+ * Returns 0, MS_ERR_LLM_PROTOCOL / MS_ERR_LLM_HTTP (message in err) or
+ * MS_ERR_NOMEM. */
+int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delta,
+                     ms_err *err);
+/* Applies a whole response: a chat.completion object or a bare assistant
+ * message {role, content, tool_calls}. */
+int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *err);
+void ms_llm_acc_free(ms_llm_acc *acc);
+/* The assistant message for the history: {role, content, tool_calls?}. */
+cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc);
+/* Builds the request body {model, messages, tools?, stream:true}. `tools` is
+ * an array of {type:"function", function:{...}} (may be empty). */
+char *ms_llm_build_request(const char *model, const cJSON *messages,
+                           const cJSON *tools);
+/* Turns an HTTP error body into a one-line message (error.message if JSON). */
+void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);
+
+#endif /* MS_CORE_H */

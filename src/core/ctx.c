@@ -1,0 +1,266 @@
+/* ctx.c — the context: object tables, the effect queue, the input buffer
+ * and the exported context functions. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+
+MS_EXPORT ms_ctx *ms_ctx_new(void) {
+  ms_alloc_init();
+  ms_ctx *ctx = ms_malloc(sizeof *ctx);
+  if (!ctx) return NULL;
+  memset(ctx, 0, sizeof *ctx);
+  ctx->next_id = 1;
+  ctx->max_message = 16u << 20;
+  ctx->max_pending = 1024;
+  return ctx;
+}
+
+MS_EXPORT void ms_ctx_free(ms_ctx *ctx) {
+  if (!ctx) return;
+  for (size_t i = 0; i < ctx->nstreams; i++) ms__stream_free(ctx->streams[i]);
+  for (size_t i = 0; i < ctx->nsessions; i++) ms__session_free(ctx->sessions[i]);
+  ms_free(ctx->streams);
+  ms_free(ctx->sessions);
+  ms_free(ctx->owner_waits);
+  ms_free(ctx->fx);
+  ms_free(ctx->out);
+  ms_buf_free(&ctx->fx_payload);
+  ms_buf_free(&ctx->out_payload);
+  ms_buf_free(&ctx->input);
+  ms_free(ctx);
+}
+
+MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len) {
+  if (!ctx) return NULL;
+  ms_buf_reset(&ctx->input);
+  if (ms_buf_reserve(&ctx->input, len ? len : 1)) return NULL;
+  return ctx->input.data;
+}
+
+int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
+           size_t len) {
+  if (ctx->nfx == ctx->capfx) {
+    size_t cap = ctx->capfx ? ctx->capfx * 2 : 16;
+    ms_fx_rec *fx = ms_realloc(ctx->fx, cap * sizeof *fx);
+    if (!fx) return MS_ERR_NOMEM;
+    ctx->fx = fx;
+    ctx->capfx = cap;
+  }
+  size_t off = ctx->fx_payload.len;
+  if (len && ms_buf_append(&ctx->fx_payload, payload, len)) return MS_ERR_NOMEM;
+  ctx->fx[ctx->nfx++] = (ms_fx_rec){kind, a, b, c, off, (uint32_t)len};
+  return 0;
+}
+
+MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
+  if (!ctx) return MS_ERR_INVALID_ARGUMENT;
+  if (ctx->out_cap < ctx->nfx) {
+    ms_effect *out = ms_realloc(ctx->out, ctx->nfx * sizeof *out);
+    if (!out) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory taking effects");
+    ctx->out = out;
+    ctx->out_cap = ctx->nfx;
+  }
+  /* swap payload buffers: the queued payloads become the output */
+  ms_buf tmp = ctx->out_payload;
+  ctx->out_payload = ctx->fx_payload;
+  ctx->fx_payload = tmp;
+  ms_buf_reset(&ctx->fx_payload);
+  size_t n = ctx->nfx;
+  for (size_t i = 0; i < n; i++) {
+    ms_fx_rec *r = &ctx->fx[i];
+    ctx->out[i] = (ms_effect){r->kind, r->a, r->b, r->c,
+                              (uintptr_t)(ctx->out_payload.data + r->off), r->len};
+  }
+  ctx->nfx = 0;
+  return (int32_t)n;
+}
+
+MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx) { return ctx ? ctx->out : NULL; }
+MS_EXPORT const char *ms_ctx_error_ptr(ms_ctx *ctx) { return ctx ? ctx->err.msg : NULL; }
+MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx) { return ctx ? ctx->err.len : 0; }
+
+int ms__fail(ms_ctx *ctx, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(ctx->err.msg, sizeof ctx->err.msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof ctx->err.msg) n = (int)sizeof ctx->err.msg - 1;
+  ctx->err.len = (uint32_t)n;
+  ctx->err.code = code;
+  return code;
+}
+
+const char *ms__owner_name(int owner) {
+  switch (owner) {
+    case MS_OWNER_STREAM: return "stream";
+    case MS_OWNER_AGENT: return "agent";
+    default: return "client";
+  }
+}
+
+cJSON *ms__json_parse(const char *text, size_t len) {
+  const char *end = NULL;
+  cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (!v) return NULL;
+  while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+  if (end != text + len) {
+    cJSON_Delete(v);
+    return NULL;
+  }
+  return v;
+}
+
+char *ms__json_print(const cJSON *v) {
+  char *s = cJSON_PrintUnformatted(v);
+  return s; /* allocated through the seam (cJSON hooks) */
+}
+
+int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
+              const char *reason) {
+  ms_buf b = {0};
+  int rc = 0;
+  rc |= ms_buf_append_str(&b, "{\"kind\":\"");
+  rc |= ms_buf_append_str(&b, kind);
+  rc |= ms_buf_append_str(&b, "\",\"server\":");
+  if (s) rc |= ms_buf_append_json_string(&b, s->name, strlen(s->name));
+  else rc |= ms_buf_append_str(&b, "null");
+  rc |= ms_buf_append_str(&b, ",\"sessionId\":");
+  if (s) rc |= ms_buf_append_int(&b, s->id);
+  else rc |= ms_buf_append_str(&b, "null");
+  rc |= ms_buf_append_str(&b, ",\"owner\":");
+  if (s) {
+    rc |= ms_buf_append_byte(&b, '"');
+    rc |= ms_buf_append_str(&b, ms__owner_name(s->owner));
+    rc |= ms_buf_append_byte(&b, '"');
+  } else {
+    rc |= ms_buf_append_str(&b, "null");
+  }
+  rc |= ms_buf_append_str(&b, ",\"streamId\":");
+  if (stream_id > 0) rc |= ms_buf_append_int(&b, stream_id);
+  else rc |= ms_buf_append_str(&b, "null");
+  rc |= ms_buf_append_str(&b, ",\"reason\":");
+  if (reason) rc |= ms_buf_append_json_string(&b, reason, strlen(reason));
+  else rc |= ms_buf_append_str(&b, "null");
+  rc |= ms_buf_append_byte(&b, '}');
+  if (!rc) rc = ms__fx(ctx, MS_FX_EVENT, s ? s->id : 0, stream_id, 0, b.data, b.len);
+  ms_buf_free(&b);
+  return rc ? MS_ERR_NOMEM : 0;
+}
+
+int ms__op_fail(ms_ctx *ctx, int32_t op_id, int code, const char *msg, size_t len) {
+  return ms__fx(ctx, MS_FX_OP_DONE, op_id, code, 0, msg, len);
+}
+
+int32_t ms__new_id(ms_ctx *ctx) { return ctx->next_id++; }
+
+static int grow(void **arr, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return 0;
+  size_t c = *cap ? *cap * 2 : 8;
+  void *p = ms_realloc(*arr, c * size);
+  if (!p) return MS_ERR_NOMEM;
+  *arr = p;
+  *cap = c;
+  return 0;
+}
+
+int ms__add_session(ms_ctx *ctx, ms_session *s) {
+  if (grow((void **)&ctx->sessions, &ctx->capsessions, ctx->nsessions, sizeof *ctx->sessions))
+    return MS_ERR_NOMEM;
+  ctx->sessions[ctx->nsessions++] = s;
+  return 0;
+}
+
+int ms__add_stream(ms_ctx *ctx, ms_stream *st) {
+  if (grow((void **)&ctx->streams, &ctx->capstreams, ctx->nstreams, sizeof *ctx->streams))
+    return MS_ERR_NOMEM;
+  ctx->streams[ctx->nstreams++] = st;
+  return 0;
+}
+
+void ms__remove_stream(ms_ctx *ctx, ms_stream *st) {
+  for (size_t i = 0; i < ctx->nstreams; i++) {
+    if (ctx->streams[i] == st) {
+      memmove(ctx->streams + i, ctx->streams + i + 1, (ctx->nstreams - i - 1) * sizeof *ctx->streams);
+      ctx->nstreams--;
+      return;
+    }
+  }
+}
+
+ms_session *ms__session_get(ms_ctx *ctx, int32_t id) {
+  if (!ctx) return NULL;
+  for (size_t i = 0; i < ctx->nsessions; i++)
+    if (ctx->sessions[i]->id == id) return ctx->sessions[i];
+  return NULL;
+}
+
+MS_EXPORT int32_t ms_ctx_sessions_open(ms_ctx *ctx) {
+  if (!ctx) return 0;
+  int32_t n = 0;
+  for (size_t i = 0; i < ctx->nsessions; i++) n += ctx->sessions[i]->state != MS_SESS_CLOSED;
+  return n;
+}
+
+MS_EXPORT int32_t ms_ctx_own_allocations(ms_ctx *ctx) {
+  if (!ctx) return 0;
+  const void *mine[] = {ctx->input.data, ctx->fx, ctx->fx_payload.data, ctx->out,
+                        ctx->out_payload.data, ctx->sessions, ctx->streams, ctx->owner_waits};
+  int32_t n = 1; /* the context itself */
+  for (size_t i = 0; i < sizeof mine / sizeof *mine; i++) n += mine[i] != NULL;
+  return n;
+}
+
+MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx) { return ctx ? (int32_t)ctx->nstreams : 0; }
+
+MS_EXPORT int32_t ms_ctx_set_limit(ms_ctx *ctx, int32_t which, int32_t value) {
+  if (!ctx || value <= 0) return MS_ERR_INVALID_ARGUMENT;
+  switch (which) {
+    case MS_LIMIT_MESSAGE_BYTES: ctx->max_message = (size_t)value; return 0;
+    case MS_LIMIT_PENDING_REQUESTS: ctx->max_pending = (size_t)value; return 0;
+    default: return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown limit %d", (int)which);
+  }
+}
+
+/* ---- owner close ---------------------------------------------------------- */
+
+static int owner_has_open(ms_ctx *ctx, int owner, int32_t owner_id) {
+  for (size_t i = 0; i < ctx->nsessions; i++) {
+    ms_session *s = ctx->sessions[i];
+    if (s->owner == owner && s->owner_id == owner_id && s->state != MS_SESS_CLOSED) return 1;
+  }
+  return 0;
+}
+
+void ms__owner_check(ms_ctx *ctx) {
+  size_t j = 0;
+  for (size_t i = 0; i < ctx->nowner_waits; i++) {
+    ms_owner_wait w = ctx->owner_waits[i];
+    if (!owner_has_open(ctx, w.owner, w.owner_id)) {
+      ms__fx(ctx, MS_FX_OP_DONE, w.op_id, 0, 0, "null", 4);
+      continue;
+    }
+    ctx->owner_waits[j++] = w;
+  }
+  ctx->nowner_waits = j;
+}
+
+MS_EXPORT int32_t ms_owner_close(ms_ctx *ctx, int32_t owner, int32_t owner_id, int32_t op_id) {
+  if (!ctx) return MS_ERR_INVALID_ARGUMENT;
+  if (owner < MS_OWNER_STREAM || owner > MS_OWNER_CLIENT)
+    return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown owner kind %d", (int)owner);
+  if (grow((void **)&ctx->owner_waits, &ctx->capowner_waits, ctx->nowner_waits,
+           sizeof *ctx->owner_waits))
+    return ms__fail(ctx, MS_ERR_NOMEM, "out of memory");
+  ctx->owner_waits[ctx->nowner_waits++] = (ms_owner_wait){op_id, owner, owner_id};
+  for (size_t i = 0; i < ctx->nsessions; i++) {
+    ms_session *s = ctx->sessions[i];
+    if (s->owner == owner && s->owner_id == owner_id) {
+      int rc = ms__session_close(ctx, s);
+      if (rc) return ms__fail(ctx, rc, "out of memory closing sessions");
+    }
+  }
+  ms__owner_check(ctx);
+  return 0;
+}

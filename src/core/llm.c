@@ -1,0 +1,239 @@
+/* llm.c — OpenAI-compatible Chat Completions: the request body, and the
+ * assistant message assembled from streamed deltas or a whole response.
+ * Tool-call deltas are keyed by their `index`; a call's id and name arrive
+ * in its first delta, its arguments in fragments across later ones. */
+#include <string.h>
+
+#include "core.h"
+
+#define MS_LLM_MAX_CALLS 128 /* tool calls in one assistant message */
+
+static ms_llm_call *call_at(ms_llm_acc *acc, size_t index) {
+  if (index >= MS_LLM_MAX_CALLS) return NULL;
+  if (index >= acc->ncalls) {
+    ms_llm_call *c = ms_realloc(acc->calls, (index + 1) * sizeof *c);
+    if (!c) return NULL;
+    memset(c + acc->ncalls, 0, (index + 1 - acc->ncalls) * sizeof *c);
+    acc->calls = c;
+    acc->ncalls = index + 1;
+  }
+  return &acc->calls[index];
+}
+
+static int set_buf(ms_buf *b, const char *s) {
+  ms_buf_reset(b);
+  return ms_buf_append_str(b, s);
+}
+
+/* Applies one tool_calls[] entry (a delta, or a whole call when `whole`). */
+static int apply_call(ms_llm_acc *acc, const cJSON *tc, size_t pos, int whole, ms_err *err) {
+  const cJSON *index = cJSON_GetObjectItemCaseSensitive(tc, "index");
+  size_t i = pos;
+  if (!whole && cJSON_IsNumber(index)) {
+    if (index->valuedouble < 0 || index->valuedouble >= MS_LLM_MAX_CALLS)
+      return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model sent a tool call index out of range");
+    i = (size_t)index->valuedouble;
+  }
+  ms_llm_call *c = call_at(acc, i);
+  if (!c) {
+    if (i >= MS_LLM_MAX_CALLS)
+      return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model sent more than %d tool calls",
+                        MS_LLM_MAX_CALLS);
+    return ms_err_set(err, MS_ERR_NOMEM, "out of memory");
+  }
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
+  const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+  int rc = 0;
+  if (cJSON_IsString(id) && id->valuestring[0]) rc = set_buf(&c->id, id->valuestring);
+  if (!rc && cJSON_IsString(name)) {
+    /* a name comes whole in the first delta; fragments are appended */
+    if (c->name.len == strlen(name->valuestring) &&
+        memcmp(c->name.data, name->valuestring, c->name.len) == 0) {
+      /* some servers repeat the whole name in every delta */
+    } else {
+      rc = ms_buf_append_str(&c->name, name->valuestring);
+    }
+  }
+  if (!rc && cJSON_IsString(args)) rc = ms_buf_append_str(&c->args, args->valuestring);
+  else if (!rc && whole && args && !cJSON_IsNull(args)) {
+    char *s = ms__json_print(args);
+    rc = s ? ms_buf_append_str(&c->args, s) : MS_ERR_NOMEM;
+    ms_free(s);
+  }
+  if (rc) return ms_err_set(err, MS_ERR_NOMEM, "out of memory");
+  return 0;
+}
+
+static int error_object(const cJSON *root, ms_err *err) {
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+  if (!e) return 0;
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+  return ms_err_set(err, MS_ERR_LLM_HTTP, "model endpoint reported an error: %s",
+                    cJSON_IsString(m) ? m->valuestring
+                    : cJSON_IsString(e) ? e->valuestring
+                                        : "(no message)");
+}
+
+int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delta, ms_err *err) {
+  if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return 0;
+  cJSON *root = ms__json_parse(data, len);
+  if (!root)
+    return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model stream sent malformed JSON: %.*s",
+                      (int)(len > 60 ? 60 : len), data);
+  int rc = error_object(root, err);
+  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+  const cJSON *choice = cJSON_IsArray(choices) ? cJSON_GetArrayItem(choices, 0) : NULL;
+  if (!rc && choice) {
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(d, "content");
+    if (cJSON_IsString(content) && content->valuestring[0]) {
+      size_t n = strlen(content->valuestring);
+      if (ms_buf_append(&acc->content, content->valuestring, n) ||
+          ms_buf_append(delta, content->valuestring, n))
+        rc = ms_err_set(err, MS_ERR_NOMEM, "out of memory");
+    }
+    const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(d, "tool_calls");
+    const cJSON *tc;
+    size_t pos = 0;
+    cJSON_ArrayForEach(tc, tcs) {
+      if (rc) break;
+      rc = apply_call(acc, tc, pos++, 0, err);
+    }
+    const cJSON *fin = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+    if (cJSON_IsString(fin)) acc->finished = 1;
+  }
+  cJSON_Delete(root);
+  return rc;
+}
+
+int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *err) {
+  cJSON *root = ms__json_parse(json, len);
+  if (!root)
+    return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model response is not JSON: %.*s",
+                      (int)(len > 60 ? 60 : len), json);
+  int rc = error_object(root, err);
+  const cJSON *msg = root;
+  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+  if (!rc && choices) {
+    msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "message");
+    if (!cJSON_IsObject(msg))
+      rc = ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model response has no choices[0].message");
+  }
+  if (!rc && !cJSON_IsObject(msg))
+    rc = ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model response is not an assistant message");
+  if (!rc) {
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    if (cJSON_IsString(content)) {
+      if (ms_buf_append_str(&acc->content, content->valuestring)) rc = MS_ERR_NOMEM;
+    } else if (cJSON_IsArray(content)) { /* [{type:"text", text}] parts */
+      const cJSON *part;
+      cJSON_ArrayForEach(part, content) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(t) && ms_buf_append_str(&acc->content, t->valuestring)) rc = MS_ERR_NOMEM;
+      }
+    }
+    if (rc) ms_err_set(err, MS_ERR_NOMEM, "out of memory");
+    const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    const cJSON *tc;
+    size_t pos = 0;
+    cJSON_ArrayForEach(tc, tcs) {
+      if (rc) break;
+      rc = apply_call(acc, tc, pos++, 1, err);
+    }
+    acc->finished = 1;
+  }
+  cJSON_Delete(root);
+  return rc;
+}
+
+void ms_llm_acc_free(ms_llm_acc *acc) {
+  for (size_t i = 0; i < acc->ncalls; i++) {
+    ms_buf_free(&acc->calls[i].id);
+    ms_buf_free(&acc->calls[i].name);
+    ms_buf_free(&acc->calls[i].args);
+  }
+  ms_free(acc->calls);
+  ms_buf_free(&acc->content);
+  memset(acc, 0, sizeof *acc);
+}
+
+static cJSON *string_n(const ms_buf *b) {
+  char *s = ms_strndup(b->len ? (const char *)b->data : "", b->len);
+  cJSON *v = s ? cJSON_CreateString(s) : NULL;
+  ms_free(s);
+  return v;
+}
+
+cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc) {
+  cJSON *m = cJSON_CreateObject();
+  if (!m || !cJSON_AddStringToObject(m, "role", "assistant")) goto fail;
+  size_t ncalls = 0;
+  for (size_t i = 0; i < acc->ncalls; i++) ncalls += acc->calls[i].name.len > 0;
+  if (acc->content.len || !ncalls) {
+    cJSON *c = string_n(&acc->content);
+    if (!c) goto fail;
+    cJSON_AddItemToObject(m, "content", c);
+  } else if (!cJSON_AddNullToObject(m, "content")) {
+    goto fail;
+  }
+  if (ncalls) {
+    cJSON *arr = cJSON_AddArrayToObject(m, "tool_calls");
+    if (!arr) goto fail;
+    for (size_t i = 0; i < acc->ncalls; i++) {
+      const ms_llm_call *c = &acc->calls[i];
+      if (!c->name.len) continue;
+      cJSON *o = cJSON_CreateObject();
+      cJSON *fn = cJSON_CreateObject();
+      cJSON *id = string_n(&c->id), *name = string_n(&c->name), *args = string_n(&c->args);
+      if (!o || !fn || !id || !name || !args || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o); cJSON_Delete(fn); cJSON_Delete(id); cJSON_Delete(name); cJSON_Delete(args);
+        goto fail;
+      }
+      cJSON_AddItemToObject(o, "id", id);
+      cJSON_AddStringToObject(o, "type", "function");
+      cJSON_AddItemToObject(fn, "name", name);
+      cJSON_AddItemToObject(fn, "arguments", args);
+      cJSON_AddItemToObject(o, "function", fn);
+    }
+  }
+  return m;
+fail:
+  cJSON_Delete(m);
+  return NULL;
+}
+
+char *ms_llm_build_request(const char *model, const cJSON *messages, const cJSON *tools) {
+  cJSON *r = cJSON_CreateObject();
+  char *out = NULL;
+  if (r && cJSON_AddStringToObject(r, "model", model) &&
+      cJSON_AddItemReferenceToObject(r, "messages", (cJSON *)messages) &&
+      (cJSON_GetArraySize(tools) == 0 ||
+       cJSON_AddItemReferenceToObject(r, "tools", (cJSON *)tools)) &&
+      cJSON_AddTrueToObject(r, "stream"))
+    out = ms__json_print(r);
+  cJSON_Delete(r); /* references are not freed with it */
+  return out;
+}
+
+void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len) {
+  cJSON *root = len ? ms__json_parse(body, len) : NULL;
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+  const cJSON *m = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : e;
+  if (!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(root, "message");
+  const char *text = cJSON_IsString(m) ? m->valuestring : NULL;
+  int tlen = text ? (int)strlen(text) : (int)(len > 200 ? 200 : len);
+  if (!text) text = len ? body : "(empty body)";
+  if (!len && !cJSON_IsString(m)) tlen = (int)strlen(text);
+  const char *hint = status == 401 || status == 403 ? " (check llm.apiKey / OPENAI_API_KEY)"
+                     : status == 404 ? " (check llm.baseURL and llm.model)"
+                     : status == 429 ? " (rate limited: retry later)"
+                                     : "";
+  if (status == 0)
+    ms_err_set(err, MS_ERR_LLM_HTTP, "model request failed: %.*s", tlen, text);
+  else
+    ms_err_set(err, MS_ERR_LLM_HTTP, "model endpoint answered HTTP %d: %.*s%s", status, tlen,
+               text, hint);
+  cJSON_Delete(root);
+}

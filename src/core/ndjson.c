@@ -1,0 +1,146 @@
+/* ndjson.c — newline-delimited framing (the MCP stdio transport).
+ *
+ * Bytes go in by the chunk; complete lines come out through a callback, in
+ * order, the same whatever the chunking:
+ *  - a line ends at "\n"; one "\r" right before it is removed too;
+ *  - a line that is empty after that is skipped;
+ *  - a line whose content (without "\n" and the removed "\r") is longer than
+ *    `max` is reported once as (NULL, max) as soon as that is certain, and
+ *    the rest of it is discarded up to its "\n";
+ *  - bytes after the last "\n" are carried to the next feed (a stream that
+ *    ends without "\n" never reports its last partial line).
+ *
+ * Cost: every input byte is scanned once (memchr for "\n"). Bytes carried in
+ * d->line never contain "\n", so they are never scanned again. Lines that
+ * lie whole inside one feed while nothing is carried are passed to the
+ * callback straight from the input, without a copy or an allocation.
+ *
+ * Running out of memory while carrying a partial line drops that one line
+ * (the parser skips to its "\n"); the rest of the feed is still parsed and
+ * the feed returns MS_ERR_NOMEM. */
+#include <string.h>
+
+#include "internal.h"
+
+/* A carried-line buffer bigger than this is freed once its line has been
+ * reported, so one huge message does not pin memory for a whole session. */
+#define NDJSON_KEEP_BYTES 65536
+
+/* Sets up an empty parser that accepts lines of up to max_line bytes.
+ * Allocates nothing; `d` is owned by the caller. */
+void ms_ndjson_init(ms_ndjson *d, size_t max_line) {
+  memset(d, 0, sizeof *d);
+  d->max = max_line;
+}
+
+/* Frees the carried bytes. `d` is back in its initial state (same limit), so
+ * it can be fed again or dropped. */
+void ms_ndjson_free(ms_ndjson *d) {
+  ms_buf_free(&d->line);
+  d->discarding = 0;
+}
+
+/* 1 when a complete line of `len` raw bytes (without "\n") whose last byte
+ * is `last` is too long: its content, once a final "\r" is removed, exceeds
+ * max. */
+static int complete_too_long(size_t max, size_t len, uint8_t last) {
+  if (len > 0 && last == '\r') len--;
+  return len > max;
+}
+
+/* 1 when a line whose first `len` raw bytes are known (last one `last`) and
+ * whose "\n" has not come yet is certain to be too long. A line of max + 1
+ * bytes ending in "\r" is still undecided: a "\n" next would remove it. */
+static int partial_too_long(size_t max, size_t len, uint8_t last) {
+  return len > max && !(len == max + 1 && last == '\r');
+}
+
+/* Reports the complete line s[0..len) (without its "\n"), after removing one
+ * trailing "\r"; blank lines are not reported. `s` is only read. Returns 0
+ * or the callback's negative return. */
+static int emit(const uint8_t *s, size_t len, ms_line_cb cb, void *user) {
+  if (len > 0 && s[len - 1] == '\r') len--;
+  if (len == 0) return 0;
+  int rc = cb(user, (const char *)s, len);
+  return rc < 0 ? rc : 0;
+}
+
+/* Reports an over-long line as (NULL, max). Returns 0 or the callback's
+ * negative return. */
+static int emit_overflow(ms_ndjson *d, ms_line_cb cb, void *user) {
+  int rc = cb(user, NULL, d->max);
+  return rc < 0 ? rc : 0;
+}
+
+/* Forgets the carried line, and frees its storage when it grew big. */
+static void drop_line(ms_ndjson *d) {
+  if (d->line.cap > NDJSON_KEEP_BYTES) ms_buf_free(&d->line);
+  else ms_buf_reset(&d->line);
+}
+
+/* Parses p[0..n) (only read, never kept: whatever must outlive the call is
+ * copied into d->line). Reports every line completed by these bytes through
+ * cb(user, ...). Returns 0; MS_ERR_NOMEM when a partial line could not be
+ * stored (that line is dropped, the rest of the input is parsed); or the
+ * callback's negative return, which stops the feed at once (the parser stays
+ * consistent: the line just reported has been consumed). */
+int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
+                   void *user) {
+  int result = 0;
+  size_t i = 0;
+  while (i < n) {
+    const uint8_t *nl = memchr(p + i, '\n', n - i);
+    size_t start = i;
+    size_t end = nl ? (size_t)(nl - p) : n; /* the segment is p[start..end) */
+    size_t seg = end - start;
+
+    if (d->discarding) { /* the rest of an over-long or dropped line */
+      if (!nl) break;
+      d->discarding = 0;
+      i = end + 1;
+      continue;
+    }
+
+    if (!nl) { /* the tail starts (or continues) a line: carry it */
+      if (partial_too_long(d->max, d->line.len + seg, p[n - 1])) {
+        drop_line(d);
+        d->discarding = 1;
+        int rc = emit_overflow(d, cb, user);
+        if (rc < 0) return rc;
+      } else if (ms_buf_append(&d->line, p + start, seg) != 0) {
+        drop_line(d);
+        d->discarding = 1;
+        result = MS_ERR_NOMEM;
+      }
+      break;
+    }
+
+    int rc;
+    i = end + 1; /* consumed whatever happens below */
+    if (d->line.len == 0) { /* a whole line inside the input: no copy */
+      if (seg > 0 && complete_too_long(d->max, seg, p[end - 1]))
+        rc = emit_overflow(d, cb, user);
+      else
+        rc = emit(p + start, seg, cb, user);
+    } else { /* completes the carried line */
+      uint8_t last = seg > 0 ? p[end - 1] : d->line.data[d->line.len - 1];
+      if (complete_too_long(d->max, d->line.len + seg, last)) {
+        drop_line(d);
+        rc = emit_overflow(d, cb, user);
+      } else if (ms_buf_append(&d->line, p + start, seg) != 0) {
+        drop_line(d);
+        result = MS_ERR_NOMEM;
+        rc = 0;
+      } else {
+        /* reset first (storage stays valid) so that a failing callback
+         * leaves no stale line behind */
+        size_t len = d->line.len;
+        ms_buf_reset(&d->line);
+        rc = emit(d->line.data, len, cb, user);
+        if (d->line.cap > NDJSON_KEEP_BYTES) ms_buf_free(&d->line);
+      }
+    }
+    if (rc < 0) return rc;
+  }
+  return result;
+}

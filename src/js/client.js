@@ -1,0 +1,132 @@
+// client.js — MCPClient: sessions the user owns, for direct tool calls and to
+// lend to agents (a stream never closes a client's sessions).
+import { OWNER } from "./core.js";
+import { coreError, invalidArgument, AbortError, MCPStreamError } from "./errors.js";
+import { resolveRuntime, validateServers } from "./shared.js";
+
+export class MCPClient {
+  #servers;
+  #runtimeOption;
+  /** @type {import("./runtime.js").Runtime|null} */ #runtime = null;
+  #id = 0;
+  /** name → session id */ #sids = new Map();
+  /** @type {Promise<void>|null} */ #connecting = null;
+  #closed = false;
+
+  /**
+   * @param {{mcpServers: Record<string, any>}} config Claude-Desktop style config
+   * @param {{runtime?: import("./runtime.js").Runtime | Promise<import("./runtime.js").Runtime>}} [options]
+   */
+  constructor(config, options = {}) {
+    if (!config || typeof config !== "object") throw invalidArgument("new MCPClient(config): config must be an object like { mcpServers: { name: { command, args } } }");
+    this.#servers = validateServers(config.mcpServers, "MCPClient config.mcpServers");
+    this.#runtimeOption = options.runtime;
+  }
+
+  /** Server names, in config order. */
+  get serverNames() { return Object.keys(this.#servers); }
+
+  /** Opens (and initializes) a session for every server. Idempotent. */
+  connect() {
+    if (this.#closed) return Promise.reject(new MCPStreamError("INVALID_STATE", "this MCPClient was closed; create a new one"));
+    this.#connecting ??= this.#connect();
+    return this.#connecting;
+  }
+
+  async #connect() {
+    const rt = (this.#runtime = await resolveRuntime(this.#runtimeOption));
+    rt._check();
+    this.#id = rt._newOwnerId();
+    rt._registerOwner(OWNER.client, this.#id, (name) => this.#servers[name]);
+    for (const name of Object.keys(this.#servers)) {
+      const sid = rt._core.sessionNew(OWNER.client, this.#id, name);
+      if (sid < 0) throw coreError(sid, rt._core.error());
+      this.#sids.set(name, sid);
+    }
+    rt._drain();
+    try {
+      // listing the tools waits for initialize and caches the list
+      await Promise.all([...this.#sids.values()].map((sid) => rt._op((op) => rt._core.sessionListTools(sid, op))));
+    } catch (e) {
+      await this.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** @internal session ids to lend to an agent's streams */
+  async _sessionIds(runtime) {
+    await this.connect();
+    if (runtime && runtime !== this.#runtime)
+      throw invalidArgument("the MCPClient and the MCPAgent must use the same runtime");
+    return [...this.#sids.values()];
+  }
+
+  #sid(server) {
+    const sid = this.#sids.get(server);
+    if (sid === undefined) throw invalidArgument(`unknown server '${server}'; configured: ${this.serverNames.join(", ") || "(none)"}`);
+    return sid;
+  }
+
+  /** @returns {Promise<{server:string,name:string,description?:string,inputSchema:any}[]>} */
+  async listTools() {
+    await this.connect();
+    const rt = this.#runtime;
+    const out = [];
+    for (const [server, sid] of this.#sids) {
+      const tools = await rt._op((op) => rt._core.sessionListTools(sid, op));
+      for (const t of tools) out.push({ server, name: t.name, description: t.description, inputSchema: t.inputSchema, ...pick(t) });
+    }
+    return out;
+  }
+
+  /**
+   * Calls a tool. Resolves with the MCP CallToolResult (isError always a
+   * boolean, structuredContent null when absent).
+   * @param {string} server @param {string} name @param {object} [args]
+   * @param {{signal?:AbortSignal, onProgress?:(p:{progress:number,total?:number,message?:string})=>void, timeoutMs?:number}} [options]
+   */
+  async callTool(server, name, args = {}, options = {}) {
+    if (typeof name !== "string" || !name) throw invalidArgument("callTool(server, name, args): name must be a non-empty string");
+    if (args === null || typeof args !== "object" || Array.isArray(args)) throw invalidArgument("callTool(server, name, args): args must be an object");
+    const { signal, onProgress, timeoutMs } = options;
+    if (timeoutMs !== undefined && !(timeoutMs > 0)) throw invalidArgument("callTool: timeoutMs must be a positive number");
+    signal?.throwIfAborted?.();
+    await this.connect();
+    const rt = this.#runtime;
+    const sid = this.#sid(server);
+    let opId = 0, timer, onAbort;
+    const result = rt._op((op) => {
+      opId = op;
+      return rt._core.sessionRequest(sid, op, onProgress ? 1 : 0, "tools/call", { name, arguments: args });
+    }, onProgress && ((p) => onProgress({ progress: p.progress, total: p.total, message: p.message })));
+    if (signal) {
+      onAbort = () => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, false); rt._drain(); } };
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+    if (timeoutMs) timer = setTimeout(() => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, true); rt._drain(); } }, timeoutMs);
+    try {
+      const r = await result;
+      return { ...r, content: r.content ?? [], isError: r.isError === true, structuredContent: r.structuredContent ?? null };
+    } catch (e) {
+      if (e?.code === "CANCELLED" && signal?.aborted) throw new AbortError("ABORTED", `callTool ${server}/${name} was aborted`, { cause: signal.reason });
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Closes every session of this client, each once; resolves when all are closed. */
+  async close() {
+    this.#closed = true;
+    const rt = this.#runtime;
+    if (!rt || !this.#id || rt.disposed) return;
+    await rt._op((op) => rt._core.ownerClose(OWNER.client, this.#id, op));
+    rt._unregisterOwner(OWNER.client, this.#id);
+  }
+}
+
+function pick(t) {
+  const { name, description, inputSchema, ...rest } = t;
+  return rest;
+}

@@ -1,0 +1,134 @@
+// core.js — the thin binding over the wasm exports. It owns the context,
+// moves bytes in (scratch input buffer) and out (borrowed pointer + length),
+// and turns effect records into plain objects. After kill() no export of the
+// instance is ever called again: every method becomes a no-op.
+
+export const FX = Object.freeze({
+  OPEN: 1, SEND: 2, CLOSE: 3, MODEL_REQUEST: 4, MODEL_ABORT: 5, WAKE: 6,
+  OP_DONE: 7, OP_PROGRESS: 8, EVENT: 9, LOG: 10,
+});
+export const STATUS = Object.freeze({ DONE: 0, YIELD: 1, EFFECTS: 2, WAIT: 3 });
+export const OWNER = Object.freeze({ stream: 1, agent: 2, client: 3 });
+export const END = Object.freeze({ return: 0, throw: 1, abort: 2, agentClosed: 3 });
+export const CLOSE_REASON = Object.freeze({ closed: 0, exited: 1, "open-failed": 2 });
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class Core {
+  /** @type {any} */ #x;
+  #ctx = 0;
+
+  /** @param {WebAssembly.Instance} instance */
+  constructor(instance) {
+    this.#x = instance.exports;
+    this.#ctx = this.#x.ms_ctx_new();
+    if (!this.#ctx) throw new Error("mcpstream core: out of memory creating its context");
+  }
+
+  /** False once killed: then nothing calls into the instance. */
+  get alive() { return this.#x !== null; }
+
+  /** Stops every further call into the instance (runtime disposal). */
+  kill() { this.#x = null; }
+
+  #bytes() { return new Uint8Array(this.#x.memory.buffer); }
+
+  /** Copies a string or bytes into the core's input buffer; returns the length. */
+  #put(data) {
+    const x = this.#x;
+    if (typeof data === "string") {
+      const cap = data.length * 3;
+      const ptr = x.ms_ctx_input(this.#ctx, cap);
+      if (!ptr) throw new Error("mcpstream core: out of memory");
+      return encoder.encodeInto(data, this.#bytes().subarray(ptr, ptr + cap)).written;
+    }
+    const ptr = x.ms_ctx_input(this.#ctx, data.length);
+    if (!ptr) throw new Error("mcpstream core: out of memory");
+    this.#bytes().set(data, ptr);
+    return data.length;
+  }
+
+  #text(ptr, len) { return len ? decoder.decode(this.#bytes().subarray(ptr, ptr + len)) : ""; }
+
+  /** The message of the last failed context call. */
+  error() {
+    const x = this.#x;
+    return x ? this.#text(x.ms_ctx_error_ptr(this.#ctx), x.ms_ctx_error_len(this.#ctx)) : "";
+  }
+
+  /** @returns {{kind:number,a:number,b:number,c:number,payload:Uint8Array}[]} */
+  takeEffects() {
+    const x = this.#x;
+    if (!x) return [];
+    const n = x.ms_ctx_take_effects(this.#ctx);
+    if (n <= 0) return [];
+    const base = x.ms_ctx_effects_ptr(this.#ctx);
+    const buf = x.memory.buffer;
+    const rec = new Int32Array(buf, base, n * 6);
+    const bytes = new Uint8Array(buf);
+    const out = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const o = i * 6;
+      const ptr = rec[o + 4] >>> 0, len = rec[o + 5] >>> 0;
+      out[i] = { kind: rec[o], a: rec[o + 1], b: rec[o + 2], c: rec[o + 3],
+                 payload: len ? bytes.slice(ptr, ptr + len) : new Uint8Array(0) };
+    }
+    return out;
+  }
+
+  // ---- sessions
+  sessionNew(owner, ownerId, name) {
+    const x = this.#x; if (!x) return -3;
+    return x.ms_session_new(this.#ctx, owner, ownerId, this.#put(name));
+  }
+  sessionOpened(sid) { return this.#x ? this.#x.ms_session_opened(this.#ctx, sid) : 0; }
+  sessionFeed(sid, bytes) {
+    const x = this.#x; if (!x) return 0;
+    return x.ms_session_feed(this.#ctx, sid, this.#put(bytes));
+  }
+  sessionClosed(sid, reason, message = "") {
+    const x = this.#x; if (!x) return 0;
+    return x.ms_session_closed(this.#ctx, sid, reason, this.#put(message));
+  }
+  sessionRequest(sid, opId, flags, method, params) {
+    const x = this.#x; if (!x) return -3;
+    const m = encoder.encode(method);
+    const p = params === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify(params));
+    const all = new Uint8Array(m.length + p.length);
+    all.set(m); all.set(p, m.length);
+    this.#put(all);
+    return x.ms_session_request(this.#ctx, sid, opId, flags, m.length, p.length);
+  }
+  sessionListTools(sid, opId) { return this.#x ? this.#x.ms_session_list_tools(this.#ctx, sid, opId) : -3; }
+  sessionCancel(sid, opId, timeout) { return this.#x ? this.#x.ms_session_cancel(this.#ctx, sid, opId, timeout ? 1 : 0) : 0; }
+  ownerClose(owner, ownerId, opId) { return this.#x ? this.#x.ms_owner_close(this.#ctx, owner, ownerId, opId) : -3; }
+
+  // ---- streams
+  streamNew(config) {
+    const x = this.#x; if (!x) return -3;
+    return x.ms_stream_new(this.#ctx, this.#put(JSON.stringify(config)));
+  }
+  streamNext(st) { return this.#x ? this.#x.ms_stream_next(this.#ctx, st) : STATUS.DONE; }
+  streamReturn(st, why) { return this.#x ? this.#x.ms_stream_return(this.#ctx, st, why) : STATUS.DONE; }
+  streamOutput(st) {
+    const x = this.#x; if (!x) return "";
+    return this.#text(x.ms_stream_output_ptr(this.#ctx, st), x.ms_stream_output_len(this.#ctx, st));
+  }
+  streamModelFeed(st, seq, bytes) {
+    const x = this.#x; if (!x) return 0;
+    return x.ms_stream_model_feed(this.#ctx, st, seq, this.#put(bytes));
+  }
+  streamModelEnd(st, seq, status, bytes) {
+    const x = this.#x; if (!x) return 0;
+    return x.ms_stream_model_end(this.#ctx, st, seq, status, bytes ? this.#put(bytes) : 0);
+  }
+  streamFree(st) { return this.#x ? this.#x.ms_stream_free(this.#ctx, st) : 0; }
+
+  // ---- numbers
+  /** Allocations held by sessions and streams (not by the context's own buffers). */
+  liveAllocations() { return this.#x ? this.#x.ms_live_allocations() - this.#x.ms_ctx_own_allocations(this.#ctx) : 0; }
+  heapBytes() { return this.#x ? this.#x.memory.buffer.byteLength : 0; }
+  sessionsOpen() { return this.#x ? this.#x.ms_ctx_sessions_open(this.#ctx) : 0; }
+  streamsOpen() { return this.#x ? this.#x.ms_ctx_streams_open(this.#ctx) : 0; }
+}

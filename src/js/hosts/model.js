@@ -1,0 +1,248 @@
+// Host adapter for model calls. The core builds the Chat Completions request body and
+// parses the response (SSE deltas or one JSON message); this file only moves bytes.
+//
+//   const req = startModelRequest(llm, bodyText, { onChunk(bytes) {}, onEnd(status, bytes) {} });
+//   req.abort();
+//
+// Hook contract:
+//   - no hook is called before startModelRequest returns (hooks never re-enter the caller);
+//   - onChunk(bytes) only for a 2xx text/event-stream response, once per body chunk as it arrives;
+//   - exactly one onEnd per request, unless abort() came first:
+//       streamed 2xx                 onEnd(status, null)   after the last onChunk
+//       any other response           onEnd(status, whole body bytes)  (JSON answer, HTTP error)
+//       network or stream failure,
+//       function-form failure        onEnd(0, UTF-8 message saying what failed and why)
+//       function form                onEnd(200, UTF-8 JSON of the assistant message)
+//   - after abort(), no hook is called again; abort() is idempotent and never throws;
+//   - no promise of this file ever rejects unhandled.
+// If a hook throws, the request is stopped; a throwing onChunk is followed by
+// onEnd(0, message), and the error is passed to hooks.onError(err) when given.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const utf8 = (text) => encoder.encode(text);
+const noop = () => {};
+
+/**
+ * Starts one model request.
+ * llm   { baseURL, apiKey?, headers?, fetch?, model? } (model is used by the core, not here)
+ *       or an async function (request, { signal }) => assistantMessage (a string is taken
+ *       as { role: "assistant", content: string }).
+ * body  the request JSON text (a string; a Uint8Array is accepted too). Not kept after the call.
+ * hooks { onChunk(bytes: Uint8Array), onEnd(status: number, bytes: Uint8Array | null), onError? }
+ * Returns { abort() }.
+ */
+export function startModelRequest(llm, body, hooks) {
+  if (typeof hooks?.onChunk !== "function" || typeof hooks?.onEnd !== "function") {
+    throw new TypeError("startModelRequest: hooks.onChunk and hooks.onEnd must be functions");
+  }
+  const controller = new AbortController();
+  let settled = false; // onEnd called, or aborted: no hook from now on
+  let reader = null;
+
+  const reportHookError = (err) => {
+    try {
+      hooks.onError?.(err);
+    } catch {
+      /* nothing left to report to */
+    }
+  };
+
+  const end = (status, bytes) => {
+    if (settled) return;
+    settled = true;
+    try {
+      hooks.onEnd(status, bytes);
+    } catch (err) {
+      reportHookError(err);
+    }
+  };
+
+  // Returns false when the request must stop (aborted, ended, or the hook threw).
+  const chunk = (bytes) => {
+    if (settled) return false;
+    try {
+      hooks.onChunk(bytes);
+    } catch (err) {
+      if (settled) return false; // the hook aborted, then threw
+      reader?.cancel().catch(noop);
+      controller.abort();
+      end(0, utf8(`the model response could not be consumed: onChunk threw: ${messageOf(err)}`));
+      reportHookError(err);
+      return false;
+    }
+    return !settled;
+  };
+
+  const run = typeof llm === "function"
+    ? () => runFunction(llm, body, controller.signal, () => settled, end)
+    : () => runHttp(llm, body, controller.signal, () => settled, end, chunk, (r) => (reader = r));
+
+  // Start after returning, so that no hook runs inside the caller's own call.
+  Promise.resolve()
+    .then(() => (settled ? undefined : run()))
+    .catch((err) => end(0, utf8(`model request failed: ${messageOf(err)}`)));
+
+  return {
+    abort() {
+      if (settled) return;
+      settled = true;
+      controller.abort();
+      reader?.cancel().catch(noop);
+    },
+  };
+}
+
+async function runHttp(llm, body, signal, isSettled, end, chunk, setReader) {
+  let url;
+  try {
+    url = chatCompletionsURL(llm?.baseURL);
+  } catch (err) {
+    end(0, utf8(err.message));
+    return;
+  }
+  const fetchImpl = llm.fetch ?? globalThis.fetch;
+  if (typeof fetchImpl !== "function") {
+    end(0, utf8(`cannot call the model at ${url}: no fetch() in this runtime; pass llm.fetch`));
+    return;
+  }
+
+  const headers = new Headers({ "content-type": "application/json", accept: "text/event-stream" });
+  if (llm.apiKey) headers.set("authorization", `Bearer ${llm.apiKey}`);
+  if (llm.headers) new Headers(llm.headers).forEach((value, name) => headers.set(name, value));
+
+  let res;
+  try {
+    res = await fetchImpl(url, { method: "POST", headers, body, signal });
+  } catch (err) {
+    if (!isSettled()) {
+      end(0, utf8(`could not reach the model at POST ${url}: ${describeFetchError(err)}`));
+    }
+    return;
+  }
+  if (isSettled()) {
+    // Aborted while the headers were on their way (a custom fetch may ignore the signal).
+    res.body?.cancel().catch(noop);
+    return;
+  }
+
+  const type = res.headers.get("content-type") ?? "";
+  if (res.ok && /^\s*text\/event-stream\b/i.test(type) && res.body) {
+    const reader = res.body.getReader();
+    setReader(reader);
+    let received = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (isSettled()) return;
+        if (done) break;
+        if (!value?.byteLength) continue;
+        received += value.byteLength;
+        if (!chunk(value)) return;
+      }
+    } catch (err) {
+      // An aborted read rejects too; then nobody is listening any more.
+      if (!isSettled()) {
+        end(0, utf8(`the model stream from ${url} broke after ${received} bytes: ${describeFetchError(err)}`));
+      }
+      return;
+    }
+    end(res.status, null);
+    return;
+  }
+
+  let bytes;
+  try {
+    bytes = new Uint8Array(await res.arrayBuffer());
+  } catch (err) {
+    if (isSettled()) return;
+    const why = `reading the response body from ${url} failed: ${describeFetchError(err)}`;
+    end(res.ok ? 0 : res.status, utf8(res.ok ? why : `HTTP ${res.status} ${res.statusText}; ${why}`));
+    return;
+  }
+  end(res.status, bytes);
+}
+
+async function runFunction(llm, body, signal, isSettled, end) {
+  let request;
+  try {
+    request = JSON.parse(typeof body === "string" ? body : decoder.decode(body));
+  } catch (err) {
+    end(0, utf8(`the model request body is not valid JSON: ${messageOf(err)}`));
+    return;
+  }
+  let message;
+  try {
+    message = await llm(request, { signal });
+  } catch (err) {
+    if (!isSettled()) end(0, utf8(`the llm function threw: ${messageOf(err)}`));
+    return;
+  }
+  if (isSettled()) return;
+  if (typeof message === "string") message = { role: "assistant", content: message };
+  let json;
+  try {
+    json = message !== null && typeof message === "object" ? JSON.stringify(message) : undefined;
+  } catch (err) {
+    end(0, utf8(`the llm function's message is not JSON-serialisable: ${messageOf(err)}`));
+    return;
+  }
+  if (json === undefined || Array.isArray(message)) {
+    end(0, utf8(
+      "the llm function must resolve to an assistant message " +
+      `({ role: "assistant", content, tool_calls? }), got ${describeValue(message)}`));
+    return;
+  }
+  end(200, utf8(json));
+}
+
+/** `${baseURL}/chat/completions`, whatever slashes baseURL ends with; keeps a query string. */
+export function chatCompletionsURL(baseURL) {
+  if ((typeof baseURL !== "string" || baseURL.trim() === "") && !(baseURL instanceof URL)) {
+    throw new TypeError(
+      "llm.baseURL is missing: give an OpenAI-compatible endpoint such as " +
+      '"http://127.0.0.1:8080/v1", or make llm an async function (request) => message');
+  }
+  let url;
+  try {
+    url = new URL(String(baseURL).trim(), globalThis.location?.href);
+  } catch {
+    throw new TypeError(`llm.baseURL is not a valid URL: ${JSON.stringify(String(baseURL))}`);
+  }
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/chat/completions`;
+  url.hash = "";
+  return url.href;
+}
+
+// undici says only "fetch failed"; the reason is in err.cause (an AggregateError when
+// several addresses were tried).
+function describeFetchError(err) {
+  const parts = [messageOf(err)];
+  const cause = err?.cause;
+  if (cause) {
+    const inner = Array.isArray(cause.errors) && cause.errors.length
+      ? cause.errors.map(messageOf).join("; ")
+      : messageOf(cause);
+    if (inner && !parts[0].includes(inner)) parts.push(inner);
+    if (cause.code && !parts.join(" ").includes(cause.code)) parts.push(cause.code);
+  }
+  const text = parts.join(": ");
+  if (/ECONNREFUSED/.test(text)) return `${text} (is the model server running? check llm.baseURL)`;
+  return text;
+}
+
+function messageOf(err) {
+  if (err instanceof Error) return err.message || err.name || String(err);
+  if (typeof err === "string") return err;
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}
+
+function describeValue(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value;
+}

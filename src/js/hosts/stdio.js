@@ -1,0 +1,462 @@
+// Host adapter: the stdio transport for MCP servers (Node only).
+//
+// A server is a child process that speaks newline-delimited JSON-RPC on stdin/stdout. This
+// adapter does no protocol work: send() writes one message plus "\n", stdout chunks go to
+// onData() exactly as they arrive (the core does the framing), stderr goes to onStderr() as
+// UTF-8 text.
+//
+// What it owns is the process lifecycle (DESIGN.md §3 rules 4, 5, 7):
+//   - the server runs in its own process group (detached: true), so the whole tree it starts
+//     can be signalled at once with process.kill(-pgid, ...);
+//   - close() ends stdin, waits graceMs, SIGTERMs the group, waits killTimeoutMs, SIGKILLs the
+//     group, and resolves only when the leader has exited and no process of the group remains
+//     (polled, bounded);
+//   - a server that exits on its own has the rest of its group killed (bounded) before
+//     onClose({ reason: "exited" });
+//   - onClose fires exactly once per transport, and no hook is called after it;
+//   - unref() stops the child and its pipes from keeping the event loop alive; a module-level
+//     process "exit" listener SIGKILLs every live group synchronously, so a script that ends
+//     while servers are open leaves no processes behind.
+//
+// POSIX only for the group semantics (Linux, macOS). Elsewhere signals fall back to the leader.
+
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+
+const DEFAULT_KILL_TIMEOUT_MS = 2000;
+const DEFAULT_GRACE_MS = 1000;
+/* After SIGKILL the kernel tears the group down in milliseconds; this only bounds the wait
+ * for a process stuck in uninterruptible sleep, so close() can never hang. */
+const REAP_TIMEOUT_MS = 2000;
+/* Once the group is gone, stdout/stderr reach EOF at once; wait this long for the last
+ * bytes to be delivered (a process that escaped the group may hold the pipe open). */
+const PIPE_DRAIN_MS = 250;
+const POLL_MAX_MS = 20;
+const STDERR_TAIL_CHARS = 1000;
+const LABEL_MAX_CHARS = 120;
+
+/* The process-exit safety net: every transport whose process group may still be alive.
+ * Entries leave the set when their group is known to be gone (so a recycled pgid is never
+ * signalled). One "exit" listener, installed lazily by the first open(). */
+const liveTransports = new Set();
+let exitHookInstalled = false;
+
+function installExitHook() {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const transport of [...liveTransports]) transport.killSync();
+  });
+}
+
+function sleep(ms) {
+  // A ref'd timer: while a close is running it keeps the event loop alive even when the
+  // child and its pipes are unref'd.
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/* True when a process of group `pgid` may still be running. kill(-pgid, 0) also succeeds for
+ * zombies (a dead process nobody has reaped yet, e.g. under a container init that does not
+ * reap); on Linux those are excluded by reading /proc, elsewhere they count as alive. */
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    return err.code === "EPERM"; // ESRCH: empty group. EPERM: exists, not ours to signal.
+  }
+  const running = runningGroupMembers(pgid);
+  return running === null || running.length > 0;
+}
+
+/* Pids of non-zombie processes whose process group is `pgid`, or null without /proc. */
+function runningGroupMembers(pgid) {
+  let entries;
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return null;
+  }
+  const pids = [];
+  for (const name of entries) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, "latin1");
+    } catch {
+      continue; // exited while we were looking
+    }
+    // "pid (comm) state ppid pgrp ..."; comm may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") pids.push(Number(name));
+  }
+  return pids;
+}
+
+function describeCommand(config) {
+  const words = [String(config?.command), ...(Array.isArray(config?.args) ? config.args.map(String) : [])];
+  const label = words.join(" ");
+  return label.length > LABEL_MAX_CHARS ? `${label.slice(0, LABEL_MAX_CHARS - 1)}…` : label;
+}
+
+function openFailedMessage(config, err) {
+  const label = describeCommand(config);
+  const command = String(config?.command);
+  const code = err?.code;
+  if (code === "ENOENT" && config?.cwd != null && !existsSync(config.cwd)) {
+    return `Could not start MCP server "${label}": its working directory "${config.cwd}" does not exist. ` +
+      `Check the "cwd" in the server's config.`;
+  }
+  if (code === "ENOENT") {
+    return `Could not start MCP server "${label}": command "${command}" was not found (spawn ENOENT). ` +
+      `Check that it is installed and on PATH, or give its absolute path as "command".`;
+  }
+  if (code === "EACCES") {
+    return `Could not start MCP server "${label}": "${command}" is not executable (spawn EACCES). ` +
+      `Check the file's permissions, or run it through its interpreter (e.g. "node").`;
+  }
+  const detail = err?.message ?? String(err);
+  return `Could not start MCP server "${label}": ${detail}. ` +
+    `Check the server's "command", "args", "env" and "cwd".`;
+}
+
+/**
+ * @typedef {{ command: string, args?: string[], env?: Record<string, string>, cwd?: string }} StdioConfig
+ * @typedef {{ reason: "closed" | "exited" | "open-failed", message: string,
+ *             exitCode: number | null, signal: string | null }} CloseInfo
+ * @typedef {{ onOpen(): void, onData(bytes: Uint8Array): void, onStderr(text: string): void,
+ *             onClose(info: CloseInfo): void,
+ *             killTimeoutMs?: number, graceMs?: number }} StdioHooks
+ */
+
+export class StdioTransport {
+  /** @type {StdioConfig} */ #config;
+  /** @type {StdioHooks} */ #hooks;
+  #killTimeoutMs;
+  #graceMs;
+  /** @type {import("node:child_process").ChildProcess | null} */ #child = null;
+  /** @type {number | null} */ #pid = null;
+  /** "new" → "opening" → "open" → "closing" → "closed"; "closing" is entered synchronously by
+   * close(), killSync() or the leader's unexpected exit, before any await. */
+  #state = "new";
+  #refed = true;
+  /** @type {{ code: number | null, signal: string | null } | null} */ #leaderExit = null;
+  /** Set once the group is known to be empty: from then on it is never signalled again. */
+  #groupGone = false;
+  #stdoutClosed = false;
+  #stderrClosed = false;
+  #stderrTail = "";
+  #sentTerm = false;
+  #sentKill = false;
+  #killedSync = false;
+  /** @type {Promise<void> | null} */ #teardown = null;
+  /** @type {Promise<void> | null} */ #closePromise = null;
+  /** Resolves right after onClose fired. */
+  #done;
+  #resolveDone;
+
+  /**
+   * @param {StdioConfig} config
+   * @param {StdioHooks} hooks
+   */
+  constructor(config, hooks) {
+    this.#config = config;
+    this.#hooks = hooks;
+    this.#killTimeoutMs = hooks?.killTimeoutMs ?? DEFAULT_KILL_TIMEOUT_MS;
+    this.#graceMs = hooks?.graceMs ?? DEFAULT_GRACE_MS;
+    this.#done = new Promise((resolve) => { this.#resolveDone = resolve; });
+  }
+
+  /** Leader pid (= process group id) once spawned, else null. Kept after close. */
+  get pid() {
+    return this.#pid;
+  }
+
+  /** True once onClose has fired. */
+  get closed() {
+    return this.#state === "closed";
+  }
+
+  /**
+   * Spawn the server. onOpen() follows once it is running (not if close() began first); a
+   * failure to start is reported as onClose({ reason: "open-failed" }), always asynchronously.
+   * Calling open() again, or after close(), does nothing. Never throws.
+   */
+  open() {
+    if (this.#state !== "new") return;
+    this.#state = "opening";
+    const config = this.#config;
+    let child;
+    try {
+      child = spawn(config.command, config.args ?? [], {
+        cwd: config.cwd,
+        env: { ...process.env, ...config.env },
+        stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
+        windowsHide: true,
+      });
+    } catch (err) {
+      // Invalid arguments (not a string, a NUL byte, E2BIG, ...) throw synchronously in Node;
+      // report them through the same asynchronous path as ENOENT.
+      queueMicrotask(() => this.#openFailed(err));
+      return;
+    }
+    this.#child = child;
+    // Listeners on every stream before anything can emit: an 'error' without a listener
+    // (EPIPE on stdin, a failed kill) would be an uncaught exception.
+    child.on("error", (err) => {
+      if (this.#pid === null) this.#openFailed(err);
+    });
+    child.stdin?.on("error", () => {});
+    child.stdout?.on("error", () => {});
+    child.stderr?.on("error", () => {});
+    if (child.pid === undefined) return; // the 'error' event follows on the next tick
+
+    this.#pid = child.pid;
+    liveTransports.add(this);
+    installExitHook();
+    child.on("spawn", () => {
+      if (this.#state !== "opening") return; // close() or killSync() came first
+      this.#state = "open";
+      this.#call("onOpen");
+    });
+    child.on("exit", (code, signal) => this.#onLeaderExit(code, signal));
+    child.stdout.on("data", (chunk) => {
+      if (this.#state === "closed") return;
+      this.#call("onData", new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    });
+    child.stdout.on("close", () => { this.#stdoutClosed = true; });
+    child.stderr.setEncoding("utf8"); // a StringDecoder: characters split across chunks stay whole
+    child.stderr.on("data", (text) => {
+      this.#stderrTail = (this.#stderrTail + text).slice(-STDERR_TAIL_CHARS);
+      if (this.#state === "closed") return;
+      this.#call("onStderr", text);
+    });
+    child.stderr.on("close", () => { this.#stderrClosed = true; });
+    if (!this.#refed) this.#applyRef();
+  }
+
+  /**
+   * Write one JSON-RPC message; "\n" is appended. Bytes are copied (a view of wasm memory may
+   * change after the call). Ignored before open(), after close started, or once the server
+   * exited; a write error (EPIPE) is swallowed: the exit is reported by onClose.
+   * @param {Uint8Array | string} bytes
+   */
+  send(bytes) {
+    if (this.#state !== "opening" && this.#state !== "open") return;
+    if (this.#pid === null || this.#leaderExit !== null) return;
+    const stdin = this.#child?.stdin;
+    if (!stdin || stdin.destroyed || stdin.writableEnded) return;
+    let line;
+    if (typeof bytes === "string") {
+      line = `${bytes}\n`;
+    } else {
+      line = Buffer.allocUnsafe(bytes.byteLength + 1);
+      line.set(bytes, 0);
+      line[bytes.byteLength] = 0x0a;
+    }
+    try {
+      stdin.write(line);
+    } catch {
+      // Writing to a stream that was destroyed between the checks above; the 'error'
+      // listener takes the asynchronous variant.
+    }
+  }
+
+  /**
+   * Close the server: end stdin → wait graceMs → SIGTERM the group → wait killTimeoutMs →
+   * SIGKILL the group → resolve when the leader has exited and the group is empty (bounded).
+   * onClose fires exactly once before the promise resolves; if the server already exited,
+   * failed to open or is being torn down, this resolves when that teardown is done, without
+   * a second onClose. Idempotent: every call returns the same promise. Never rejects.
+   * @returns {Promise<void>}
+   */
+  close() {
+    if (this.#closePromise) return this.#closePromise;
+    if (this.#state === "new") {
+      // Nothing was spawned; the transport is closed for good (a later open() is a no-op).
+      this.#finish({ reason: "closed", message: "The MCP server transport was closed before it was opened.",
+        exitCode: null, signal: null });
+    } else if (this.#state === "opening" || this.#state === "open") {
+      if (this.#pid !== null) this.#startTeardown("closed");
+      // else: the spawn failed and open-failed is on its way; wait for it.
+    }
+    this.#closePromise = this.#done;
+    return this.#closePromise;
+  }
+
+  /**
+   * SIGKILL the whole process group now, synchronously (process exit, runtime dispose). If the
+   * transport was open, a teardown starts as for close() (reason "closed"); it completes as
+   * soon as the group is reaped, and close() returns its promise.
+   */
+  killSync() {
+    if (this.#pid === null || this.#groupGone) return;
+    this.#killedSync = true;
+    this.#signal("SIGKILL");
+    if (this.#state === "opening" || this.#state === "open") this.#startTeardown("closed");
+  }
+
+  /** Let the child and its pipes keep the event loop alive (the default). */
+  ref() {
+    this.#refed = true;
+    this.#applyRef();
+  }
+
+  /** Stop the child and its pipes from keeping the event loop alive. A running close() still
+   * does: its timers are ref'd. */
+  unref() {
+    this.#refed = false;
+    this.#applyRef();
+  }
+
+  #applyRef() {
+    const child = this.#child;
+    if (!child || this.#pid === null) return;
+    const method = this.#refed ? "ref" : "unref";
+    child[method]();
+    for (const stream of [child.stdin, child.stdout, child.stderr]) {
+      if (stream && typeof stream[method] === "function") stream[method]();
+    }
+  }
+
+  #onLeaderExit(code, signal) {
+    this.#leaderExit = { code, signal };
+    if (this.#state === "opening" || this.#state === "open") this.#startTeardown("exited");
+    // In "closing", the running teardown sees #leaderExit on its next poll.
+  }
+
+  /** Enter "closing" (synchronously) and run the one teardown. */
+  #startTeardown(reason) {
+    if (this.#teardown) return;
+    this.#state = "closing";
+    this.#teardown = this.#runTeardown(reason);
+  }
+
+  async #runTeardown(reason) {
+    try {
+      if (reason === "closed") {
+        this.#endStdin();
+        if (this.#leaderExit === null) await this.#waitFor(() => this.#leaderExit !== null, this.#graceMs);
+      }
+      // Leader exited or ignored stdin EOF: terminate what is left of the group.
+      if (!this.#isGone()) {
+        this.#sentTerm = true;
+        this.#signal("SIGTERM");
+        await this.#waitFor(() => this.#isGone(), this.#killTimeoutMs);
+      }
+      if (!this.#isGone()) {
+        this.#sentKill = true;
+        this.#signal("SIGKILL");
+        await this.#waitFor(() => this.#isGone(), REAP_TIMEOUT_MS);
+      }
+      if (!groupAlive(this.#pid)) this.#markGroupGone();
+      await this.#waitFor(() => this.#stdoutClosed && this.#stderrClosed, PIPE_DRAIN_MS);
+    } catch {
+      // Nothing above is expected to throw; whatever happens, onClose still fires once.
+    }
+    this.#release();
+    this.#finish(this.#closeInfo(reason));
+  }
+
+  /** Leader reaped (its 'exit' event arrived) and no process of its group remains. */
+  #isGone() {
+    if (this.#groupGone) return true;
+    if (this.#leaderExit === null) return false;
+    if (groupAlive(this.#pid)) return false;
+    this.#markGroupGone();
+    return true;
+  }
+
+  #markGroupGone() {
+    this.#groupGone = true;
+    liveTransports.delete(this);
+  }
+
+  async #waitFor(condition, ms) {
+    const deadline = Date.now() + ms;
+    let step = 2;
+    while (!condition()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await sleep(Math.min(step, left));
+      step = Math.min(step * 2, POLL_MAX_MS);
+    }
+    return true;
+  }
+
+  #signal(sig) {
+    if (this.#pid === null || this.#groupGone) return;
+    try {
+      process.kill(-this.#pid, sig);
+    } catch (err) {
+      if (err.code === "ESRCH") return;
+      // No process groups here (Windows) or not permitted: signal at least the leader.
+      try { this.#child?.kill(sig); } catch { /* already gone */ }
+    }
+  }
+
+  #endStdin() {
+    const stdin = this.#child?.stdin;
+    if (!stdin || stdin.destroyed || stdin.writableEnded) return;
+    try { stdin.end(); } catch { /* the 'error' listener takes EPIPE */ }
+  }
+
+  /** Drop the pipes; their error listeners stay, so nothing late can go unhandled. */
+  #release() {
+    const child = this.#child;
+    if (!child) return;
+    for (const stream of [child.stdin, child.stdout, child.stderr]) {
+      if (stream && !stream.destroyed) stream.destroy();
+    }
+    if (this.#groupGone) liveTransports.delete(this);
+  }
+
+  #closeInfo(reason) {
+    const label = describeCommand(this.#config);
+    const exit = this.#leaderExit;
+    const exitCode = exit?.code ?? null;
+    const signal = exit?.signal ?? null;
+    const how = exit === null ? "did not exit (it may still be running)"
+      : signal !== null ? `was terminated by ${signal}` : `exited with code ${exitCode}`;
+    const leftover = this.#groupGone ? "" :
+      " Some processes of its group could not be confirmed gone; check for leftover processes.";
+    if (reason === "exited") {
+      const tail = this.#stderrTail.trim();
+      const stderr = tail ? ` Its last stderr output: ${JSON.stringify(tail.slice(-300))}.` : "";
+      return { reason, exitCode, signal, message:
+        `MCP server "${label}" ${how} on its own, before the client closed it.${stderr} ` +
+        `Check the server's command, arguments and environment.${leftover}` };
+    }
+    let steps = "after its stdin was closed";
+    if (this.#killedSync) steps = "after SIGKILL";
+    else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${this.#killTimeoutMs} ms)`;
+    else if (this.#sentTerm) steps = "after SIGTERM";
+    return { reason, exitCode, signal, message: `MCP server "${label}" closed: it ${how} ${steps}.${leftover}` };
+  }
+
+  #openFailed(err) {
+    if (this.#state === "closed") return;
+    this.#release();
+    this.#finish({ reason: "open-failed", message: openFailedMessage(this.#config, err), exitCode: null, signal: null });
+  }
+
+  /** The one place onClose is called: exactly once, then no hook is called again. */
+  #finish(info) {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#call("onClose", info);
+    this.#resolveDone();
+  }
+
+  /** Call a hook; a throwing hook is the caller's bug and is reported like an event-listener
+   * error (rethrown from a microtask), never allowed to break the transport's own state. */
+  #call(name, ...args) {
+    const hook = this.#hooks?.[name];
+    if (typeof hook !== "function") return;
+    try {
+      hook.apply(this.#hooks, args);
+    } catch (err) {
+      queueMicrotask(() => { throw err; });
+    }
+  }
+}

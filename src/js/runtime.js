@@ -1,0 +1,256 @@
+// runtime.js — one wasm instance of the core, its host adapters and its
+// lifecycle events. All awaiting of I/O happens here and in the hosts; the
+// core only reacts. After dispose() begins, the instance is never called again.
+import { Core, FX, OWNER, CLOSE_REASON } from "./core.js";
+import { coreError, RuntimeDisposedError, MCPStreamError } from "./errors.js";
+import { startModelRequest } from "./hosts/model.js";
+
+const decoder = new TextDecoder();
+const text = (bytes) => decoder.decode(bytes);
+
+/** How long dispose() waits for transports to go away. */
+const DISPOSE_BOUND_MS = 5000;
+
+/**
+ * @typedef {{kind:string, server:string|null, sessionId:number|null, owner:"stream"|"agent"|"client"|null,
+ *            streamId:number|null, reason:string|null}} LifecycleDetail
+ */
+
+export class Runtime extends EventTarget {
+  #core;
+  #transportFactory;
+  #disposed = false;
+  /** @type {Promise<void>|null} */ #disposing = null;
+  /** sid → transport */ #transports = new Map();
+  /** sid → lifecycle detail of its session-open (mirror, for dispose) */ #sessions = new Map();
+  /** `${owner}:${id}` → (serverName) => config */ #owners = new Map();
+  /** op id → {resolve, reject, onProgress} */ #ops = new Map();
+  /** stream id → driver */ #drivers = new Map();
+  #opSeq = 1;
+  #ownerSeq = 1;
+  #holds = 0;
+  #draining = false;
+  #lastAllocations = 0;
+
+  /**
+   * @param {WebAssembly.Instance} instance
+   * @param {{transportFactory:(config:any, hooks:any)=>any}} hosts
+   */
+  constructor(instance, hosts) {
+    super();
+    this.#core = new Core(instance);
+    this.#transportFactory = hosts.transportFactory;
+  }
+
+  /** True once dispose() was called. */
+  get disposed() { return this.#disposed; }
+
+  /** Numbers for tests and dashboards. */
+  stats() {
+    const alive = this.#core.alive;
+    if (alive) this.#lastAllocations = this.#core.liveAllocations();
+    return {
+      streamsOpen: this.#drivers.size,
+      sessionsOpen: this.#sessions.size,
+      liveAllocations: alive ? this.#lastAllocations : 0,
+      heapBytes: this.#core.heapBytes(),
+    };
+  }
+
+  /**
+   * Tears down every transport directly (no call into the core), rejects what
+   * is pending, and resolves when all is closed. Idempotent.
+   * @returns {Promise<void>}
+   */
+  dispose() {
+    if (this.#disposing) return this.#disposing;
+    this.#disposed = true;
+    this.#core.kill();
+    this.#disposing = this.#teardown();
+    return this.#disposing;
+  }
+
+  async #teardown() {
+    const err = () => new RuntimeDisposedError();
+    for (const driver of this.#drivers.values()) driver._disposed();
+    for (const op of this.#ops.values()) op.reject(err());
+    this.#ops.clear();
+    const closes = [...this.#transports.values()].map((t) => t.close().catch(() => {}));
+    let timer;
+    await Promise.race([
+      Promise.all(closes),
+      new Promise((r) => { timer = setTimeout(r, DISPOSE_BOUND_MS); }),
+    ]);
+    clearTimeout(timer);
+    for (const t of this.#transports.values()) { try { t.killSync?.(); } catch {} }
+    this.#transports.clear();
+    for (const detail of this.#sessions.values())
+      this.#emit({ ...detail, kind: "session-close", reason: "disposed" });
+    this.#sessions.clear();
+    for (const driver of this.#drivers.values())
+      this.#emit({ kind: "stream-end", server: null, sessionId: null, owner: null, streamId: driver.id, reason: "disposed" });
+    this.#drivers.clear();
+    this.#setRef(false);
+  }
+
+  // ---- internal API for MCPClient / MCPAgent (not part of the public surface)
+
+  get _core() { return this.#core; }
+
+  _check() { if (this.#disposed) throw new RuntimeDisposedError(); }
+
+  _newOwnerId() { return this.#ownerSeq++; }
+
+  /** Registers where the configs of an owner's servers come from. */
+  _registerOwner(owner, id, configOf) { this.#owners.set(`${owner}:${id}`, configOf); }
+  _unregisterOwner(owner, id) { this.#owners.delete(`${owner}:${id}`); }
+
+  _registerDriver(driver) { this.#drivers.set(driver.id, driver); }
+  _unregisterDriver(driver) { this.#drivers.delete(driver.id); }
+
+  /** Keeps the Node process alive while something awaits I/O. */
+  _hold() { if (this.#holds++ === 0) this.#setRef(true); }
+  _release() { if (--this.#holds === 0) this.#setRef(false); }
+
+  #setRef(on) { for (const t of this.#transports.values()) on ? t.ref?.() : t.unref?.(); }
+
+  /**
+   * Starts an operation the core completes with MS_FX_OP_DONE.
+   * @param {(opId:number)=>number} start calls the core; a negative return is an error
+   * @param {(progress:any)=>void} [onProgress]
+   */
+  _op(start, onProgress) {
+    this._check();
+    const opId = this.#opSeq++;
+    return new Promise((resolve, reject) => {
+      this.#ops.set(opId, { resolve, reject, onProgress });
+      this._hold();
+      const done = () => this._release();
+      const entry = this.#ops.get(opId);
+      entry.resolve = (v) => { done(); resolve(v); };
+      entry.reject = (e) => { done(); reject(e); };
+      const rc = start(opId);
+      if (rc < 0) {
+        this.#ops.delete(opId);
+        entry.reject(coreError(rc, this.#core.error()));
+      }
+      this._drain();
+    });
+  }
+
+  /** The op id an _op start function got, for cancellation (set by callers). */
+
+  /** Performs every effect the core queued, in order. */
+  _drain() {
+    if (this.#draining || this.#disposed) return;
+    this.#draining = true;
+    try {
+      for (;;) {
+        const effects = this.#core.takeEffects();
+        if (effects.length === 0) break;
+        for (const fx of effects) this.#dispatch(fx);
+        if (this.#disposed) break;
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #dispatch(fx) {
+    switch (fx.kind) {
+      case FX.OPEN: return this.#open(fx.a, JSON.parse(text(fx.payload)));
+      case FX.SEND: return this.#transports.get(fx.a)?.send(fx.payload);
+      case FX.CLOSE: return this.#close(fx.a);
+      case FX.MODEL_REQUEST: return this.#drivers.get(fx.a)?._startModel(fx.b, fx.payload);
+      case FX.MODEL_ABORT: return this.#drivers.get(fx.a)?._abortModel(fx.b);
+      case FX.WAKE: return this.#drivers.get(fx.a)?._wake();
+      case FX.OP_DONE: {
+        const op = this.#ops.get(fx.a);
+        if (!op) return;
+        this.#ops.delete(fx.a);
+        if (fx.b < 0) op.reject(coreError(fx.b, text(fx.payload)));
+        else op.resolve(JSON.parse(text(fx.payload)));
+        return;
+      }
+      case FX.OP_PROGRESS: {
+        const op = this.#ops.get(fx.a);
+        if (op?.onProgress) {
+          try { op.onProgress(JSON.parse(text(fx.payload))); } catch (e) { queueMicrotask(() => { throw e; }); }
+        }
+        return;
+      }
+      case FX.EVENT: return this.#lifecycle(JSON.parse(text(fx.payload)));
+      case FX.LOG: {
+        const server = this.#sessions.get(fx.a)?.server ?? null;
+        this.dispatchEvent(Object.assign(new Event("log"), {
+          detail: { sessionId: fx.a || null, server, level: ["debug", "info", "warning", "error"][fx.b] ?? "info", message: text(fx.payload) },
+        }));
+        return;
+      }
+    }
+  }
+
+  #emit(detail) {
+    const ev = new Event("lifecycle");
+    Object.defineProperty(ev, "detail", { value: Object.freeze(detail), enumerable: true });
+    this.dispatchEvent(ev);
+  }
+
+  #lifecycle(detail) {
+    if (detail.kind === "session-open") this.#sessions.set(detail.sessionId, detail);
+    if (detail.kind === "session-close") this.#sessions.delete(detail.sessionId);
+    this.#emit(detail);
+    if (detail.kind === "stream-end") this.#drivers.get(detail.streamId)?._ended();
+  }
+
+  #open(sid, info) {
+    const configOf = this.#owners.get(`${OWNER[info.owner]}:${info.ownerId}`);
+    const config = configOf?.(info.server);
+    const fail = (message) => queueMicrotask(() => {
+      if (this.#disposed) return;
+      this.#core.sessionClosed(sid, CLOSE_REASON["open-failed"], message);
+      this._drain();
+    });
+    if (!config) return fail(`no configuration for server '${info.server}'`);
+    let transport;
+    try {
+      transport = this.#transportFactory(config, {
+        onOpen: () => { if (!this.#disposed) { this.#core.sessionOpened(sid); this._drain(); } },
+        onData: (bytes) => { if (!this.#disposed) { this.#core.sessionFeed(sid, bytes); this._drain(); } },
+        onStderr: (line) => this.dispatchEvent(Object.assign(new Event("log"), {
+          detail: { sessionId: sid, server: info.server, level: "stderr", message: line } })),
+        onClose: (why) => {
+          this.#transports.delete(sid);
+          if (this.#disposed) return;
+          this.#core.sessionClosed(sid, CLOSE_REASON[why.reason] ?? CLOSE_REASON.exited, why.message ?? "");
+          this._drain();
+        },
+      }, info.server);
+    } catch (e) {
+      return fail(e instanceof Error ? e.message : String(e));
+    }
+    this.#transports.set(sid, transport);
+    if (this.#holds === 0) transport.unref?.();
+    transport.open();
+  }
+
+  #close(sid) {
+    const t = this.#transports.get(sid);
+    if (!t) {
+      // never opened (or already gone): report it closed, once
+      queueMicrotask(() => {
+        if (this.#disposed) return;
+        this.#core.sessionClosed(sid, CLOSE_REASON.closed, "");
+        this._drain();
+      });
+      return;
+    }
+    this._hold();
+    t.close().catch(() => {}).finally(() => this._release());
+  }
+
+  /** Starts a model request for a stream; returns its abort handle. */
+  _model(llm, body, hooks) { return startModelRequest(llm, body, hooks); }
+}
+
+export { MCPStreamError };

@@ -1,0 +1,47 @@
+// shared.js — pieces every entry point (node, browser, worker) shares:
+// the default runtime and config validation.
+import { invalidArgument } from "./errors.js";
+
+/** @type {(() => Promise<any>) | null} */
+let defaultFactory = null;
+/** @type {Promise<any> | null} */
+let defaultRuntime = null;
+
+/** The platform entry point says how to make the shared default runtime. */
+export function setDefaultRuntimeFactory(factory) { defaultFactory = factory; }
+
+/** The runtime given, or the shared default one (created on first use). */
+export async function resolveRuntime(option) {
+  if (option) return option;
+  if (!defaultFactory) throw invalidArgument("no default runtime on this platform: pass { runtime } (createRuntime({ wasm }))");
+  defaultRuntime ??= defaultFactory();
+  const rt = await defaultRuntime;
+  if (rt.disposed) { defaultRuntime = defaultFactory(); return defaultRuntime; }
+  return rt;
+}
+
+/** The default runtime if one was made (for disposal at exit). */
+export function peekDefaultRuntime() { return defaultRuntime; }
+
+/** Validates a Claude-Desktop style `mcpServers` object; returns it. */
+export function validateServers(servers, where) {
+  if (servers === undefined) return {};
+  if (!servers || typeof servers !== "object" || Array.isArray(servers))
+    throw invalidArgument(`${where} must be an object: { name: { command, args?, env? } | { url, headers? } }`);
+  for (const [name, c] of Object.entries(servers)) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+      throw invalidArgument(`${where}: server name '${name}' must be 1-64 characters of letters, digits, '_', '.' or '-'`);
+    if (!c || typeof c !== "object") throw invalidArgument(`${where}.${name} must be an object`);
+    if (typeof c.command === "string" && c.command) {
+      if (c.args !== undefined && !(Array.isArray(c.args) && c.args.every((a) => typeof a === "string")))
+        throw invalidArgument(`${where}.${name}.args must be an array of strings`);
+      if (c.env !== undefined && (typeof c.env !== "object" || c.env === null))
+        throw invalidArgument(`${where}.${name}.env must be an object of strings`);
+    } else if (typeof c.url === "string" && c.url) {
+      try { new URL(c.url); } catch { throw invalidArgument(`${where}.${name}.url is not a valid URL: ${c.url}`); }
+    } else {
+      throw invalidArgument(`${where}.${name} needs a "command" (stdio) or a "url" (Streamable HTTP)`);
+    }
+  }
+  return servers;
+}

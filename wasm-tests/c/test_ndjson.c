@@ -1,0 +1,597 @@
+/* test_ndjson.c — tests of the newline-delimited framing (src/core/ndjson.c).
+ *
+ * The golden transcripts in fixtures/transcripts/ndjson-*.{in,out} (format:
+ * fixtures/transcripts/README.md) are replayed whole, byte by byte, split in
+ * two at every offset, in chunks of every small size, and with the i-th
+ * allocation failing for every i. Then targeted unit tests.
+ * Run from wasm-tests/ (paths are relative to it). */
+#define _POSIX_C_SOURCE 200809L /* opendir: the transcripts are discovered */
+#include <dirent.h>
+
+#include "internal.h"
+#include "t.h"
+
+#define DEFAULT_MAX 1048576
+
+/* ---- a text log, in libc memory so it does not touch the core's counts -- */
+
+typedef struct tlog {
+  char *p; /* NUL-terminated when non-NULL */
+  size_t len, cap;
+} tlog;
+
+static void tlog_add(tlog *l, const void *s, size_t n) {
+  if (l->len + n + 1 > l->cap) {
+    size_t cap = l->cap ? l->cap : 256;
+    while (cap < l->len + n + 1) cap *= 2;
+    l->p = realloc(l->p, cap);
+    if (!l->p) exit(2);
+    l->cap = cap;
+  }
+  if (n) memcpy(l->p + l->len, s, n);
+  l->len += n;
+  l->p[l->len] = '\0';
+}
+
+static void tlog_str(tlog *l, const char *s) { tlog_add(l, s, strlen(s)); }
+
+/* Appends s[0..n) as JSON.stringify would write it. */
+static void tlog_json(tlog *l, const char *s, size_t n) {
+  tlog_str(l, "\"");
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[8];
+    switch (c) {
+      case '"': tlog_str(l, "\\\""); break;
+      case '\\': tlog_str(l, "\\\\"); break;
+      case '\b': tlog_str(l, "\\b"); break;
+      case '\f': tlog_str(l, "\\f"); break;
+      case '\n': tlog_str(l, "\\n"); break;
+      case '\r': tlog_str(l, "\\r"); break;
+      case '\t': tlog_str(l, "\\t"); break;
+      default:
+        if (c < 0x20) {
+          snprintf(esc, sizeof esc, "\\u%04x", c);
+          tlog_str(l, esc);
+        } else {
+          tlog_add(l, &s[i], 1);
+        }
+    }
+  }
+  tlog_str(l, "\"");
+}
+
+static void tlog_free(tlog *l) {
+  free(l->p);
+  l->p = NULL;
+  l->len = l->cap = 0;
+}
+
+static const char *tlog_text(const tlog *l) { return l->p ? l->p : ""; }
+
+/* ---- the recording callback -------------------------------------------- */
+
+typedef struct rec {
+  tlog log;
+  size_t max;           /* the parser's limit, to check reports against */
+  int calls;
+  int fail_at;          /* return fail_rc from this call (1-based; 0: never) */
+  int fail_rc;
+  const uint8_t *in;    /* the input of the current feed */
+  size_t in_len;
+  int from_input;       /* lines that pointed into the current input */
+  int bad;              /* reports that broke an invariant */
+} rec;
+
+static int on_line(void *user, const char *line, size_t len) {
+  rec *r = user;
+  r->calls++;
+  if (line == NULL) {
+    if (len != r->max) r->bad++;
+    tlog_str(&r->log, "overflow\n");
+  } else {
+    if (len == 0 || len > r->max || memchr(line, '\n', len)) r->bad++;
+    if (r->in && (const uint8_t *)line >= r->in &&
+        (const uint8_t *)line + len <= r->in + r->in_len)
+      r->from_input++;
+    tlog_str(&r->log, "line=");
+    tlog_json(&r->log, line, len);
+    tlog_str(&r->log, "\n");
+  }
+  if (r->fail_at && r->calls == r->fail_at) return r->fail_rc;
+  return r->calls % 2; /* positive returns must be ignored */
+}
+
+static void rec_init(rec *r, size_t max) {
+  memset(r, 0, sizeof *r);
+  r->max = max;
+}
+
+/* Feeds p[0..n) through a copy of exactly n bytes (so an over-read trips
+ * ASan) and returns the feed's result. */
+static int feed_copy(ms_ndjson *d, rec *r, const void *p, size_t n) {
+  uint8_t *copy = malloc(n ? n : 1);
+  if (!copy) exit(2);
+  if (n) memcpy(copy, p, n);
+  r->in = copy;
+  r->in_len = n;
+  int rc = ms_ndjson_feed(d, copy, n, on_line, r);
+  r->in = NULL;
+  free(copy);
+  return rc;
+}
+
+/* Feeds each NUL-terminated string of `chunks` (NULL-terminated list) in
+ * turn. Returns the first nonzero feed result, or 0. */
+static int feed_strs(ms_ndjson *d, rec *r, const char *const *chunks) {
+  int first = 0;
+  for (; *chunks; chunks++) {
+    int rc = feed_copy(d, r, *chunks, strlen(*chunks));
+    if (rc && !first) first = rc;
+  }
+  return first;
+}
+
+/* ---- transcripts --------------------------------------------------------- */
+
+typedef struct transcript {
+  char name[128];
+  char *in;   /* libc memory */
+  size_t in_len;
+  tlog want;  /* expected entries, each ending in "\n" */
+  size_t max;
+} transcript;
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists fixtures/transcripts/<prefix>*.in, sorted, as a NULL-terminated
+ * array of base names (libc memory; free with free_names). */
+static char **list_transcripts(const char *prefix) {
+  DIR *dir = opendir("fixtures/transcripts");
+  if (!dir) {
+    fprintf(stderr, "cannot open fixtures/transcripts (run from wasm-tests/)\n");
+    exit(2);
+  }
+  size_t count = 0, cap = 16;
+  char **names = malloc(cap * sizeof *names);
+  struct dirent *e;
+  while (names && (e = readdir(dir)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || len < 4 ||
+        strcmp(e->d_name + len - 3, ".in") != 0)
+      continue;
+    if (count + 1 >= cap) names = realloc(names, (cap *= 2) * sizeof *names);
+    if (!names) break;
+    names[count] = malloc(len - 2);
+    if (!names[count]) exit(2);
+    memcpy(names[count], e->d_name, len - 3);
+    names[count][len - 3] = '\0';
+    count++;
+  }
+  closedir(dir);
+  if (!names) exit(2);
+  names[count] = NULL;
+  qsort(names, count, sizeof *names, by_name);
+  return names;
+}
+
+static void free_names(char **names) {
+  for (char **n = names; *n; n++) free(*n);
+  free(names);
+}
+
+/* Loads <name>.in and <name>.out. */
+static void transcript_load(transcript *t, const char *name) {
+  char path[256];
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  snprintf(path, sizeof path, "fixtures/transcripts/%s.in", name);
+  t->in = t_read_file(path, &t->in_len);
+  snprintf(path, sizeof path, "fixtures/transcripts/%s.out", name);
+  size_t out_len;
+  char *out = t_read_file(path, &out_len);
+  t->max = DEFAULT_MAX;
+  for (char *line = out; line < out + out_len;) {
+    char *nl = memchr(line, '\n', (size_t)(out + out_len - line));
+    size_t len = nl ? (size_t)(nl - line) : (size_t)(out + out_len - line);
+    if (len == 0 || line[0] == '#') {
+      /* comment or empty */
+    } else if (len > 4 && strncmp(line, "max=", 4) == 0) {
+      t->max = (size_t)strtoull(line + 4, NULL, 10);
+    } else {
+      tlog_add(&t->want, line, len);
+      tlog_str(&t->want, "\n");
+    }
+    line += len + 1;
+  }
+  free(out);
+}
+
+static void transcript_free(transcript *t) {
+  free(t->in);
+  tlog_free(&t->want);
+}
+
+typedef struct outcome {
+  int nomem;  /* feeds that returned MS_ERR_NOMEM */
+  int other;  /* feeds that returned anything else but 0 */
+  int bad;    /* invariant violations seen by the callback */
+} outcome;
+
+/* Replays t: chunks of `chunk` bytes when chunk > 0, else two feeds split at
+ * `split`. The log goes to *log (reset first). */
+static outcome replay(const transcript *t, size_t chunk, size_t split, tlog *log) {
+  ms_ndjson d;
+  rec r;
+  outcome o = {0, 0, 0};
+  ms_ndjson_init(&d, t->max);
+  rec_init(&r, t->max);
+  int rcs[2] = {0, 0};
+  if (chunk > 0) {
+    for (size_t off = 0, n; off < t->in_len; off += n) {
+      n = t->in_len - off < chunk ? t->in_len - off : chunk;
+      int rc = feed_copy(&d, &r, t->in + off, n);
+      if (rc == MS_ERR_NOMEM) o.nomem++;
+      else if (rc != 0) o.other++;
+    }
+  } else { /* the second part may be empty */
+    rcs[0] = feed_copy(&d, &r, t->in, split);
+    rcs[1] = feed_copy(&d, &r, t->in + split, t->in_len - split);
+    for (int k = 0; k < 2; k++) {
+      if (rcs[k] == MS_ERR_NOMEM) o.nomem++;
+      else if (rcs[k] != 0) o.other++;
+    }
+  }
+  ms_ndjson_free(&d);
+  o.bad = r.bad;
+  tlog_free(log);
+  *log = r.log;
+  return o;
+}
+
+/* Checks one replay against the expected log; returns 1 when it matched. */
+static int check_replay(const transcript *t, const char *mode, size_t arg,
+                        outcome o, const tlog *got) {
+  t_checks++;
+  if (o.nomem || o.other || o.bad) {
+    T_FAIL("%s %s(%zu): %d NOMEM, %d other errors, %d bad reports", t->name,
+           mode, arg, o.nomem, o.other, o.bad);
+    return 0;
+  }
+  if (strcmp(tlog_text(got), tlog_text(&t->want)) != 0) {
+    T_FAIL("%s %s(%zu): log differs\n--- got\n%s--- want\n%s", t->name, mode,
+           arg, tlog_text(got), tlog_text(&t->want));
+    return 0;
+  }
+  return 1;
+}
+
+static char **ndjson_names;
+
+static void ndjson_transcripts_should_exist(void) {
+  int count = 0;
+  for (char **n = ndjson_names; *n; n++) count++;
+  T_OK(count >= 8);
+}
+
+static void ndjson_transcripts_should_match_when_fed_whole(void) {
+  for (char **n = ndjson_names; *n; n++) {
+    transcript t;
+    tlog got = {0};
+    transcript_load(&t, *n);
+    check_replay(&t, "whole", t.in_len, replay(&t, 0, t.in_len, &got), &got);
+    tlog_free(&got);
+    transcript_free(&t);
+  }
+}
+
+static void ndjson_transcripts_should_match_when_fed_byte_by_byte(void) {
+  for (char **n = ndjson_names; *n; n++) {
+    transcript t;
+    tlog got = {0};
+    transcript_load(&t, *n);
+    check_replay(&t, "bytes", 1, replay(&t, 1, 0, &got), &got);
+    tlog_free(&got);
+    transcript_free(&t);
+  }
+}
+
+static void ndjson_transcripts_should_match_when_split_at_every_offset(void) {
+  for (char **n = ndjson_names; *n; n++) {
+    transcript t;
+    tlog got = {0};
+    transcript_load(&t, *n);
+    for (size_t k = 0; k <= t.in_len; k++)
+      if (!check_replay(&t, "split", k, replay(&t, 0, k, &got), &got)) break;
+    tlog_free(&got);
+    transcript_free(&t);
+  }
+}
+
+static void ndjson_transcripts_should_match_in_chunks_of_every_small_size(void) {
+  for (char **n = ndjson_names; *n; n++) {
+    transcript t;
+    tlog got = {0};
+    transcript_load(&t, *n);
+    for (size_t c = 2; c <= 17; c++)
+      if (!check_replay(&t, "chunks", c, replay(&t, c, 0, &got), &got)) break;
+    tlog_free(&got);
+    transcript_free(&t);
+  }
+}
+
+/* For every i, the i-th allocation fails: the feeds must report
+ * MS_ERR_NOMEM (and otherwise the log must be right), and nothing leaks. */
+static void ndjson_should_survive_every_allocation_failure(void) {
+  static const size_t chunks[] = {1, 5};
+  for (char **n = ndjson_names; *n; n++) {
+    transcript t;
+    tlog got = {0};
+    transcript_load(&t, *n);
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+      ms_alloc_fail_at(0);
+      replay(&t, chunks[c], 0, &got);
+      long total = ms_alloc_fail_at(0);
+      for (long i = 1; i <= total + 1; i++) {
+        int live = ms_live_allocations();
+        ms_alloc_fail_at(i);
+        outcome o = replay(&t, chunks[c], 0, &got);
+        long made = ms_alloc_fail_at(0);
+        T_EQ(ms_live_allocations(), live);
+        T_EQ(o.other, 0);
+        T_EQ(o.bad, 0);
+        if (made >= i) { /* the i-th allocation was attempted and failed */
+          T_OK(o.nomem > 0);
+        } else {
+          T_EQ(o.nomem, 0);
+          T_OK(strcmp(tlog_text(&got), tlog_text(&t.want)) == 0);
+        }
+      }
+    }
+    tlog_free(&got);
+    transcript_free(&t);
+  }
+}
+
+/* ---- unit tests ---------------------------------------------------------- */
+
+/* Feeds the chunks into a fresh parser with limit `max` and checks the log. */
+#define EXPECT_LINES(max, want, ...)                                  \
+  do {                                                                \
+    static const char *const chunks_[] = {__VA_ARGS__, NULL};         \
+    ms_ndjson d_;                                                     \
+    rec r_;                                                           \
+    ms_ndjson_init(&d_, (max));                                       \
+    rec_init(&r_, (max));                                             \
+    T_EQ(feed_strs(&d_, &r_, chunks_), 0);                            \
+    T_MEM(tlog_text(&r_.log), r_.log.len, want);                      \
+    T_EQ(r_.bad, 0);                                                  \
+    ms_ndjson_free(&d_);                                              \
+    tlog_free(&r_.log);                                               \
+  } while (0)
+
+static void ndjson_should_report_each_line_without_its_newline(void) {
+  EXPECT_LINES(100, "line=\"{}\"\nline=\"[1]\"\n", "{}\n[1]\n");
+}
+
+static void ndjson_should_strip_one_trailing_cr(void) {
+  EXPECT_LINES(100, "line=\"a\"\nline=\"b\\r\"\n", "a\r\nb\r\r\n");
+}
+
+static void ndjson_should_keep_a_cr_inside_a_line(void) {
+  EXPECT_LINES(100, "line=\"a\\rb\"\nline=\"\\rc\"\n", "a\rb\n\rc\n");
+}
+
+static void ndjson_should_skip_blank_lines(void) {
+  EXPECT_LINES(100, "line=\"x\"\nline=\"y\"\n", "\n\r\n\nx\n\n\r\ny\n\n");
+}
+
+static void ndjson_should_join_a_line_split_across_feeds(void) {
+  EXPECT_LINES(100, "line=\"hello\"\nline=\"world\"\n", "hel", "lo\nwor", "ld", "\n");
+}
+
+static void ndjson_should_join_a_crlf_split_across_feeds(void) {
+  EXPECT_LINES(100, "line=\"a\"\nline=\"b\"\n", "a\r", "\nb", "\r", "\n");
+}
+
+static void ndjson_should_accept_empty_feeds(void) {
+  EXPECT_LINES(100, "line=\"ab\"\n", "", "a", "", "b", "", "\n", "");
+}
+
+static void ndjson_should_not_report_a_line_without_its_newline(void) {
+  EXPECT_LINES(100, "line=\"one\"\n", "one\ntwo");
+}
+
+static void ndjson_should_accept_a_line_of_exactly_max_bytes(void) {
+  EXPECT_LINES(4, "line=\"abcd\"\nline=\"efgh\"\n", "abcd\n", "ef", "gh\n");
+}
+
+static void ndjson_should_not_count_the_stripped_cr_against_the_limit(void) {
+  /* 4 bytes + CR arrive before the LF: still undecided, then fine */
+  EXPECT_LINES(4, "line=\"abcd\"\nline=\"efgh\"\n", "abcd\r", "\n", "efgh\r\n");
+}
+
+static void ndjson_should_report_an_over_long_line_once_and_discard_it(void) {
+  EXPECT_LINES(4, "overflow\nline=\"ok\"\n", "abcde", "fghij", "klm", "no\r\nok\n");
+  EXPECT_LINES(4, "overflow\nline=\"ok\"\n", "abcd\rx\nok\n");
+  EXPECT_LINES(4, "overflow\nline=\"ok\"\n", "abcd\r", "x\nok\n");
+  EXPECT_LINES(4, "overflow\nline=\"ok\"\n", "abcd\r\r\nok\n");
+  EXPECT_LINES(4, "overflow\nline=\"ok\"\n", "ab", "cd", "\r", "\r\nok\n");
+}
+
+static void ndjson_should_report_an_over_long_line_before_it_ends(void) {
+  ms_ndjson d;
+  rec r;
+  ms_ndjson_init(&d, 3);
+  rec_init(&r, 3);
+  T_EQ(feed_copy(&d, &r, "abcd", 4), 0);
+  T_MEM(tlog_text(&r.log), r.log.len, "overflow\n");
+  T_EQ(feed_copy(&d, &r, "efg", 3), 0);
+  T_EQ(r.calls, 1);
+  T_EQ(feed_copy(&d, &r, "\nxy\n", 4), 0);
+  T_MEM(tlog_text(&r.log), r.log.len, "overflow\nline=\"xy\"\n");
+  T_EQ(r.bad, 0);
+  ms_ndjson_free(&d);
+  tlog_free(&r.log);
+}
+
+static void ndjson_should_report_every_line_as_too_long_when_max_is_zero(void) {
+  EXPECT_LINES(0, "overflow\noverflow\n", "\n\r\na\r\n\r", "\n", "b");
+}
+
+static void ndjson_should_report_whole_lines_straight_from_the_input(void) {
+  ms_ndjson d;
+  rec r;
+  static const char in[] = "{\"a\":1}\n{\"b\":2}\r\n\n{\"c\":3}\n";
+  ms_ndjson_init(&d, 100);
+  rec_init(&r, 100);
+  ms_alloc_fail_at(0);
+  T_EQ(feed_copy(&d, &r, in, sizeof in - 1), 0);
+  T_EQ(ms_alloc_fail_at(0), 0); /* no allocation */
+  T_EQ(r.calls, 3);
+  T_EQ(r.from_input, 3);
+  /* a carried line is copied; the lines after it come from the input again */
+  T_EQ(feed_copy(&d, &r, "[1", 2), 0);
+  T_EQ(feed_copy(&d, &r, "]\n[2]\n[3]\n", 10), 0);
+  T_EQ(r.calls, 6);
+  T_EQ(r.from_input, 5);
+  ms_ndjson_free(&d);
+  tlog_free(&r.log);
+}
+
+static void ndjson_should_grow_its_buffer_geometrically_when_fed_byte_by_byte(void) {
+  ms_ndjson d;
+  rec r;
+  enum { N = 100000 };
+  ms_ndjson_init(&d, N);
+  rec_init(&r, N);
+  ms_alloc_fail_at(0);
+  for (int i = 0; i < N; i++) T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"x", 1, on_line, &r), 0);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"\n", 1, on_line, &r), 0);
+  long made = ms_alloc_fail_at(0);
+  T_OK(made <= 20);
+  T_EQ(r.calls, 1);
+  T_EQ(r.bad, 0);
+  /* a big buffer is released once its line has been reported */
+  T_EQ(ms_live_allocations(), 0);
+  ms_ndjson_free(&d);
+  tlog_free(&r.log);
+}
+
+static void ndjson_should_stop_the_feed_when_the_callback_fails(void) {
+  ms_ndjson d;
+  rec r;
+  ms_ndjson_init(&d, 100);
+  rec_init(&r, 100);
+  r.fail_at = 2;
+  r.fail_rc = -77;
+  T_EQ(feed_copy(&d, &r, "a\nb\nc\n", 6), -77);
+  T_MEM(tlog_text(&r.log), r.log.len, "line=\"a\"\nline=\"b\"\n");
+  /* the parser stays usable: the next feed starts a new line */
+  T_EQ(feed_copy(&d, &r, "d\n", 2), 0);
+  T_MEM(tlog_text(&r.log), r.log.len, "line=\"a\"\nline=\"b\"\nline=\"d\"\n");
+  /* also when the failing call was for a carried line or an overflow */
+  r.fail_at = 4;
+  r.fail_rc = -5;
+  T_EQ(feed_copy(&d, &r, "e", 1), 0);
+  T_EQ(feed_copy(&d, &r, "\nf\n", 3), -5);
+  r.fail_at = 5;
+  T_EQ(feed_copy(&d, &r, "x", 1), 0);
+  T_EQ(feed_copy(&d, &r, "y", 1), 0);
+  ms_ndjson_free(&d);
+  ms_ndjson_init(&d, 2);
+  r.max = 2;
+  T_EQ(feed_copy(&d, &r, "xyz", 3), -5);
+  T_EQ(feed_copy(&d, &r, "w\ng\n", 4), 0);
+  T_MEM(tlog_text(&r.log), r.log.len,
+        "line=\"a\"\nline=\"b\"\nline=\"d\"\nline=\"e\"\noverflow\nline=\"g\"\n");
+  T_EQ(r.bad, 0);
+  ms_ndjson_free(&d);
+  tlog_free(&r.log);
+}
+
+static void ndjson_should_drop_only_the_line_it_could_not_store(void) {
+  ms_ndjson d;
+  rec r;
+  char big[120];
+  memset(big, 'c', sizeof big);
+  memcpy(big + sizeof big - 3, "\nef", 3);
+  ms_ndjson_init(&d, 1000);
+  rec_init(&r, 1000);
+  T_EQ(feed_copy(&d, &r, "a\nb", 3), 0);
+  ms_alloc_fail_at(1); /* growing the carried "b" to "bccc..." fails */
+  T_EQ(feed_copy(&d, &r, big, sizeof big), MS_ERR_NOMEM);
+  ms_alloc_fail_at(0);
+  T_EQ(feed_copy(&d, &r, "gh\nij\n", 6), 0);
+  T_MEM(tlog_text(&r.log), r.log.len, "line=\"a\"\nline=\"efgh\"\nline=\"ij\"\n");
+  ms_ndjson_free(&d);
+  /* failing to start carrying a line drops it up to its LF */
+  ms_ndjson_init(&d, 1000);
+  ms_alloc_fail_at(1);
+  T_EQ(feed_copy(&d, &r, "k", 1), MS_ERR_NOMEM);
+  ms_alloc_fail_at(0);
+  T_EQ(feed_copy(&d, &r, "l\nm\n", 4), 0);
+  T_MEM(tlog_text(&r.log), r.log.len, "line=\"a\"\nline=\"efgh\"\nline=\"ij\"\nline=\"m\"\n");
+  ms_ndjson_free(&d);
+  tlog_free(&r.log);
+}
+
+static void ndjson_should_be_reusable_after_free(void) {
+  ms_ndjson d;
+  rec r;
+  ms_ndjson_init(&d, 100);
+  rec_init(&r, 100);
+  T_EQ(feed_copy(&d, &r, "partial", 7), 0);
+  ms_ndjson_free(&d);
+  T_EQ(d.max, 100);
+  T_EQ(feed_copy(&d, &r, "new\n", 4), 0);
+  T_MEM(tlog_text(&r.log), r.log.len, "line=\"new\"\n");
+  ms_ndjson_free(&d);
+  ms_ndjson_free(&d); /* twice is harmless */
+  tlog_free(&r.log);
+}
+
+static void ndjson_should_pass_nul_bytes_and_non_ascii_through(void) {
+  ms_ndjson d;
+  rec r;
+  ms_ndjson_init(&d, 100);
+  rec_init(&r, 100);
+  T_EQ(feed_copy(&d, &r, "a\0b\n\xc3", 5), 0);
+  T_EQ(feed_copy(&d, &r, "\xa9\xff\n", 3), 0);
+  T_MEM(tlog_text(&r.log), r.log.len, "line=\"a\\u0000b\"\nline=\"\xc3\xa9\xff\"\n");
+  ms_ndjson_free(&d);
+  tlog_free(&r.log);
+}
+
+int main(void) {
+  ndjson_names = list_transcripts("ndjson-");
+  T_RUN(ndjson_transcripts_should_exist);
+  T_RUN(ndjson_transcripts_should_match_when_fed_whole);
+  T_RUN(ndjson_transcripts_should_match_when_fed_byte_by_byte);
+  T_RUN(ndjson_transcripts_should_match_when_split_at_every_offset);
+  T_RUN(ndjson_transcripts_should_match_in_chunks_of_every_small_size);
+  T_RUN(ndjson_should_survive_every_allocation_failure);
+  T_RUN(ndjson_should_report_each_line_without_its_newline);
+  T_RUN(ndjson_should_strip_one_trailing_cr);
+  T_RUN(ndjson_should_keep_a_cr_inside_a_line);
+  T_RUN(ndjson_should_skip_blank_lines);
+  T_RUN(ndjson_should_join_a_line_split_across_feeds);
+  T_RUN(ndjson_should_join_a_crlf_split_across_feeds);
+  T_RUN(ndjson_should_accept_empty_feeds);
+  T_RUN(ndjson_should_not_report_a_line_without_its_newline);
+  T_RUN(ndjson_should_accept_a_line_of_exactly_max_bytes);
+  T_RUN(ndjson_should_not_count_the_stripped_cr_against_the_limit);
+  T_RUN(ndjson_should_report_an_over_long_line_once_and_discard_it);
+  T_RUN(ndjson_should_report_an_over_long_line_before_it_ends);
+  T_RUN(ndjson_should_report_every_line_as_too_long_when_max_is_zero);
+  T_RUN(ndjson_should_report_whole_lines_straight_from_the_input);
+  T_RUN(ndjson_should_grow_its_buffer_geometrically_when_fed_byte_by_byte);
+  T_RUN(ndjson_should_stop_the_feed_when_the_callback_fails);
+  T_RUN(ndjson_should_drop_only_the_line_it_could_not_store);
+  T_RUN(ndjson_should_be_reusable_after_free);
+  T_RUN(ndjson_should_pass_nul_bytes_and_non_ascii_through);
+  free_names(ndjson_names);
+  T_END();
+}
