@@ -77,9 +77,10 @@ static void shrink(ms_buf *b) {
   else ms_buf_reset(b);
 }
 
-/* Keeps `code` as the feed's result unless an earlier error is kept. */
+/* Records `code` as the feed's result. MS_ERR_NOMEM wins over
+ * MS_ERR_LIMIT: running out of memory is the one the caller must hear of. */
 static void keep_error(int *result, int code) {
-  if (*result == 0) *result = code;
+  if (*result == 0 || code == MS_ERR_NOMEM) *result = code;
 }
 
 /* Drops the event being parsed (line, data, type; the id and retry stay)
@@ -232,10 +233,11 @@ static int process_line(ms_sse *s, const uint8_t *line, size_t len,
 
 /* Parses p[0..n) (only read, never kept: what must outlive the call is
  * copied into s's buffers) and dispatches every event completed by these
- * bytes through cb(user, ...). Returns 0; MS_ERR_LIMIT or MS_ERR_NOMEM (the
- * first that happened) when an event had to be dropped — the rest of the
- * input is still parsed; or the callback's negative return, which stops the
- * feed at once (the parser is then between events). */
+ * bytes through cb(user, ...). Returns 0; MS_ERR_NOMEM when an allocation
+ * failed, else MS_ERR_LIMIT when something was over the limit — in both
+ * cases the event concerned was dropped and the rest of the input was still
+ * parsed; or the callback's negative return, which stops the feed at once
+ * (the parser is then between events). */
 int ms_sse_feed(ms_sse *s, const uint8_t *p, size_t n, ms_sse_cb cb, void *user) {
   int result = 0;
   size_t i = s->started ? 0 : skip_bom(s, p, n, &result);

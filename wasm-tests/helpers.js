@@ -1,0 +1,98 @@
+// helpers.js — shared by the node:test suites: real server configs, process
+// accounting through /proc, lifecycle event bookkeeping, and guards.
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { randomUUID } from "node:crypto";
+import assert from "node:assert/strict";
+
+export const SERVER_EVERYTHING = fileURLToPath(
+  new URL("../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url));
+
+/**
+ * A stdio config for server-everything, tagged through its environment so the
+ * test can find the server and every child it starts in /proc. With `tree`,
+ * the server runs under `sh`, beside a child `sleep`, to check that whole
+ * process trees are closed.
+ */
+export function everything({ tree = false } = {}) {
+  const tag = randomUUID();
+  const config = tree
+    ? { command: "sh", args: ["-c", `sleep 300 & exec "${process.execPath}" "${SERVER_EVERYTHING}" stdio`] }
+    : { command: process.execPath, args: [SERVER_EVERYTHING, "stdio"] };
+  config.env = { MCPSTREAM_TEST_TAG: tag };
+  return { config, tag };
+}
+
+/** Live (non-zombie) pids whose environment carries MCPSTREAM_TEST_TAG=tag. */
+export function pidsWithTag(tag) {
+  const needle = `MCPSTREAM_TEST_TAG=${tag}`;
+  const out = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const env = readFileSync(`/proc/${name}/environ`, "latin1");
+      if (!env.split("\0").includes(needle)) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      if (state !== "Z") out.push(Number(name));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** Waits (bounded) until at least `min` tagged processes run; returns them. */
+export async function waitForPids(tag, min = 1, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const pids = pidsWithTag(tag);
+    if (pids.length >= min) return pids;
+    if (Date.now() > end) throw new Error(`no process tagged ${tag} appeared`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Collects the runtime's lifecycle events. */
+export function recordLifecycle(runtime) {
+  const events = [];
+  runtime.addEventListener("lifecycle", (e) => events.push(e.detail));
+  return {
+    events,
+    of(kind) { return events.filter((e) => e.kind === kind); },
+    /** Asserts every opened session got exactly one close; returns opens. */
+    assertEachClosedOnce() {
+      const opens = events.filter((e) => e.kind === "session-open");
+      for (const o of opens) {
+        const closes = events.filter((e) => e.kind === "session-close" && e.sessionId === o.sessionId);
+        assert.equal(closes.length, 1, `session ${o.sessionId} (${o.server}, owner ${o.owner}) closed ${closes.length} times`);
+      }
+      const strays = events.filter((e) => e.kind === "session-close" && !opens.some((o) => o.sessionId === e.sessionId));
+      assert.deepEqual(strays, [], "a session-close without its session-open");
+      return opens;
+    },
+  };
+}
+
+/** Records unhandled rejections and uncaught exceptions while a test runs. */
+export function guardUnhandled(t) {
+  const seen = [];
+  const onRejection = (e) => seen.push(e);
+  const onException = (e) => seen.push(e);
+  process.on("unhandledRejection", onRejection);
+  process.on("uncaughtException", onException);
+  t.after(() => {
+    process.off("unhandledRejection", onRejection);
+    process.off("uncaughtException", onException);
+  });
+  return {
+    /** Lets pending microtasks and a macrotask run, then asserts nothing escaped. */
+    async assertNone() {
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(seen, [], "unhandled rejection or uncaught exception");
+    },
+  };
+}
+
+/** Kills tagged processes left behind by a failing test. */
+export function killTagged(tag) {
+  for (const pid of pidsWithTag(tag)) { try { process.kill(pid, "SIGKILL"); } catch {} }
+}
