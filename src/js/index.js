@@ -9,7 +9,6 @@ import { MCPStreamError } from "./errors.js";
 export { MCPClient } from "./client.js";
 export { MCPAgent, AgentStream } from "./agent.js";
 export { MCPStreamError, RuntimeDisposedError, AbortError } from "./errors.js";
-export { Runtime } from "./runtime.js";
 
 const WASM_URL = new URL("../../dist/mcpstream.wasm", import.meta.url);
 /** @type {Promise<WebAssembly.Module> | null} */

@@ -1,0 +1,157 @@
+// Types of the public API of mcpstream (DESIGN §4).
+
+/** A stdio server (Node) or a Streamable HTTP server, Claude-Desktop style. */
+export type ServerConfig =
+  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string }
+  | { url: string; headers?: Record<string, string> };
+
+export type McpServers = Record<string, ServerConfig>;
+
+export interface LifecycleDetail {
+  kind: "session-open" | "session-close" | "request-cancel" | "stream-end" | "cleanup-error";
+  server: string | null;
+  /** opaque id, unique within the runtime */
+  sessionId: number | null;
+  owner: "stream" | "agent" | "client" | null;
+  streamId: number | null;
+  /** e.g. "closed" | "exited" | "open-failed" | "disposed" for session-close;
+   *  "completed" | "return" | "throw" | "abort" | "agent-closed" | "error" for stream-end */
+  reason: string | null;
+}
+
+export interface LogDetail {
+  sessionId: number | null;
+  server: string | null;
+  level: "debug" | "info" | "warning" | "error" | "stderr";
+  message: string;
+}
+
+export interface RuntimeStats {
+  /** streams started and not yet ended */
+  streamsOpen: number;
+  /** sessions opened and not yet closed */
+  sessionsOpen: number;
+  /** allocations the core holds for sessions and streams (0 when all ended) */
+  liveAllocations: number;
+  /** size of the wasm memory */
+  heapBytes: number;
+}
+
+export interface Runtime extends EventTarget {
+  readonly disposed: boolean;
+  stats(): RuntimeStats;
+  /** Tears down every transport directly; never calls the wasm instance again. Idempotent. */
+  dispose(): Promise<void>;
+  addEventListener(type: "lifecycle", listener: (event: Event & { detail: LifecycleDetail }) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: "log", listener: (event: Event & { detail: LogDetail }) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+}
+
+export interface CreateRuntimeOptions {
+  /** The core: a precompiled module (workers), bytes, or a Response. Node reads dist/mcpstream.wasm by default. */
+  wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response | Promise<Response>;
+}
+export function createRuntime(options?: CreateRuntimeOptions): Promise<Runtime>;
+
+export interface Tool {
+  server: string;
+  name: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface ContentItem { type: string; [key: string]: unknown }
+
+export interface CallToolResult {
+  content: ContentItem[];
+  isError: boolean;
+  structuredContent: unknown | null;
+  [key: string]: unknown;
+}
+
+export interface CallToolOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  timeoutMs?: number;
+}
+
+export class MCPClient {
+  constructor(config: { mcpServers: McpServers }, options?: { runtime?: Runtime | Promise<Runtime> });
+  readonly serverNames: string[];
+  /** Opens and initializes a session per server; the user owns them. Idempotent. */
+  connect(): Promise<void>;
+  listTools(): Promise<Tool[]>;
+  callTool(server: string, name: string, args?: Record<string, unknown>, options?: CallToolOptions): Promise<CallToolResult>;
+  /** Closes each session once; resolves when all are closed. */
+  close(): Promise<void>;
+}
+
+export interface ChatMessage { role: "system" | "user" | "assistant" | "tool"; content: string | null; [key: string]: unknown }
+export interface ChatRequest { model: string; messages: ChatMessage[]; tools?: unknown[]; stream: boolean }
+
+export type LLM =
+  | { baseURL: string; apiKey?: string; model?: string; headers?: Record<string, string>; fetch?: typeof fetch }
+  | ((request: ChatRequest, options: { signal: AbortSignal }) => Promise<ChatMessage | string>);
+
+export interface MCPAgentOptions {
+  runtime?: Runtime | Promise<Runtime>;
+  llm: LLM;
+  /** sessions the agent's streams open and close themselves */
+  mcpServers?: McpServers;
+  /** OR a borrowed client whose sessions are never closed by the agent */
+  client?: MCPClient;
+  maxSteps?: number;
+  disallowedTools?: string[];
+  systemPrompt?: string;
+  memory?: boolean;
+}
+
+export type Step =
+  | { type: "text"; text: string }
+  | { type: "tool_call"; id: string; server: string | null; name: string; arguments: Record<string, unknown> }
+  | { type: "progress"; id: string; progress: number; total: number | null; message: string | null }
+  | { type: "tool_result"; id: string; server: string | null; name: string; content: ContentItem[]; isError: boolean; structuredContent: unknown | null }
+  | { type: "final"; text: string };
+
+export type FinalStep = Extract<Step, { type: "final" }>;
+
+export interface AgentStream extends AsyncIterableIterator<Step> {
+  next(): Promise<IteratorResult<Step, FinalStep | undefined>>;
+  return<T>(value?: T): Promise<IteratorResult<Step, T>>;
+  throw(error?: unknown): Promise<IteratorResult<Step, undefined>>;
+  [Symbol.asyncIterator](): AgentStream;
+  [Symbol.asyncDispose](): Promise<void>;
+  /** the stream id used in lifecycle events (0 until the first next()) */
+  readonly id: number;
+}
+
+export class MCPAgent {
+  constructor(options: MCPAgentOptions);
+  /** Nothing is opened until the first next(). */
+  stream(query: string, options?: { signal?: AbortSignal }): AgentStream;
+  /** Drains stream(query); resolves with the final text. */
+  run(query: string, options?: { signal?: AbortSignal }): Promise<string>;
+  /** Opens the agent's sessions now; the agent owns them until close(). */
+  connect(): Promise<void>;
+  /** Aborts running streams (code AGENT_CLOSED) and closes agent-owned sessions, each once. */
+  close(): Promise<void>;
+}
+
+export type ErrorCode =
+  | "OUT_OF_MEMORY" | "INVALID_ARGUMENT" | "INVALID_HANDLE" | "INVALID_STATE"
+  | "MCP_PROTOCOL" | "MCP_TRANSPORT_CLOSED" | "MCP_CONNECT_FAILED" | "MCP_ERROR"
+  | "LLM_HTTP" | "LLM_PROTOCOL" | "LIMIT_EXCEEDED" | "ABORTED" | "AGENT_CLOSED"
+  | "TIMEOUT" | "CANCELLED" | "RUNTIME_DISPOSED";
+
+export class MCPStreamError extends Error {
+  constructor(code: ErrorCode | string, message: string, options?: { cause?: unknown });
+  readonly code: ErrorCode | string;
+}
+export class RuntimeDisposedError extends MCPStreamError {
+  readonly code: "RUNTIME_DISPOSED";
+}
+export class AbortError extends MCPStreamError {
+  readonly name: "AbortError";
+  readonly code: "ABORTED" | "AGENT_CLOSED";
+}
