@@ -22,17 +22,20 @@ static long live_allocs;
 static long live_bytes;
 static long fail_countdown; /* 0: off; 1: the next allocation fails */
 static long made_since;     /* allocations made since ms_alloc_fail_at */
+static long failures;       /* allocations refused, ever */
 
 static int should_fail(void) {
   made_since++;
-  if (fail_countdown > 0 && --fail_countdown == 0) return 1;
+  if (fail_countdown > 0 && --fail_countdown == 0) return failures++, 1;
   return 0;
 }
+
+long ms_alloc_failures(void) { return failures; }
 
 void *ms_malloc(size_t n) {
   if (should_fail() || n > SIZE_MAX - sizeof(ms_hdr)) return NULL;
   ms_hdr *h = malloc(sizeof(ms_hdr) + n);
-  if (!h) return NULL;
+  if (!h) return failures++, NULL;
   h->size = n;
   live_allocs++;
   live_bytes += (long)n;
@@ -45,7 +48,7 @@ void *ms_realloc(void *p, size_t n) {
   ms_hdr *old = (ms_hdr *)p - 1;
   size_t old_size = old->size;
   ms_hdr *h = realloc(old, sizeof(ms_hdr) + n);
-  if (!h) return NULL;
+  if (!h) return failures++, NULL;
   h->size = n;
   live_bytes += (long)n - (long)old_size;
   return h + 1;

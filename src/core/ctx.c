@@ -38,6 +38,25 @@ MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len) {
   return ctx->input.data;
 }
 
+/* Room kept ahead in the effect queue: one record and this many payload
+ * bytes. Effects that must not be lost (CLOSE, WAKE, lifecycle events, an
+ * op's error) are small, so one failed allocation (a huge tool result, say)
+ * cannot drop them: the room was made by an earlier allocation, and when
+ * making it failed, the next effect grows the queue itself. */
+#define MS_FX_SPARE_BYTES 1024
+
+static void fx_make_room(ms_ctx *ctx) { /* best effort: failures are retried later */
+  if (ctx->nfx == ctx->capfx) {
+    size_t cap = ctx->capfx ? ctx->capfx * 2 : 16;
+    ms_fx_rec *fx = ms_realloc(ctx->fx, cap * sizeof *fx);
+    if (fx) {
+      ctx->fx = fx;
+      ctx->capfx = cap;
+    }
+  }
+  ms_buf_reserve(&ctx->fx_payload, MS_FX_SPARE_BYTES);
+}
+
 int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
            size_t len) {
   if (ctx->nfx == ctx->capfx) {
@@ -50,6 +69,7 @@ int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *p
   size_t off = ctx->fx_payload.len;
   if (len && ms_buf_append(&ctx->fx_payload, payload, len)) return MS_ERR_NOMEM;
   ctx->fx[ctx->nfx++] = (ms_fx_rec){kind, a, b, c, off, (uint32_t)len};
+  fx_make_room(ctx);
   return 0;
 }
 
@@ -66,11 +86,14 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
   ctx->out_payload = ctx->fx_payload;
   ctx->fx_payload = tmp;
   ms_buf_reset(&ctx->fx_payload);
+  fx_make_room(ctx);
   size_t n = ctx->nfx;
   for (size_t i = 0; i < n; i++) {
     ms_fx_rec *r = &ctx->fx[i];
+    /* integer arithmetic: the payload buffer is NULL when no effect of the
+     * batch has a payload (NULL + 0 is undefined behaviour in C) */
     ctx->out[i] = (ms_effect){r->kind, r->a, r->b, r->c,
-                              (uintptr_t)(ctx->out_payload.data + r->off), r->len};
+                              (uintptr_t)ctx->out_payload.data + r->off, r->len};
   }
   ctx->nfx = 0;
   return (int32_t)n;
@@ -119,7 +142,12 @@ char *ms__json_print(const cJSON *v) {
 
 int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
               const char *reason) {
-  ms_buf b = {0};
+  /* built in a stack buffer when it fits: a lifecycle event must not be
+   * lost to a failed allocation (see MS_FX_SPARE_BYTES) */
+  uint8_t stack[1024];
+  ms_buf b = {stack, 0, sizeof stack};
+  size_t most = 192 + strlen(kind) + 6 * ((s ? strlen(s->name) : 0) + (reason ? strlen(reason) : 0));
+  if (most > sizeof stack) b = (ms_buf){0}; /* it might not fit: on the heap */
   int rc = 0;
   rc |= ms_buf_append_str(&b, "{\"kind\":\"");
   rc |= ms_buf_append_str(&b, kind);
@@ -145,7 +173,7 @@ int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream
   else rc |= ms_buf_append_str(&b, "null");
   rc |= ms_buf_append_byte(&b, '}');
   if (!rc) rc = ms__fx(ctx, MS_FX_EVENT, s ? s->id : 0, stream_id, 0, b.data, b.len);
-  ms_buf_free(&b);
+  if (b.data != stack) ms_buf_free(&b);
   return rc ? MS_ERR_NOMEM : 0;
 }
 

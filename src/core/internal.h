@@ -26,6 +26,10 @@ void ms_alloc_init(void);
  * next one); 0 disables. Returns how many allocations were made since the
  * last call (so a test can learn how many a scenario makes). */
 long ms_alloc_fail_at(long n);
+/* How many allocations have been refused so far (all contexts). Comparing it
+ * before and after a call tells "out of memory" from "malformed input" when
+ * the call (cJSON's parser, say) reports both as NULL. */
+long ms_alloc_failures(void);
 
 /* ---- err: an error code + message kept on a handle -------------------- */
 

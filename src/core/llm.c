@@ -49,9 +49,9 @@ static int apply_call(ms_llm_acc *acc, const cJSON *tc, size_t pos, int whole, m
   if (cJSON_IsString(id) && id->valuestring[0]) rc = set_buf(&c->id, id->valuestring);
   if (!rc && cJSON_IsString(name)) {
     /* a name comes whole in the first delta; fragments are appended */
-    if (c->name.len == strlen(name->valuestring) &&
-        memcmp(c->name.data, name->valuestring, c->name.len) == 0) {
-      /* some servers repeat the whole name in every delta */
+    size_t n = strlen(name->valuestring);
+    if (n == 0 || (c->name.len == n && memcmp(c->name.data, name->valuestring, n) == 0)) {
+      /* some servers repeat the whole name in every delta (an empty one adds nothing) */
     } else {
       rc = ms_buf_append_str(&c->name, name->valuestring);
     }
@@ -68,7 +68,7 @@ static int apply_call(ms_llm_acc *acc, const cJSON *tc, size_t pos, int whole, m
 
 static int error_object(const cJSON *root, ms_err *err) {
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-  if (!e) return 0;
+  if (!e || cJSON_IsNull(e)) return 0; /* some servers send "error":null in every chunk */
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
   return ms_err_set(err, MS_ERR_LLM_HTTP, "model endpoint reported an error: %s",
                     cJSON_IsString(m) ? m->valuestring
@@ -78,7 +78,12 @@ static int error_object(const cJSON *root, ms_err *err) {
 
 int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delta, ms_err *err) {
   if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return 0;
+  size_t blank = 0; /* empty data (a keep-alive) is not a chunk */
+  while (blank < len && (data[blank] == ' ' || data[blank] == '\t' || data[blank] == '\r' || data[blank] == '\n')) blank++;
+  if (blank == len) return 0;
+  long failures = ms_alloc_failures();
   cJSON *root = ms__json_parse(data, len);
+  if (!root && ms_alloc_failures() != failures) return ms_err_set(err, MS_ERR_NOMEM, "out of memory");
   if (!root)
     return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model stream sent malformed JSON: %.*s",
                       (int)(len > 60 ? 60 : len), data);
@@ -109,7 +114,9 @@ int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delt
 }
 
 int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *err) {
+  long failures = ms_alloc_failures();
   cJSON *root = ms__json_parse(json, len);
+  if (!root && ms_alloc_failures() != failures) return ms_err_set(err, MS_ERR_NOMEM, "out of memory");
   if (!root)
     return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model response is not JSON: %.*s",
                       (int)(len > 60 ? 60 : len), json);
@@ -166,15 +173,20 @@ static cJSON *string_n(const ms_buf *b) {
   return v;
 }
 
+/* Adds v to obj under key; deletes v when that fails. */
+static int add_owned(cJSON *obj, const char *key, cJSON *v) {
+  if (v && cJSON_AddItemToObject(obj, key, v)) return 1;
+  cJSON_Delete(v);
+  return 0;
+}
+
 cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc) {
   cJSON *m = cJSON_CreateObject();
   if (!m || !cJSON_AddStringToObject(m, "role", "assistant")) goto fail;
   size_t ncalls = 0;
   for (size_t i = 0; i < acc->ncalls; i++) ncalls += acc->calls[i].name.len > 0;
   if (acc->content.len || !ncalls) {
-    cJSON *c = string_n(&acc->content);
-    if (!c) goto fail;
-    cJSON_AddItemToObject(m, "content", c);
+    if (!add_owned(m, "content", string_n(&acc->content))) goto fail;
   } else if (!cJSON_AddNullToObject(m, "content")) {
     goto fail;
   }
@@ -185,17 +197,16 @@ cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc) {
       const ms_llm_call *c = &acc->calls[i];
       if (!c->name.len) continue;
       cJSON *o = cJSON_CreateObject();
-      cJSON *fn = cJSON_CreateObject();
-      cJSON *id = string_n(&c->id), *name = string_n(&c->name), *args = string_n(&c->args);
-      if (!o || !fn || !id || !name || !args || !cJSON_AddItemToArray(arr, o)) {
-        cJSON_Delete(o); cJSON_Delete(fn); cJSON_Delete(id); cJSON_Delete(name); cJSON_Delete(args);
+      if (!o || !cJSON_AddItemToArray(arr, o)) { /* arr owns o from here */
+        cJSON_Delete(o);
         goto fail;
       }
-      cJSON_AddItemToObject(o, "id", id);
-      cJSON_AddStringToObject(o, "type", "function");
-      cJSON_AddItemToObject(fn, "name", name);
-      cJSON_AddItemToObject(fn, "arguments", args);
-      cJSON_AddItemToObject(o, "function", fn);
+      if (!add_owned(o, "id", string_n(&c->id)) || !cJSON_AddStringToObject(o, "type", "function"))
+        goto fail;
+      cJSON *fn = cJSON_CreateObject();
+      if (!add_owned(o, "function", fn)) goto fail; /* (it deleted fn) */
+      if (!add_owned(fn, "name", string_n(&c->name)) || !add_owned(fn, "arguments", string_n(&c->args)))
+        goto fail;
     }
   }
   return m;
@@ -205,15 +216,25 @@ fail:
 }
 
 char *ms_llm_build_request(const char *model, const cJSON *messages, const cJSON *tools) {
+  /* messages and tools are shown to the printer through reference arrays
+   * (deleting one leaves the caller's values alone). Not with
+   * cJSON_AddItemReferenceToObject: it leaks its reference when adding fails. */
+  int with_tools = cJSON_GetArraySize(tools) > 0;
   cJSON *r = cJSON_CreateObject();
+  cJSON *mref = cJSON_CreateArrayReference(messages ? messages->child : NULL);
+  cJSON *tref = with_tools ? cJSON_CreateArrayReference(tools->child) : NULL;
   char *out = NULL;
-  if (r && cJSON_AddStringToObject(r, "model", model) &&
-      cJSON_AddItemReferenceToObject(r, "messages", (cJSON *)messages) &&
-      (cJSON_GetArraySize(tools) == 0 ||
-       cJSON_AddItemReferenceToObject(r, "tools", (cJSON *)tools)) &&
-      cJSON_AddTrueToObject(r, "stream"))
-    out = ms__json_print(r);
-  cJSON_Delete(r); /* references are not freed with it */
+  int ok = r && mref && (!with_tools || tref) && cJSON_AddStringToObject(r, "model", model) &&
+           cJSON_AddItemToObject(r, "messages", mref);
+  if (ok) mref = NULL; /* r holds it now */
+  if (ok && with_tools) {
+    ok = cJSON_AddItemToObject(r, "tools", tref) != 0;
+    if (ok) tref = NULL;
+  }
+  if (ok && cJSON_AddTrueToObject(r, "stream")) out = ms__json_print(r);
+  cJSON_Delete(mref);
+  cJSON_Delete(tref);
+  cJSON_Delete(r); /* references: the values themselves are not freed */
   return out;
 }
 

@@ -144,6 +144,8 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
   ms_ndjson_init(&s->framer, ctx->max_message);
   *out = s;
 
+  /* the session-open event and the OPEN are queued together or not at all */
+  size_t nfx = ctx->nfx, payload_len = ctx->fx_payload.len;
   ms_buf b = {0};
   int rc = ms_buf_append_str(&b, "{\"server\":");
   rc |= ms_buf_append_json_string(&b, s->name, name_len);
@@ -157,6 +159,8 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
   ms_buf_free(&b);
   if (rc) {
     /* nothing was asked of the host: the session never opened */
+    ctx->nfx = nfx;
+    ctx->fx_payload.len = payload_len;
     s->state = MS_SESS_CLOSED;
     ms_err_set(&s->err, MS_ERR_NOMEM, "out of memory opening server '%s'", s->name);
     return MS_ERR_NOMEM;
@@ -202,10 +206,8 @@ static int send_initialize(ms_ctx *ctx, ms_session *s) {
            cJSON_AddObjectToObject(p, "capabilities") &&
            cJSON_AddStringToObject(info, "name", "mcpstream") &&
            cJSON_AddStringToObject(info, "version", "0.1.0");
-  if (ok) {
-    cJSON_AddItemToObject(p, "clientInfo", info);
-    info = NULL;
-  }
+  if (ok && cJSON_AddItemToObject(p, "clientInfo", info)) info = NULL; /* p owns it now */
+  else ok = 0;
   int rc = MS_ERR_NOMEM;
   ms_req *r = ok ? add_req(ctx, s, MS_REQ_INIT, 0) : NULL;
   if (r) rc = send_req(ctx, s, r, "initialize", p);
@@ -311,6 +313,7 @@ static void on_tools_page(ms_ctx *ctx, ms_session *s, const cJSON *result, const
 static void on_response(ms_ctx *ctx, ms_session *s, const cJSON *msg, int type) {
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
   ptrdiff_t i = find_req(s, ms_rpc_int_id(id));
+  if (i >= 0 && s->reqs[i].pending) i = -1; /* not sent yet: the server cannot answer it */
   if (i < 0) {
     logf_(ctx, s, 2, "skipped a response from server '%s' with an unknown or duplicate id",
           s->name);
@@ -330,9 +333,14 @@ static void on_response(ms_ctx *ctx, ms_session *s, const cJSON *msg, int type) 
   }
   switch (r.kind) {
     case MS_REQ_INIT:
+      /* closing already (closed by its owner, or failed): an answer that comes
+       * late must not make the session ready again (it would be closed twice) */
+      if (s->state != MS_SESS_INIT) break;
       if (error) session_fail(ctx, s, MS_ERR_PROTOCOL, e.msg);
-      else if (!cJSON_IsObject(result))
-        session_fail(ctx, s, MS_ERR_PROTOCOL, "initialize result is not an object");
+      else if (!cJSON_IsObject(result)) {
+        ms_err_set(&e, MS_ERR_PROTOCOL, "server '%s' answered initialize with a result that is not an object", s->name);
+        session_fail(ctx, s, MS_ERR_PROTOCOL, e.msg);
+      }
       else on_initialized(ctx, s, result);
       break;
     case MS_REQ_LIST_TOOLS: on_tools_page(ctx, s, result, error); break;
@@ -392,7 +400,13 @@ static void on_notification(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
 }
 
 static void handle_message(ms_ctx *ctx, ms_session *s, const char *text, size_t len) {
+  long failures = ms_alloc_failures();
   cJSON *msg = ms__json_parse(text, len);
+  if (!msg && ms_alloc_failures() != failures) {
+    /* a lost message (a response, say) would leave its request waiting forever */
+    session_fail(ctx, s, MS_ERR_NOMEM, "out of memory reading a message from the server");
+    return;
+  }
   if (!msg) {
     logf_(ctx, s, 2, "skipped malformed JSON from server '%s': %.*s%s", s->name,
           (int)(len > 60 ? 60 : len), text, len > 60 ? "..." : "");
@@ -487,6 +501,9 @@ MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len
 
 MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, uint32_t msg_len) {
   int rc = 0;
+  /* a closed session nothing uses is released at once; ids are never
+   * reused, so a known past id here is a repeated report: a no-op */
+  if (ctx && sid > 0 && sid < ctx->next_id && !ms__session_get(ctx, sid)) return 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
   if (s->state == MS_SESS_CLOSED) return 0;
@@ -646,10 +663,9 @@ int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id, const c
   cJSON *p = cJSON_CreateObject();
   cJSON *a = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
   cJSON *meta = NULL;
-  int ok = p && a && cJSON_AddStringToObject(p, "name", name);
+  int ok = p && a && cJSON_AddStringToObject(p, "name", name) && cJSON_AddItemToObject(p, "arguments", a);
   if (ok) {
-    cJSON_AddItemToObject(p, "arguments", a);
-    a = NULL;
+    a = NULL; /* p owns it */
     meta = cJSON_AddObjectToObject(p, "_meta");
     ok = meta && cJSON_AddNumberToObject(meta, "progressToken", (double)id);
   }

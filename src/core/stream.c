@@ -29,7 +29,8 @@
 typedef struct ms_tool_ref {
   char *model_name; /* the name the model sees (prefixed when names collide) */
   int32_t sid;
-  const char *name; /* the tool's name on its server (borrowed from s->tools) */
+  char *name;       /* the tool's name on its server (a copy: a list_changed
+                       notification frees the session's list mid-run) */
 } ms_tool_ref;
 
 typedef struct ms_step {
@@ -79,7 +80,11 @@ struct ms_stream {
   /* steps ready for the consumer, and the one handed out */
   ms_step *q;
   size_t qhead, qlen, qcap;
-  ms_buf out;
+  /* the output: the step handed out last (held, so handing it out cannot
+   * fail), or the end's error message */
+  ms_step held;
+  char errout[MS_ERR_MSG_MAX];
+  uint32_t errout_len;
 };
 
 ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id) {
@@ -98,7 +103,10 @@ void ms__stream_free(ms_stream *st) {
   if (!st) return;
   clear_steps(st);
   ms_free(st->q);
-  for (size_t i = 0; i < st->ntools; i++) ms_free(st->tools[i].model_name);
+  for (size_t i = 0; i < st->ntools; i++) {
+    ms_free(st->tools[i].model_name);
+    ms_free(st->tools[i].name);
+  }
   ms_free(st->tools);
   cJSON_Delete(st->tools_json);
   cJSON_Delete(st->messages);
@@ -114,7 +122,7 @@ void ms__stream_free(ms_stream *st) {
   ms_free(st->call_id);
   ms_sse_free(&st->sse);
   ms_llm_acc_free(&st->acc);
-  ms_buf_free(&st->out);
+  ms_free(st->held.json);
   ms_free(st);
 }
 
@@ -145,11 +153,9 @@ static int push_step(ms_stream *st, cJSON *obj) {
 
 static int pop_step(ms_stream *st) {
   if (st->qhead == st->qlen) return 0;
-  ms_step s = st->q[st->qhead++];
-  ms_buf_reset(&st->out);
-  int rc = ms_buf_append(&st->out, s.json, s.len);
-  ms_free(s.json);
-  return rc ? rc : 1;
+  ms_free(st->held.json);
+  st->held = st->q[st->qhead++];
+  return 1;
 }
 
 static int is_owned_open(ms_ctx *ctx, ms_stream *st) {
@@ -203,8 +209,11 @@ static void fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg) {
 
 /* ---- setup ------------------------------------------------------------- */
 
+static const char oom[] = "out of memory";
+
 static int config_error(ms_ctx *ctx, ms_stream *st, const char *msg) {
   ms__stream_free(st);
+  if (msg == oom) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory creating a stream");
   return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "stream config: %s", msg);
 }
 
@@ -219,22 +228,23 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   if (!st) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory");
   memset(st, 0, sizeof *st);
   ms_sse_init(&st->sse, ctx->max_message);
+  long failures = ms_alloc_failures();
   cJSON *cfg = ms__json_parse((const char *)ctx->input.data, len);
   if (!cJSON_IsObject(cfg)) {
     cJSON_Delete(cfg);
-    return config_error(ctx, st, "not a JSON object");
+    return config_error(ctx, st, ms_alloc_failures() != failures ? oom : "not a JSON object");
   }
   const char *bad = NULL;
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "query");
   if (!cJSON_IsString(v)) bad = "\"query\" must be a string";
-  else if (!(st->query = dup_string(v))) bad = "out of memory";
+  else if (!(st->query = dup_string(v))) bad = oom;
   v = cJSON_GetObjectItemCaseSensitive(cfg, "model");
   if (!bad && v && !cJSON_IsString(v)) bad = "\"model\" must be a string";
-  if (!bad && !(st->model = v ? dup_string(v) : ms_strndup("", 0))) bad = "out of memory";
+  if (!bad && !(st->model = v ? dup_string(v) : ms_strndup("", 0))) bad = oom;
   v = cJSON_GetObjectItemCaseSensitive(cfg, "systemPrompt");
   if (!bad && v && !cJSON_IsNull(v)) {
     if (!cJSON_IsString(v)) bad = "\"systemPrompt\" must be a string";
-    else if (!(st->system_prompt = dup_string(v))) bad = "out of memory";
+    else if (!(st->system_prompt = dup_string(v))) bad = oom;
   }
   v = cJSON_GetObjectItemCaseSensitive(cfg, "maxSteps");
   st->max_steps = 10;
@@ -249,10 +259,11 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
     if (!a) a = cJSON_CreateArray();
     if (!cJSON_IsArray(a)) bad = "\"disallowedTools\", \"own\", \"borrow\" and \"history\" must be arrays";
     *dst[i] = a;
-    if (!a) bad = "out of memory";
+    if (!a) bad = oom;
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
-      if (i == 2 ? !cJSON_IsNumber(e) : i == 3 ? !cJSON_IsObject(e) : !cJSON_IsString(e)) {
+      /* session ids are int32: a double outside that range must not be cast */
+      if (i == 2 ? !(cJSON_IsNumber(e) && e->valuedouble >= 1 && e->valuedouble <= 2147483647.0) : i == 3 ? !cJSON_IsObject(e) : !cJSON_IsString(e)) {
         bad = i == 2 ? "\"borrow\" holds session ids" : i == 3 ? "\"history\" holds message objects" : "tool and server names are strings";
         break;
       }
@@ -263,7 +274,7 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   size_t n = (size_t)cJSON_GetArraySize(st->own) + (size_t)cJSON_GetArraySize(st->borrow);
   st->sids = ms_malloc((n ? n : 1) * sizeof *st->sids);
   st->owned = ms_malloc(n ? n : 1);
-  if (!st->sids || !st->owned || ms__add_stream(ctx, st)) return config_error(ctx, st, "out of memory");
+  if (!st->sids || !st->owned || ms__add_stream(ctx, st)) return config_error(ctx, st, oom);
   st->id = ms__new_id(ctx);
   return st->id;
 }
@@ -380,24 +391,32 @@ static int build_tools(ms_ctx *ctx, ms_stream *st) {
         ms_free(mname);
         continue;
       }
-      st->tools[st->ntools++] = (ms_tool_ref){mname, s->id, name};
+      char *own_name = ms_strndup(name, strlen(name));
+      if (!own_name) {
+        ms_free(mname);
+        return MS_ERR_NOMEM;
+      }
+      st->tools[st->ntools++] = (ms_tool_ref){mname, s->id, own_name};
       cJSON *fn = cJSON_CreateObject();
       cJSON *wrap = cJSON_CreateObject();
       const cJSON *desc = cJSON_GetObjectItemCaseSensitive(t, "description");
       const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
       cJSON *params = cJSON_IsObject(schema) ? cJSON_Duplicate(schema, 1)
                                              : cJSON_Parse("{\"type\":\"object\",\"properties\":{}}");
-      if (!fn || !wrap || !params || !cJSON_AddItemToArray(st->tools_json, wrap)) {
+      /* built whole before it joins the list: every step can fail */
+      int ok = fn && wrap && params && cJSON_AddStringToObject(fn, "name", mname) &&
+               (!cJSON_IsString(desc) || cJSON_AddStringToObject(fn, "description", desc->valuestring)) &&
+               cJSON_AddItemToObject(fn, "parameters", params);
+      if (ok) params = NULL; /* fn owns it */
+      ok = ok && cJSON_AddStringToObject(wrap, "type", "function") &&
+           cJSON_AddItemToObject(wrap, "function", fn);
+      if (ok) fn = NULL; /* wrap owns it */
+      if (!ok || !cJSON_AddItemToArray(st->tools_json, wrap)) {
         cJSON_Delete(fn);
         cJSON_Delete(wrap);
         cJSON_Delete(params);
         return MS_ERR_NOMEM;
       }
-      cJSON_AddStringToObject(wrap, "type", "function");
-      cJSON_AddItemToObject(wrap, "function", fn);
-      cJSON_AddStringToObject(fn, "name", mname);
-      if (cJSON_IsString(desc)) cJSON_AddStringToObject(fn, "description", desc->valuestring);
-      cJSON_AddItemToObject(fn, "parameters", params);
     }
   }
   return 0;
@@ -585,13 +604,9 @@ static int record_result(ms_stream *st, const char *server, const char *name, co
   int ok = o && c && sc && cJSON_AddStringToObject(o, "id", st->call_id) &&
            (server ? cJSON_AddStringToObject(o, "server", server) : cJSON_AddNullToObject(o, "server")) &&
            cJSON_AddStringToObject(o, "name", name);
-  if (ok) {
-    cJSON_AddItemToObject(o, "content", c);
-    c = NULL;
-    ok = cJSON_AddBoolToObject(o, "isError", is_error) != NULL;
-    cJSON_AddItemToObject(o, "structuredContent", sc);
-    sc = NULL;
-  }
+  if (ok && (ok = cJSON_AddItemToObject(o, "content", c) != 0)) c = NULL; /* o owns it */
+  ok = ok && cJSON_AddBoolToObject(o, "isError", is_error) != NULL;
+  if (ok && (ok = cJSON_AddItemToObject(o, "structuredContent", sc) != 0)) sc = NULL;
   cJSON_Delete(c);
   cJSON_Delete(sc);
   if (!ok) {
@@ -633,7 +648,9 @@ static int run_next_call(ms_ctx *ctx, ms_stream *st) {
   const char *raw = cJSON_GetObjectItemCaseSensitive(fn, "arguments")->valuestring;
   ms_free(st->call_id);
   if (!(st->call_id = ms_strndup(id, strlen(id)))) return MS_ERR_NOMEM;
+  long failures = ms_alloc_failures();
   cJSON *args = raw[0] ? cJSON_Parse(raw) : cJSON_CreateObject();
+  if (!args && ms_alloc_failures() != failures) return MS_ERR_NOMEM; /* not the model's fault */
   const char *problem = NULL;
   if (!cJSON_IsObject(args)) {
     problem = "the arguments are not a JSON object; call the tool again with valid JSON arguments";
@@ -798,15 +815,16 @@ static void advance(ms_ctx *ctx, ms_stream *st) {
   }
 }
 
+/* Never refuses: a negative result of next() is the stream's end. */
 static int32_t report(ms_ctx *ctx, ms_stream *st) {
-  int r = pop_step(st);
-  if (r < 0) return ms__fail(ctx, r, "out of memory");
-  if (r) return MS_YIELD;
+  if (pop_step(st)) return MS_YIELD;
   if (st->state != ST_ENDED) return ctx->nfx ? MS_EFFECTS : MS_WAIT;
   if (!st->reported && st->err.code) {
     st->reported = 1;
-    ms_buf_reset(&st->out);
-    if (ms_buf_append(&st->out, st->err.msg, st->err.len)) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory");
+    ms_free(st->held.json);
+    st->held = (ms_step){NULL, 0};
+    memcpy(st->errout, st->err.msg, st->err.len);
+    st->errout_len = st->err.len;
     return st->err.code;
   }
   st->reported = 1;
@@ -853,12 +871,12 @@ MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t id, int32_t why) {
 
 MS_EXPORT const char *ms_stream_output_ptr(ms_ctx *ctx, int32_t id) {
   ms_stream *st = ms__stream_get(ctx, id);
-  return st ? (const char *)st->out.data : NULL;
+  return st ? (st->held.json ? st->held.json : st->errout) : NULL;
 }
 
 MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t id) {
   ms_stream *st = ms__stream_get(ctx, id);
-  return st ? (uint32_t)st->out.len : 0;
+  return st ? (uint32_t)(st->held.json ? st->held.len : st->errout_len) : 0;
 }
 
 static ms_stream *model_target(ms_ctx *ctx, int32_t id, int32_t seq, uint32_t len, int32_t *rc) {
@@ -880,7 +898,10 @@ MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t id, int32_t seq, uin
   size_t before = st->qlen;
   int r = ms_sse_feed(&st->sse, ctx->input.data, len, on_model_event, &u);
   if (r) {
-    if (!st->err.code) ms_err_set(&st->err, r, "model stream: an event over the %zu-byte limit", ctx->max_message);
+    if (!st->err.code && r == MS_ERR_LIMIT)
+      ms_err_set(&st->err, r, "model stream: an event over the %zu-byte limit", ctx->max_message);
+    else if (!st->err.code)
+      ms_err_set(&st->err, r, "out of memory reading the model stream");
     fail(ctx, st, st->err.code, st->err.msg);
   } else if (st->qlen != before) {
     wake(ctx, st);

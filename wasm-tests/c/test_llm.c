@@ -1,0 +1,483 @@
+/* test_llm.c — OpenAI-compatible Chat Completions (src/core/llm.c): the
+ * request body, streamed deltas assembled into the assistant message (text,
+ * tool calls split across chunks, parallel calls interleaved), [DONE], an
+ * error inside the stream, whole responses, HTTP error messages; then the
+ * same through a stream (ms_stream_model_feed / _end) with the scripted host. */
+#include "core.h"
+#include "host.h"
+#include "t.h"
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static char printed[8192]; /* the last printed JSON (libc memory) */
+
+static const char *print_json(const cJSON *v) {
+  char *s = v ? ms__json_print(v) : NULL;
+  snprintf(printed, sizeof printed, "%s", s ? s : "(null)");
+  ms_free(s);
+  return printed;
+}
+
+static const char *acc_message(const ms_llm_acc *acc) {
+  cJSON *m = ms_llm_acc_to_message(acc);
+  print_json(m);
+  cJSON_Delete(m);
+  return printed;
+}
+
+static int chunk(ms_llm_acc *acc, const char *data, ms_buf *delta, ms_err *err) {
+  return ms_llm_acc_chunk(acc, data, strlen(data), delta, err);
+}
+
+/* Applies every chunk in the NULL-terminated list; returns the first failure. */
+static int chunks(ms_llm_acc *acc, const char *const *list, ms_buf *delta, ms_err *err) {
+  for (; *list; list++) {
+    int rc = chunk(acc, *list, delta, err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+#define T_BUF(b, want) T_MEM((b).data ? (const char *)(b).data : "", (b).len, want)
+
+/* ---- request body ------------------------------------------------------------------ */
+
+static void request_should_carry_model_messages_and_stream_and_omit_empty_tools(void) {
+  cJSON *messages = cJSON_Parse("[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"}]");
+  cJSON *tools = cJSON_CreateArray();
+  char *body = ms_llm_build_request("gpt-x", messages, tools);
+  T_MEM(body, strlen(body),
+        "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}");
+  ms_free(body);
+  body = ms_llm_build_request("gpt-x", messages, NULL);
+  T_OK(strstr(body, "\"tools\"") == NULL);
+  ms_free(body);
+  cJSON_Delete(tools);
+  cJSON_Delete(messages);
+}
+
+static void request_should_include_tools_when_there_are_some(void) {
+  cJSON *messages = cJSON_Parse("[{\"role\":\"user\",\"content\":\"\\\"q\\\"\"}]");
+  cJSON *tools = cJSON_Parse("[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"parameters\":{\"type\":\"object\"}}}]");
+  char *body = ms_llm_build_request("m", messages, tools);
+  T_MEM(body, strlen(body),
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\\"q\\\"\"}],\"tools\":"
+        "[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"parameters\":{\"type\":\"object\"}}}],"
+        "\"stream\":true}");
+  ms_free(body);
+  /* the references do not steal the caller's values */
+  T_EQ(cJSON_GetArraySize(messages), 1);
+  T_EQ(cJSON_GetArraySize(tools), 1);
+  cJSON_Delete(tools);
+  cJSON_Delete(messages);
+}
+
+/* ---- streamed deltas --------------------------------------------------------------- */
+
+static void chunks_should_assemble_text_deltas(void) {
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunk(&acc, "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}", &delta, &err), 0);
+  T_EQ(delta.len, 0);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}", &delta, &err), 0);
+  T_BUF(delta, "Hel");
+  ms_buf_reset(&delta);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\u00e9\\n\"},\"finish_reason\":null}]}", &delta, &err), 0);
+  T_BUF(delta, "lo \xc3\xa9\n");
+  T_EQ(acc.finished, 0);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}", &delta, &err), 0);
+  T_EQ(acc.finished, 1);
+  T_EQ(chunk(&acc, "[DONE]", &delta, &err), 0);
+  T_BUF(acc.content, "Hello \xc3\xa9\n");
+  T_MEM(acc_message(&acc), strlen(printed), "{\"role\":\"assistant\",\"content\":\"Hello \xc3\xa9\\n\"}");
+  T_EQ(err.code, 0);
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_ignore_chunks_without_choices(void) {
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunk(&acc, "{\"choices\":[],\"usage\":{\"total_tokens\":3}}", &delta, &err), 0);
+  T_EQ(chunk(&acc, "{\"object\":\"chat.completion.chunk\"}", &delta, &err), 0);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"content\":null}}]}", &delta, &err), 0);
+  T_EQ(acc.content.len, 0);
+  T_MEM(acc_message(&acc), strlen(printed), "{\"role\":\"assistant\",\"content\":\"\"}");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_assemble_a_tool_call_whose_arguments_arrive_in_many_chunks(void) {
+  static const char *const list[] = {
+      "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_abc\",\"type\":\"function\",\"function\":{\"name\":\"echo\",\"arguments\":\"\"}}]}}]}",
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"\"}}]}}]}",
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"message\"}}]}}]}",
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":\\\"hi\"}}]}}]}",
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\" there\\\"}\"}}]}}]}",
+      "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
+      "[DONE]",
+      NULL};
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunks(&acc, list, &delta, &err), 0);
+  T_EQ(delta.len, 0);
+  T_EQ(acc.ncalls, 1);
+  T_MEM(acc_message(&acc), strlen(printed),
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_abc\",\"type\":\"function\","
+        "\"function\":{\"name\":\"echo\",\"arguments\":\"{\\\"message\\\":\\\"hi there\\\"}\"}}]}");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_keep_parallel_tool_calls_apart_by_index(void) {
+  static const char *const list[] = {
+      "{\"choices\":[{\"delta\":{\"content\":\"Let me check.\"}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_0\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"echo\",\"arguments\":\"\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"{\\\"message\\\"\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"2,\\\"b\\\":40}\"}}]}}]}",
+      /* both in one chunk */
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\":\\\"x\\\"}\"}},{\"index\":0,\"function\":{\"arguments\":\"\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
+      NULL};
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunks(&acc, list, &delta, &err), 0);
+  T_BUF(delta, "Let me check.");
+  T_MEM(acc_message(&acc), strlen(printed),
+        "{\"role\":\"assistant\",\"content\":\"Let me check.\",\"tool_calls\":["
+        "{\"id\":\"call_0\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":2,\\\"b\\\":40}\"}},"
+        "{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"echo\",\"arguments\":\"{\\\"message\\\":\\\"x\\\"}\"}}]}");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_not_repeat_a_name_sent_in_every_delta(void) {
+  static const char *const list[] = {
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"echo\",\"arguments\":\"{\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"echo\",\"arguments\":\"}\"}}]}}]}",
+      NULL};
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunks(&acc, list, &delta, &err), 0);
+  T_BUF(acc.calls[0].name, "echo");
+  T_BUF(acc.calls[0].args, "{}");
+  T_BUF(acc.calls[0].id, "c");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_take_a_name_after_an_empty_one(void) {
+  static const char *const list[] = {
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"\",\"arguments\":\"\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"echo\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"\"}}]}}]}",
+      NULL};
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunks(&acc, list, &delta, &err), 0);
+  T_BUF(acc.calls[0].name, "echo");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_drop_calls_that_never_got_a_name(void) {
+  static const char *const list[] = {
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":2,\"id\":\"c2\",\"function\":{\"name\":\"b\"}}]}}]}",
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c0\",\"function\":{\"arguments\":\"{}\"}}]}}]}",
+      NULL};
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunks(&acc, list, &delta, &err), 0);
+  T_EQ(acc.ncalls, 3);
+  T_MEM(acc_message(&acc), strlen(printed),
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c2\",\"type\":\"function\","
+        "\"function\":{\"name\":\"b\",\"arguments\":\"\"}}]}");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_refuse_a_tool_call_index_out_of_range(void) {
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":128,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
+       MS_ERR_LLM_PROTOCOL);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":-1,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
+       MS_ERR_LLM_PROTOCOL);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1e300,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
+       MS_ERR_LLM_PROTOCOL);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":127,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err), 0);
+  T_EQ(acc.ncalls, 128);
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_report_an_error_object_inside_the_stream(void) {
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunk(&acc, "{\"error\":{\"message\":\"The server is overloaded\",\"type\":\"server_error\"}}", &delta, &err),
+       MS_ERR_LLM_HTTP);
+  T_MEM(err.msg, err.len, "model endpoint reported an error: The server is overloaded");
+  T_EQ(chunk(&acc, "{\"error\":\"quota\"}", &delta, &err), MS_ERR_LLM_HTTP);
+  T_MEM(err.msg, err.len, "model endpoint reported an error: quota");
+  T_EQ(chunk(&acc, "{\"error\":{\"code\":500}}", &delta, &err), MS_ERR_LLM_HTTP);
+  T_MEM(err.msg, err.len, "model endpoint reported an error: (no message)");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_accept_a_null_error_member(void) {
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunk(&acc, "{\"error\":null,\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}", &delta, &err), 0);
+  T_BUF(acc.content, "ok");
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+static void chunks_should_refuse_malformed_json_but_skip_empty_data(void) {
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0};
+  ms_err err = {0};
+  T_EQ(chunk(&acc, "", &delta, &err), 0); /* a keep-alive "data:" line */
+  T_EQ(chunk(&acc, " \r\n", &delta, &err), 0);
+  T_EQ(chunk(&acc, "{\"choices\":[", &delta, &err), MS_ERR_LLM_PROTOCOL);
+  T_MEM(err.msg, err.len, "model stream sent malformed JSON: {\"choices\":[");
+  T_EQ(chunk(&acc, "[DONE] ", &delta, &err), MS_ERR_LLM_PROTOCOL);
+  ms_buf_free(&delta);
+  ms_llm_acc_free(&acc);
+}
+
+/* ---- whole responses ------------------------------------------------------------------ */
+
+static void message_should_take_a_whole_chat_completion(void) {
+  ms_llm_acc acc = {0};
+  ms_err err = {0};
+  const char *body =
+      "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+      "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_9\",\"type\":\"function\","
+      "\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":1}\"}},{\"id\":\"call_10\",\"type\":"
+      "\"function\",\"function\":{\"name\":\"echo\",\"arguments\":{\"message\":\"obj\"}}}]},"
+      "\"finish_reason\":\"tool_calls\"}]}";
+  T_EQ(ms_llm_acc_message(&acc, body, strlen(body), &err), 0);
+  T_EQ(acc.finished, 1);
+  T_MEM(acc_message(&acc), strlen(printed),
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_9\",\"type\":\"function\","
+        "\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":1}\"}},{\"id\":\"call_10\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"echo\",\"arguments\":\"{\\\"message\\\":\\\"obj\\\"}\"}}]}");
+  ms_llm_acc_free(&acc);
+}
+
+static void message_should_take_a_bare_assistant_message_and_text_parts(void) {
+  ms_llm_acc acc = {0};
+  ms_err err = {0};
+  const char *bare = "{\"role\":\"assistant\",\"content\":\"42\"}";
+  T_EQ(ms_llm_acc_message(&acc, bare, strlen(bare), &err), 0);
+  T_MEM(acc_message(&acc), strlen(printed), "{\"role\":\"assistant\",\"content\":\"42\"}");
+  ms_llm_acc_free(&acc);
+  const char *parts = "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"image\"},{\"type\":\"text\",\"text\":\"b\"}]}";
+  T_EQ(ms_llm_acc_message(&acc, parts, strlen(parts), &err), 0);
+  T_BUF(acc.content, "ab");
+  ms_llm_acc_free(&acc);
+}
+
+static void message_should_refuse_what_is_not_an_assistant_message(void) {
+  static const struct { const char *body; int rc; const char *msg; } cases[] = {
+      {"not json", MS_ERR_LLM_PROTOCOL, "model response is not JSON: not json"},
+      {"[1]", MS_ERR_LLM_PROTOCOL, "model response is not an assistant message"},
+      {"{\"choices\":[]}", MS_ERR_LLM_PROTOCOL, "model response has no choices[0].message"},
+      {"{\"choices\":[{\"message\":\"x\"}]}", MS_ERR_LLM_PROTOCOL, "model response has no choices[0].message"},
+      {"{\"error\":{\"message\":\"bad key\"}}", MS_ERR_LLM_HTTP, "model endpoint reported an error: bad key"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ms_llm_acc acc = {0};
+    ms_err err = {0};
+    T_EQ(ms_llm_acc_message(&acc, cases[i].body, strlen(cases[i].body), &err), cases[i].rc);
+    T_MEM(err.msg, err.len, cases[i].msg);
+    ms_llm_acc_free(&acc);
+  }
+}
+
+/* ---- HTTP errors ------------------------------------------------------------------------ */
+
+static void http_error_should_give_the_message_and_a_hint(void) {
+  static const struct { int status; const char *body; const char *msg; } cases[] = {
+      {401, "{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\"}}",
+       "model endpoint answered HTTP 401: Incorrect API key provided (check llm.apiKey / OPENAI_API_KEY)"},
+      {403, "forbidden", "model endpoint answered HTTP 403: forbidden (check llm.apiKey / OPENAI_API_KEY)"},
+      {404, "{\"error\":\"model not found\"}",
+       "model endpoint answered HTTP 404: model not found (check llm.baseURL and llm.model)"},
+      {429, "{\"message\":\"slow down\"}", "model endpoint answered HTTP 429: slow down (rate limited: retry later)"},
+      {500, "", "model endpoint answered HTTP 500: (empty body)"},
+      {502, "<html>Bad gateway</html>", "model endpoint answered HTTP 502: <html>Bad gateway</html>"},
+      {0, "connect ECONNREFUSED 127.0.0.1:8080", "model request failed: connect ECONNREFUSED 127.0.0.1:8080"},
+      {0, "", "model request failed: (empty body)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ms_err err = {0};
+    ms_llm_http_error(&err, cases[i].status, cases[i].body, strlen(cases[i].body));
+    T_EQ(err.code, MS_ERR_LLM_HTTP);
+    T_MEM(err.msg, err.len, cases[i].msg);
+  }
+}
+
+static void http_error_should_cut_a_long_body(void) {
+  char body[1000];
+  memset(body, 'x', sizeof body);
+  ms_err err = {0};
+  ms_llm_http_error(&err, 500, body, sizeof body);
+  T_EQ(err.len, strlen("model endpoint answered HTTP 500: ") + 200);
+}
+
+/* ---- through a stream ------------------------------------------------------------------ */
+
+/* A stream without servers, its model request (seq 1) issued; log cleared. */
+static int model_stream(host *h, const char *config) {
+  if (h_init(h)) abort();
+  h->hide_wake = 1;
+  int st = h_stream_new(h, config ? config : "{\"model\":\"m\",\"query\":\"hi\"}");
+  h_run(h, st);
+  h_clear(h);
+  return st;
+}
+
+static void stream_should_yield_text_steps_from_sse_chunks_and_a_final_step(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  T_EQ(h.model_seq[st], 1);
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"content\":\"4\"}}]}\n\ndata: {\"choices\":[{\"delta\":");
+  h_model_feed(&h, st, 1, "{\"content\":\"2\"}}]}\r\n\r\n: keep-alive\n\ndata: [DONE]\n\n");
+  h_take(&h);
+  h_model_end(&h, st, 1, 200, NULL);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "STEP {\"type\":\"text\",\"text\":\"4\"}\n"
+        "STEP {\"type\":\"text\",\"text\":\"2\"}\n"
+        "STEP {\"type\":\"final\",\"text\":\"42\"}\n"
+        "DONE\n" /* a status is logged before the effects of its call */
+        "EVENT {\"kind\":\"stream-end\",\"server\":null,\"sessionId\":null,\"owner\":null,\"streamId\":1,\"reason\":\"completed\"}\n");
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  h_free(&h);
+}
+
+static void stream_should_take_a_whole_json_response_at_the_end(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  h_model_end(&h, st, 1, 200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"whole\"}}]}");
+  h_take(&h);
+  h_run(&h, st);
+  T_EQ(h_count(&h, "STEP {\"type\":\"text\",\"text\":\"whole\"}\nSTEP {\"type\":\"final\",\"text\":\"whole\"}\n"), 1);
+  T_EQ(h_count(&h, "DONE\n"), 1);
+  h_free(&h);
+}
+
+static void stream_should_fail_with_the_http_error_of_the_model(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  h_model_end(&h, st, 1, 401, "{\"error\":{\"message\":\"Invalid key\"}}");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_ERR_LLM_HTTP);
+  T_OK(h_has(&h, "ERROR -9 model endpoint answered HTTP 401: Invalid key (check llm.apiKey / OPENAI_API_KEY)\n"));
+  T_EQ(h.model_aborts[st], 0); /* the request had ended */
+  T_EQ(h_run(&h, st), MS_DONE);
+  h_free(&h);
+}
+
+static void stream_should_fail_on_an_error_event_and_abort_the_request(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\n"
+                          "data: {\"error\":{\"message\":\"context length exceeded\"}}\n\n"
+                          "data: {\"choices\":[{\"delta\":{\"content\":\"never\"}}]}\n\n");
+  h_take(&h);
+  T_OK(h_has(&h, "MODEL_ABORT 1 1\n"));
+  T_EQ(h_run(&h, st), MS_ERR_LLM_HTTP);
+  T_OK(!h_has(&h, "never"));
+  T_OK(h_has(&h, "ERROR -9 model endpoint reported an error: context length exceeded\n"));
+  /* late feeds of the aborted request are ignored */
+  T_EQ(h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n"), 0);
+  T_EQ(h_model_end(&h, st, 1, 200, NULL), 0);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_OK(!h_has(&h, "late"));
+  h_free(&h);
+}
+
+static void stream_should_fail_on_malformed_json_in_the_stream(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  h_model_feed(&h, st, 1, "data: {oops}\n\n");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_ERR_LLM_PROTOCOL);
+  T_OK(h_has(&h, "ERROR -10 model stream sent malformed JSON: {oops}\n"));
+  h_free(&h);
+}
+
+static void stream_should_fail_on_a_model_event_over_the_limit(void) {
+  host h;
+  if (h_init(&h)) abort();
+  ms_ctx_set_limit(h.ctx, MS_LIMIT_MESSAGE_BYTES, 64);
+  int st = h_stream_new(&h, "{\"query\":\"q\"}");
+  h_run(&h, st);
+  h_clear(&h);
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"content\":\"................................................\"}}]}\n\n");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_ERR_LIMIT);
+  T_OK(h_has(&h, "ERROR -11 model stream: an event over the 64-byte limit\n"));
+  h_free(&h);
+}
+
+static void stream_should_ignore_feeds_for_another_sequence(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  T_EQ(h_model_feed(&h, st, 2, "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"), 0);
+  T_EQ(h_model_end(&h, st, 0, 500, "no"), 0);
+  T_EQ(h_model_feed(&h, 99, 1, "x"), MS_ERR_BAD_HANDLE);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_MEM(h_log(&h), strlen(h_log(&h)), "WAIT\n");
+  h_model_end(&h, st, 1, 200, "{\"role\":\"assistant\",\"content\":\"ok\"}");
+  T_EQ(h_run(&h, st), MS_DONE);
+  h_free(&h);
+}
+
+int main(void) {
+  ms_alloc_init(); /* cJSON through the seam, as in the core */
+  T_RUN(request_should_carry_model_messages_and_stream_and_omit_empty_tools);
+  T_RUN(request_should_include_tools_when_there_are_some);
+  T_RUN(chunks_should_assemble_text_deltas);
+  T_RUN(chunks_should_ignore_chunks_without_choices);
+  T_RUN(chunks_should_assemble_a_tool_call_whose_arguments_arrive_in_many_chunks);
+  T_RUN(chunks_should_keep_parallel_tool_calls_apart_by_index);
+  T_RUN(chunks_should_not_repeat_a_name_sent_in_every_delta);
+  T_RUN(chunks_should_take_a_name_after_an_empty_one);
+  T_RUN(chunks_should_drop_calls_that_never_got_a_name);
+  T_RUN(chunks_should_refuse_a_tool_call_index_out_of_range);
+  T_RUN(chunks_should_report_an_error_object_inside_the_stream);
+  T_RUN(chunks_should_accept_a_null_error_member);
+  T_RUN(chunks_should_refuse_malformed_json_but_skip_empty_data);
+  T_RUN(message_should_take_a_whole_chat_completion);
+  T_RUN(message_should_take_a_bare_assistant_message_and_text_parts);
+  T_RUN(message_should_refuse_what_is_not_an_assistant_message);
+  T_RUN(http_error_should_give_the_message_and_a_hint);
+  T_RUN(http_error_should_cut_a_long_body);
+  T_RUN(stream_should_yield_text_steps_from_sse_chunks_and_a_final_step);
+  T_RUN(stream_should_take_a_whole_json_response_at_the_end);
+  T_RUN(stream_should_fail_with_the_http_error_of_the_model);
+  T_RUN(stream_should_fail_on_an_error_event_and_abort_the_request);
+  T_RUN(stream_should_fail_on_malformed_json_in_the_stream);
+  T_RUN(stream_should_fail_on_a_model_event_over_the_limit);
+  T_RUN(stream_should_ignore_feeds_for_another_sequence);
+  T_END();
+}

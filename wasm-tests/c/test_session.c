@@ -1,0 +1,937 @@
+/* test_session.c — the MCP client session (src/core/session.c, jsonrpc.c,
+ * ctx.c) driven through the public API by the scripted host (host.h):
+ * handshake and version negotiation, server requests, pagination and the
+ * tool-list cache, progress, cancellation, bad input, closing; then the
+ * golden transcripts fixtures/transcripts/session-*.{in,out}, each fed whole,
+ * byte by byte and split at every offset; then every allocation failing in
+ * turn. Run from wasm-tests/ (paths are relative to it). */
+#define _POSIX_C_SOURCE 200809L /* opendir: the transcripts are discovered */
+#include <dirent.h>
+
+#include "host.h"
+#include "t.h"
+
+/* Compares the host's log with `want` and clears it. */
+#define T_LOG(h, want)                                                          \
+  do {                                                                          \
+    t_checks++;                                                                 \
+    if (strcmp(h_log(h), want) != 0)                                            \
+      T_FAIL("log differs\n--- got\n%s--- want\n%s", h_log(h), (const char *)(want)); \
+    h_clear(h);                                                                 \
+  } while (0)
+
+#define INIT_SEND                                                                        \
+  "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"          \
+  "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":"     \
+  "\"mcpstream\",\"version\":\"0.1.0\"}}}\n"
+#define INITIALIZED_SEND "SEND 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+#define OPEN_EVENT                                                                       \
+  "EVENT {\"kind\":\"session-open\",\"server\":\"everything\",\"sessionId\":1,\"owner\":" \
+  "\"client\",\"streamId\":null,\"reason\":null}\n"
+
+static const char *init_result(const char *version) {
+  static char buf[256];
+  snprintf(buf, sizeof buf,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"%s\","
+           "\"capabilities\":{\"tools\":{\"listChanged\":true}},\"serverInfo\":{\"name\":\"e\","
+           "\"version\":\"1\"}}}\n",
+           version);
+  return buf;
+}
+
+/* A client session for "everything" (id 1), opened and initialized with
+ * `version`; the log is cleared. */
+static int ready_session(host *h, const char *version) {
+  if (h_init(h)) abort();
+  int sid = h_session_new(h, MS_OWNER_CLIENT, 7, "everything");
+  h_take(h);
+  h_opened(h, sid);
+  h_take(h);
+  h_feed(h, sid, init_result(version));
+  h_take(h);
+  h_clear(h);
+  return sid;
+}
+
+/* ---- handshake ------------------------------------------------------------ */
+
+static void session_should_queue_open_with_its_owner_and_nothing_else_until_opened(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  T_EQ(sid, 1);
+  h_take(&h);
+  T_LOG(&h, OPEN_EVENT "OPEN 1 {\"server\":\"everything\",\"owner\":\"client\",\"ownerId\":7}\n");
+  T_EQ(ms_session_state(h.ctx, sid), 0);
+  T_EQ(ms_ctx_sessions_open(h.ctx), 1);
+  h_free(&h);
+}
+
+static void session_should_send_initialize_with_the_latest_protocol_version_once_opened(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_AGENT, 3, "everything");
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(h_opened(&h, sid), 0);
+  h_take(&h);
+  T_LOG(&h, INIT_SEND);
+  T_EQ(ms_session_state(h.ctx, sid), 0);
+  /* a second opened report changes nothing */
+  T_EQ(h_opened(&h, sid), 0);
+  h_take(&h);
+  T_LOG(&h, "");
+  h_free(&h);
+}
+
+static void session_should_accept_every_supported_protocol_version(void) {
+  static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+  for (int i = 0; i < 3; i++) {
+    host h;
+    h_init(&h);
+    int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+    h_opened(&h, sid);
+    h_take(&h);
+    h_clear(&h);
+    h_feed(&h, sid, init_result(versions[i]));
+    h_take(&h);
+    /* notifications/initialized follows the result, nothing else */
+    T_LOG(&h, INITIALIZED_SEND);
+    T_EQ(ms_session_state(h.ctx, sid), 1);
+    h_free(&h);
+  }
+}
+
+static void session_should_fail_an_unknown_protocol_version_with_one_close(void) {
+  static const char *const bad[] = {
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2024-11-05\"}}\n",
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":20251125}}\n",
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n",
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":[]}\n",
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602,\"message\":\"Unsupported\"}}\n",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    host h;
+    h_init(&h);
+    int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+    h_opened(&h, sid);
+    h_request(&h, sid, 5, 0, "tools/list", NULL); /* waits for ready */
+    h_take(&h);
+    h_clear(&h);
+    h_feed(&h, sid, bad[i]);
+    h_take(&h);
+    T_LOG(&h, "CLOSE 1\n"); /* no initialized, no queued request sent */
+    T_EQ(h.closes[1], 1);
+    T_EQ(ms_session_state(h.ctx, sid), MS_ERR_PROTOCOL);
+    T_OK(strstr(ms_ctx_error_ptr(h.ctx), "everything") != NULL);
+    /* more input, a second bad answer: still one close */
+    h_feed(&h, sid, bad[i]);
+    h_feed(&h, sid, init_result("2025-11-25"));
+    h_take(&h);
+    T_EQ(h.closes[1], 1);
+    T_EQ(ms_session_state(h.ctx, sid), MS_ERR_PROTOCOL);
+    /* the host closes: the waiting request fails with the protocol error */
+    h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+    h_take(&h);
+    T_EQ(h_count(&h, "OP_DONE 5 -5 "), 1);
+    T_EQ(h.events_close[1], 1);
+    h_free(&h);
+  }
+}
+
+static void session_should_name_the_version_it_refused(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(&h, sid);
+  h_feed(&h, sid, init_result("1999-01-01"));
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_PROTOCOL);
+  T_MEM(ms_ctx_error_ptr(h.ctx), ms_ctx_error_len(h.ctx),
+        "server 'everything' answered initialize with protocol version \"1999-01-01\"; "
+        "mcpstream speaks 2025-11-25, 2025-06-18 and 2025-03-26");
+  h_free(&h);
+}
+
+/* ---- server requests and notifications ---------------------------------- */
+
+static void session_should_answer_a_ping_with_an_empty_result(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"ping\"}\n");
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":\"p-1\",\"method\":\"ping\",\"params\":{}}\n");
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":42,\"result\":{}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":\"p-1\",\"result\":{}}\n");
+  h_free(&h);
+}
+
+static void session_should_answer_a_ping_while_initializing(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(&h, sid);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}\n");
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n");
+  h_free(&h);
+}
+
+static void session_should_answer_an_unknown_server_request_with_method_not_found(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"sampling/createMessage\",\"params\":{}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":\"r\",\"method\":\"roots/list\"}\n");
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32601,\"message\":"
+            "\"Method not found: sampling/createMessage (mcpstream does not offer it yet)\"}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":\"r\",\"error\":{\"code\":-32601,\"message\":"
+            "\"Method not found: roots/list (mcpstream does not offer it yet)\"}}\n");
+  h_free(&h);
+}
+
+static void session_should_ignore_unknown_notifications_and_log_server_messages(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/whatever\",\"params\":{}}\n"
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":"
+         "\"info\",\"data\":\"hello\"}}\n");
+  h_take(&h);
+  T_LOG(&h, "LOG 1 1 {\"level\":\"info\",\"data\":\"hello\"}\n");
+  h_free(&h);
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static void session_should_complete_a_request_with_its_result(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(h_request(&h, sid, 5, 0, "resources/list", NULL), 0);
+  T_EQ(h_request(&h, sid, 6, 0, "prompts/get", "{\"name\":\"p\"}"), 0);
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"resources/list\"}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"prompts/get\",\"params\":{\"name\":\"p\"}}\n");
+  /* answered out of order */
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32602,\"message\":\"no prompt\"}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"resources\":[]}}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 6 -8 server 'everything' answered with error -32602: no prompt\n"
+            "OP_DONE 5 0 {\"resources\":[]}\n");
+  h_free(&h);
+}
+
+static void session_should_send_requests_made_while_opening_after_ready_in_order(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_request(&h, sid, 11, 0, "a", NULL);
+  h_take(&h);
+  h_clear(&h);
+  h_opened(&h, sid);
+  h_request(&h, sid, 12, 0, "b", "{}");
+  h_request(&h, sid, 13, MS_REQ_PROGRESS, "c", NULL);
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"initialize\",\"params\":{"
+            "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":"
+            "\"mcpstream\",\"version\":\"0.1.0\"}}}\n");
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"protocolVersion\":\"2025-03-26\"}}\n");
+  h_take(&h);
+  T_LOG(&h, INITIALIZED_SEND "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\"}\n"
+                             "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"b\",\"params\":{}}\n"
+                             "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"c\",\"params\":"
+                             "{\"_meta\":{\"progressToken\":4}}}\n");
+  h_free(&h);
+}
+
+static void session_should_refuse_bad_request_arguments(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(h_request(&h, sid, 5, 0, "x", "[1]"), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_request(&h, sid, 5, 0, "x", "{bad"), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_request(&h, sid, 5, 0, "", NULL), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_request(&h, 99, 5, 0, "x", NULL), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_session_feed(h.ctx, 99, 0), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_session_opened(h.ctx, 99), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_session_closed(h.ctx, 99, 0, 0), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_session_state(h.ctx, 99), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_session_list_tools(h.ctx, 99, 1), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_session_cancel(h.ctx, 99, 1, 0), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_session_new(h.ctx, MS_OWNER_CLIENT, 1, 0), MS_ERR_INVALID_ARGUMENT);
+  h_in(&h, "x", 1);
+  T_EQ(ms_session_new(h.ctx, MS_OWNER_STREAM, 1, 1), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(ms_session_new(NULL, MS_OWNER_CLIENT, 1, 1), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(ms_session_feed(h.ctx, sid, 1u << 30), MS_ERR_INVALID_ARGUMENT);
+  h_take(&h);
+  T_LOG(&h, "");
+  h_free(&h);
+}
+
+static void session_should_enforce_the_pending_request_limit(void) {
+  host h;
+  h_init(&h);
+  T_EQ(ms_ctx_set_limit(h.ctx, MS_LIMIT_PENDING_REQUESTS, 3), 0);
+  T_EQ(ms_ctx_set_limit(h.ctx, 99, 3), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(ms_ctx_set_limit(h.ctx, MS_LIMIT_PENDING_REQUESTS, 0), MS_ERR_INVALID_ARGUMENT);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(&h, sid);
+  h_feed(&h, sid, init_result("2025-11-25"));
+  T_EQ(h_request(&h, sid, 1, 0, "a", NULL), 0);
+  T_EQ(h_request(&h, sid, 2, 0, "b", NULL), 0);
+  T_EQ(h_request(&h, sid, 3, 0, "c", NULL), 0);
+  T_EQ(h_request(&h, sid, 4, 0, "d", NULL), MS_ERR_LIMIT);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n");
+  T_EQ(h_request(&h, sid, 4, 0, "d", NULL), 0);
+  h_free(&h);
+}
+
+/* ---- tools/list ------------------------------------------------------------------ */
+
+#define TOOLS_SEND(id) "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":" #id ",\"method\":\"tools/list\"}\n"
+
+static void session_should_list_tools_across_pages_and_cache_the_list(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(ms_session_list_tools(h.ctx, sid, 20), 0);
+  T_EQ(ms_session_list_tools(h.ctx, sid, 21), 0); /* joins the same listing */
+  h_take(&h);
+  T_LOG(&h, TOOLS_SEND(2));
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":[{\"name\":\"a\",\"inputSchema\":"
+         "{\"type\":\"object\"}}],\"nextCursor\":\"c1\"}}\n");
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{\"cursor\":\"c1\"}}\n");
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"b\"},{\"nameless\":1},"
+         "\"junk\"],\"nextCursor\":\"c2\"}}\n");
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"cursor\":\"c2\"}}\n");
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"tools\":[{\"name\":\"c\"}],\"nextCursor\":\"\"}}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 20 0 [{\"name\":\"a\",\"inputSchema\":{\"type\":\"object\"}},{\"name\":\"b\"},{\"name\":\"c\"}]\n"
+            "OP_DONE 21 0 [{\"name\":\"a\",\"inputSchema\":{\"type\":\"object\"}},{\"name\":\"b\"},{\"name\":\"c\"}]\n");
+  /* cached: answered at once, nothing sent */
+  T_EQ(ms_session_list_tools(h.ctx, sid, 22), 0);
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 22 0 [{\"name\":\"a\",\"inputSchema\":{\"type\":\"object\"}},{\"name\":\"b\"},{\"name\":\"c\"}]\n");
+  h_free(&h);
+}
+
+static void session_should_list_tools_again_after_list_changed(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  ms_session_list_tools(h.ctx, sid, 1);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":[{\"name\":\"old\"}]}}\n");
+  h_take(&h);
+  T_LOG(&h, TOOLS_SEND(2) "OP_DONE 1 0 [{\"name\":\"old\"}]\n");
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n");
+  h_take(&h);
+  T_LOG(&h, "");
+  ms_session_list_tools(h.ctx, sid, 2);
+  h_take(&h);
+  T_LOG(&h, TOOLS_SEND(3));
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"new\"}]}}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 2 0 [{\"name\":\"new\"}]\n");
+  h_free(&h);
+}
+
+static void session_should_wait_for_ready_before_listing_tools(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  T_EQ(ms_session_list_tools(h.ctx, sid, 9), 0);
+  h_opened(&h, sid);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid, init_result("2025-11-25"));
+  h_take(&h);
+  T_LOG(&h, INITIALIZED_SEND TOOLS_SEND(2));
+  h_free(&h);
+}
+
+static void session_should_use_no_tools_from_a_server_that_fails_tools_list(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  ms_session_list_tools(h.ctx, sid, 1);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32601,\"message\":\"no\"}}\n");
+  h_take(&h);
+  T_LOG(&h, TOOLS_SEND(2) "LOG 1 2 server 'everything' failed tools/list; using no tools from it\n"
+                          "OP_DONE 1 0 []\n");
+  h_free(&h);
+}
+
+/* ---- progress and cancellation ------------------------------------------------- */
+
+#define PROGRESS(tok, p) \
+  "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":" #tok ",\"progress\":" #p "}}\n"
+
+static void session_should_route_progress_to_the_request_that_asked_for_it(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 30, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\",\"_meta\":{\"progressToken\":\"mine\",\"x\":1}}");
+  h_request(&h, sid, 31, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\"}");
+  h_request(&h, sid, 32, 0, "tools/call", "{\"name\":\"quiet\"}");
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"slow\",\"_meta\":{\"x\":1,\"progressToken\":2}}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"slow\",\"_meta\":{\"progressToken\":3}}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"quiet\"}}\n");
+  h_feed(&h, sid, PROGRESS(3, 1) PROGRESS(2, 5) PROGRESS(4, 1) PROGRESS("2", 1) PROGRESS(99, 1));
+  h_take(&h);
+  /* 4 asked for no progress; "2" is not a token we gave; 99 is unknown */
+  T_LOG(&h, "OP_PROGRESS 31 {\"progressToken\":3,\"progress\":1}\n"
+            "OP_PROGRESS 30 {\"progressToken\":2,\"progress\":5}\n");
+  h_free(&h);
+}
+
+static void session_should_deliver_a_final_progress_and_its_result_from_one_feed_in_order(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 40, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\"}");
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid, PROGRESS(2, 1) PROGRESS(2, 2) "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[]}}\n" PROGRESS(2, 3));
+  h_take(&h);
+  T_LOG(&h, "OP_PROGRESS 40 {\"progressToken\":2,\"progress\":1}\n"
+            "OP_PROGRESS 40 {\"progressToken\":2,\"progress\":2}\n"
+            "OP_DONE 40 0 {\"content\":[]}\n");
+  h_free(&h);
+}
+
+static void session_should_send_cancelled_with_the_request_id(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 50, 0, "tools/call", "{\"name\":\"slow\"}");
+  h_request(&h, sid, 51, 0, "tools/call", "{\"name\":\"slow\"}");
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(ms_session_cancel(h.ctx, sid, 51, 0), 0);
+  T_EQ(ms_session_cancel(h.ctx, sid, 50, 1), 0);
+  T_EQ(ms_session_cancel(h.ctx, sid, 50, 0), 0); /* finished already: nothing */
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3,\"reason\":\"cancelled by the client\"}}\n"
+            "EVENT {\"kind\":\"request-cancel\",\"server\":\"everything\",\"sessionId\":1,\"owner\":\"client\",\"streamId\":null,\"reason\":\"cancel\"}\n"
+            "OP_DONE 51 -15 request to server 'everything' cancelled by the client\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":2,\"reason\":\"timed out\"}}\n"
+            "EVENT {\"kind\":\"request-cancel\",\"server\":\"everything\",\"sessionId\":1,\"owner\":\"client\",\"streamId\":null,\"reason\":\"timeout\"}\n"
+            "OP_DONE 50 -14 request to server 'everything' timed out\n");
+  /* the late answers are skipped with a warning */
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n");
+  h_take(&h);
+  T_LOG(&h, "LOG 1 2 skipped a response from server 'everything' with an unknown or duplicate id\n");
+  h_free(&h);
+}
+
+static void session_should_cancel_a_request_not_sent_yet_without_a_notification(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_request(&h, sid, 60, 0, "tools/call", "{}");
+  h_take(&h);
+  h_clear(&h);
+  ms_session_cancel(h.ctx, sid, 60, 0);
+  h_opened(&h, sid);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"protocolVersion\":\"2025-11-25\"}}\n");
+  h_take(&h);
+  T_EQ(h_count(&h, "notifications/cancelled"), 0);
+  T_EQ(h_count(&h, "OP_DONE 60 -15"), 1);
+  T_EQ(h_count(&h, "\"method\":\"tools/call\""), 0);
+  h_free(&h);
+}
+
+/* ---- bad input -------------------------------------------------------------- */
+
+static void session_should_skip_unknown_and_duplicate_response_ids_with_a_log(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 70, 0, "x", NULL);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"n\":1}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"n\":2}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":\"2\",\"result\":{}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":2.5,\"result\":{}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":-2,\"result\":{}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":1e300,\"result\":{}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"parse\"}}\n");
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 70 0 {\"n\":1}\n"), 1);
+  T_EQ(h_count(&h, "OP_DONE"), 1);
+  T_EQ(h_count(&h, "LOG 1 2 skipped a response from server 'everything' with an unknown or duplicate id\n"), 7);
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  h_free(&h);
+}
+
+static void session_should_skip_malformed_json_and_non_jsonrpc_with_a_log(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_feed(&h, sid,
+         "not json\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}} trailing\n"
+         "{\"jsonrpc\":\"1.0\",\"method\":\"x\"}\n"
+         "{\"jsonrpc\":\"2.0\"}\n"
+         "{\"jsonrpc\":\"2.0\",\"method\":5}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},\"error\":{}}\n"
+         "[1,2]\n"
+         "\"str\"\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}\n");
+  h_take(&h);
+  T_EQ(h_count(&h, "LOG 1 2 skipped malformed JSON from server 'everything': "), 2);
+  T_EQ(h_count(&h, "LOG 1 2 skipped a message from server 'everything' that is not JSON-RPC 2.0\n"), 7);
+  /* and the session goes on */
+  T_EQ(h_count(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{}}\n"), 1);
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  h_free(&h);
+}
+
+static void session_should_cut_a_long_malformed_line_in_its_log(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_feed(&h, sid, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n");
+  h_take(&h);
+  T_LOG(&h, "LOG 1 2 skipped malformed JSON from server 'everything': "
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\n");
+  h_free(&h);
+}
+
+static void session_should_skip_a_message_over_the_size_limit(void) {
+  host h;
+  h_init(&h);
+  ms_ctx_set_limit(h.ctx, MS_LIMIT_MESSAGE_BYTES, 64);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(&h, sid);
+  h_feed(&h, sid, init_result("2025-11-25"));
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"data\":\"................................\"}}\n"
+                  "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}\n");
+  h_msg(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"data\":\"................................\"}}");
+  h_msg(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"ping\"}");
+  h_take(&h);
+  T_LOG(&h, "LOG 1 2 skipped a message from server 'everything' over the 64-byte limit\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{}}\n"
+            "LOG 1 2 skipped a message from server 'everything' over the 64-byte limit\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":10,\"result\":{}}\n");
+  h_free(&h);
+}
+
+static void session_should_take_whole_messages_from_a_framing_transport(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "remote");
+  h_opened(&h, sid);
+  h_request(&h, sid, 3, 0, "x", NULL);
+  h_take(&h);
+  h_clear(&h);
+  /* newlines inside a message are white space, not framing */
+  h_msg(&h, sid, "{\"jsonrpc\":\"2.0\",\n\"id\":1,\"result\":{\"protocolVersion\":\"2025-06-18\"}}\n");
+  h_msg(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}");
+  h_msg(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}{}");
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"x\"}\n"
+            "OP_DONE 3 0 {}\n"
+            "LOG 1 2 skipped malformed JSON from server 'remote': {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}{}\n");
+  h_free(&h);
+}
+
+/* ---- closing ------------------------------------------------------------------- */
+
+static void session_should_fail_every_pending_op_and_emit_one_close_event(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 80, 0, "a", NULL);
+  h_request(&h, sid, 81, MS_REQ_PROGRESS, "b", NULL);
+  ms_session_list_tools(h.ctx, sid, 82);
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(h_closed(&h, sid, MS_CLOSE_EXITED, "exit code 3"), 0);
+  T_EQ(h_closed(&h, sid, MS_CLOSE_EXITED, "again"), 0); /* a no-op, also once released */
+  h_take(&h);
+  T_LOG(&h, "EVENT {\"kind\":\"session-close\",\"server\":\"everything\",\"sessionId\":1,\"owner\":\"client\",\"streamId\":null,\"reason\":\"exited\"}\n"
+            "OP_DONE 80 -6 server 'everything' exited: exit code 3\n"
+            "OP_DONE 81 -6 server 'everything' exited: exit code 3\n"
+            "OP_DONE 82 -6 server 'everything' exited: exit code 3\n");
+  T_EQ(h.closes[1], 0); /* it exited: no CLOSE */
+  T_EQ(ms_ctx_sessions_open(h.ctx), 0);
+  h_free(&h);
+}
+
+static void session_should_report_closed_calls_on_a_closed_session(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_closed(&h, sid, MS_CLOSE_EXITED, NULL);
+  h_take(&h);
+  h_clear(&h);
+  /* the session is gone from the tables (nothing uses it): a stale id */
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_BAD_HANDLE);
+  T_EQ(h_request(&h, sid, 1, 0, "x", NULL), MS_ERR_BAD_HANDLE);
+  T_EQ(h_feed(&h, sid, "{}\n"), MS_ERR_BAD_HANDLE);
+  h_take(&h);
+  T_LOG(&h, "");
+  h_free(&h);
+}
+
+static void session_should_fail_requests_on_a_closing_session(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_CLIENT, 7, 90), 0);
+  h_take(&h);
+  T_LOG(&h, "CLOSE 1\n");
+  T_EQ(h_request(&h, sid, 91, 0, "x", NULL), 0);
+  T_EQ(ms_session_list_tools(h.ctx, sid, 92), 0);
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_TRANSPORT_CLOSED);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 91 -6 "), 1);
+  T_EQ(h_count(&h, "OP_DONE 92 -6 "), 1);
+  T_EQ(h_count(&h, "SEND"), 0);
+  h_clear(&h);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_LOG(&h, "EVENT {\"kind\":\"session-close\",\"server\":\"everything\",\"sessionId\":1,\"owner\":\"client\",\"streamId\":null,\"reason\":\"closed\"}\n"
+            "OP_DONE 90 0 null\n");
+  h_free(&h);
+}
+
+static void session_should_stay_closing_when_initialize_is_answered_after_close(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_AGENT, 4, "everything");
+  h_opened(&h, sid);
+  h_request(&h, sid, 5, 0, "x", NULL);
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_AGENT, 4, 6), 0);
+  h_take(&h);
+  h_clear(&h);
+  /* the server answers initialize before its transport closed */
+  h_feed(&h, sid, init_result("2025-11-25"));
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_TRANSPORT_CLOSED);
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_AGENT, 4, 7), 0);
+  h_take(&h);
+  T_LOG(&h, ""); /* no initialized, no request sent, no second CLOSE */
+  T_EQ(h.closes[sid], 1);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 5 -6 "), 1);
+  T_EQ(h_count(&h, "OP_DONE 6 0 null\nOP_DONE 7 0 null\n"), 1);
+  h_free(&h);
+}
+
+static void session_should_report_a_failed_open(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_AGENT, 2, "missing");
+  h_request(&h, sid, 5, 0, "x", NULL);
+  h_take(&h);
+  h_clear(&h);
+  h_closed(&h, sid, MS_CLOSE_OPEN_FAILED, "spawn ENOENT");
+  h_take(&h);
+  T_LOG(&h, "EVENT {\"kind\":\"session-close\",\"server\":\"missing\",\"sessionId\":1,\"owner\":\"agent\",\"streamId\":null,\"reason\":\"open-failed\"}\n"
+            "OP_DONE 5 -7 could not start server 'missing': spawn ENOENT\n");
+  T_EQ(h.closes[1], 0);
+  h_free(&h);
+}
+
+static void owner_close_should_close_each_session_once_and_report_after_all_closed(void) {
+  host h;
+  h_init(&h);
+  int a = h_session_new(&h, MS_OWNER_AGENT, 4, "a");
+  int b = h_session_new(&h, MS_OWNER_AGENT, 4, "b");
+  int c = h_session_new(&h, MS_OWNER_AGENT, 5, "c"); /* another agent */
+  int d = h_session_new(&h, MS_OWNER_CLIENT, 4, "d"); /* a client with the same id */
+  int e = h_session_new(&h, MS_OWNER_AGENT, 4, "e");
+  h_opened(&h, a);
+  h_feed(&h, a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-11-25\"}}\n");
+  h_closed(&h, e, MS_CLOSE_EXITED, NULL); /* already gone */
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_AGENT, 4, 100), 0);
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_AGENT, 4, 101), 0); /* racing a second close */
+  h_take(&h);
+  T_LOG(&h, "CLOSE 1\nCLOSE 2\n");
+  h_closed(&h, b, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE"), 0);
+  h_clear(&h);
+  h_closed(&h, a, MS_CLOSE_EXITED, NULL); /* the exit after our close is a close */
+  h_take(&h);
+  T_LOG(&h, "EVENT {\"kind\":\"session-close\",\"server\":\"a\",\"sessionId\":1,\"owner\":\"agent\",\"streamId\":null,\"reason\":\"closed\"}\n"
+            "OP_DONE 100 0 null\n"
+            "OP_DONE 101 0 null\n");
+  T_EQ(ms_session_state(h.ctx, c), 0);
+  T_EQ(ms_session_state(h.ctx, d), 0);
+  T_EQ(h.closes[c] + h.closes[d], 0);
+  /* nothing left: done at once */
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_AGENT, 4, 102), 0);
+  T_EQ(ms_owner_close(h.ctx, 9, 4, 103), MS_ERR_INVALID_ARGUMENT);
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 102 0 null\n");
+  ms_owner_close(h.ctx, MS_OWNER_AGENT, 5, 104);
+  ms_owner_close(h.ctx, MS_OWNER_CLIENT, 4, 105);
+  h_take(&h);
+  T_LOG(&h, "CLOSE 3\nCLOSE 4\n");
+  h_closed(&h, c, MS_CLOSE_CLOSED, NULL);
+  h_closed(&h, d, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  int bad[4];
+  T_EQ(h_lifecycle_violations(&h, bad, 4), 0);
+  h_free(&h);
+}
+
+/* ---- golden transcripts ------------------------------------------------------ */
+
+/* session-<name>.in: the bytes a server sends. session-<name>.out: `#`
+ * comments, `> ` host actions done (in order) after the session "everything"
+ * (client 1, id 1) was created and opened and before the bytes are fed, then
+ * the expected effect log of the feed. Actions:
+ *   > request <op> <flags> <method> [params JSON]
+ *   > list_tools <op>
+ *   > cancel <op> */
+typedef struct transcript {
+  char name[128];
+  char *in;
+  size_t in_len;
+  char *actions; /* the "> " lines, "\n"-joined (libc memory) */
+  char *want;    /* the expected log */
+} transcript;
+
+static char *str_add(char *s, const char *p, size_t n) {
+  size_t len = s ? strlen(s) : 0;
+  char *r = realloc(s, len + n + 2);
+  if (!r) exit(2);
+  memcpy(r + len, p, n);
+  r[len + n] = '\n';
+  r[len + n + 1] = '\0';
+  return r;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static char **list_transcripts(int *count) {
+  DIR *dir = opendir("fixtures/transcripts");
+  if (!dir) {
+    fprintf(stderr, "cannot open fixtures/transcripts (run from wasm-tests/)\n");
+    exit(2);
+  }
+  char **names = calloc(256, sizeof *names);
+  int n = 0;
+  struct dirent *e;
+  while (names && n < 255 && (e = readdir(dir)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (strncmp(e->d_name, "session-", 8) != 0 || len < 4 || strcmp(e->d_name + len - 3, ".in") != 0)
+      continue;
+    names[n] = strndup(e->d_name, len - 3);
+    if (!names[n]) exit(2);
+    n++;
+  }
+  closedir(dir);
+  if (!names) exit(2);
+  qsort(names, (size_t)n, sizeof *names, by_name);
+  *count = n;
+  return names;
+}
+
+static void transcript_load(transcript *t, const char *name) {
+  char path[256];
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  snprintf(path, sizeof path, "fixtures/transcripts/%s.in", name);
+  t->in = t_read_file(path, &t->in_len);
+  snprintf(path, sizeof path, "fixtures/transcripts/%s.out", name);
+  size_t out_len;
+  char *out = t_read_file(path, &out_len);
+  t->actions = strdup("");
+  t->want = strdup("");
+  for (char *line = out; line < out + out_len;) {
+    char *nl = memchr(line, '\n', (size_t)(out + out_len - line));
+    size_t len = nl ? (size_t)(nl - line) : (size_t)(out + out_len - line);
+    if (len == 0 || line[0] == '#') {
+    } else if (len > 2 && line[0] == '>' && line[1] == ' ') {
+      t->actions = str_add(t->actions, line + 2, len - 2);
+    } else {
+      t->want = str_add(t->want, line, len);
+    }
+    line += len + 1;
+  }
+  free(out);
+}
+
+static void transcript_free(transcript *t) {
+  free(t->in);
+  free(t->actions);
+  free(t->want);
+}
+
+static void transcript_setup(host *h, const transcript *t) {
+  h_init(h);
+  int sid = h_session_new(h, MS_OWNER_CLIENT, 1, "everything");
+  h_opened(h, sid);
+  for (const char *a = t->actions; *a;) {
+    const char *nl = strchr(a, '\n');
+    char line[1024];
+    snprintf(line, sizeof line, "%.*s", (int)(nl - a), a);
+    a = nl + 1;
+    int op = 0, flags = 0, used = 0;
+    char method[128];
+    if (sscanf(line, "request %d %d %127s %n", &op, &flags, method, &used) >= 3) {
+      h_request(h, sid, op, flags, method, used && line[used] ? line + used : NULL);
+    } else if (sscanf(line, "list_tools %d", &op) == 1) {
+      ms_session_list_tools(h->ctx, sid, op);
+    } else if (sscanf(line, "cancel %d", &op) == 1) {
+      ms_session_cancel(h->ctx, sid, op, 0);
+    } else {
+      T_FAIL("%s: unknown action '%s'", t->name, line);
+    }
+  }
+  h_take(h);
+  h_clear(h);
+}
+
+/* Replays t in chunks of `chunk` bytes (0: split in two at `split`). */
+static void transcript_replay(const transcript *t, size_t chunk, size_t split) {
+  host h;
+  transcript_setup(&h, t);
+  if (chunk) {
+    for (size_t off = 0; off < t->in_len; off += chunk) {
+      size_t n = t->in_len - off < chunk ? t->in_len - off : chunk;
+      h_feed_n(&h, 1, t->in + off, n);
+      h_take(&h);
+    }
+  } else {
+    h_feed_n(&h, 1, t->in, split);
+    h_take(&h);
+    h_feed_n(&h, 1, t->in + split, t->in_len - split);
+    h_take(&h);
+  }
+  t_checks++;
+  if (strcmp(h_log(&h), t->want) != 0)
+    T_FAIL("%s (chunk %zu, split %zu): log differs\n--- got\n%s--- want\n%s", t->name, chunk, split,
+           h_log(&h), t->want);
+  h_free(&h);
+}
+
+static void session_transcripts_should_match_whole_byte_by_byte_and_split_anywhere(void) {
+  int n;
+  char **names = list_transcripts(&n);
+  T_OK(n >= 4);
+  for (int i = 0; i < n; i++) {
+    transcript t;
+    transcript_load(&t, names[i]);
+    int before = t_failures;
+    transcript_replay(&t, t.in_len ? t.in_len : 1, 0);
+    transcript_replay(&t, 1, 0);
+    for (size_t split = 0; split <= t.in_len && t_failures == before; split++)
+      transcript_replay(&t, 0, split);
+    for (size_t chunk = 2; chunk <= 17 && t_failures == before; chunk++)
+      transcript_replay(&t, chunk, 0);
+    transcript_free(&t);
+    free(names[i]);
+  }
+  free(names);
+}
+
+/* ---- allocation failures ----------------------------------------------------- */
+
+/* A whole client session: handshake, requests, pagination, progress, a
+ * cancel, a ping, a close. Every step may be refused. */
+static void session_scenario(host *h) {
+  int sid = h_session_new(h, MS_OWNER_CLIENT, 1, "everything");
+  h_take(h);
+  if (sid < 0) return;
+  h_request(h, sid, 1, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"echo\"}"); /* id 1 */
+  h_opened(h, sid);                                                               /* id 2 */
+  ms_session_list_tools(h->ctx, sid, 2);
+  h_take(h);
+  h_feed(h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"protocolVersion\":\"2025-06-18\"}}\n");
+  h_take(h);
+  h_feed(h, sid, PROGRESS(1, 1) "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n"
+                 "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"a\"}],\"nextCursor\":\"n\"}}\n");
+  h_take(h);
+  h_feed(h, sid, "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"tools\":[{\"name\":\"b\"}]}}\n"
+                 "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}\nbad\n");
+  h_take(h);
+  h_request(h, sid, 3, 0, "x", "{}");
+  ms_session_cancel(h->ctx, sid, 3, 0);
+  h_take(h);
+  /* the host retries what was refused for lack of memory */
+  if (ms_owner_close(h->ctx, MS_OWNER_CLIENT, 1, 4) == MS_ERR_NOMEM) ms_owner_close(h->ctx, MS_OWNER_CLIENT, 1, 4);
+  if (h_take(h) < 0) h_take(h);
+  if (h->closes[sid] && h_closed(h, sid, MS_CLOSE_CLOSED, NULL) == MS_ERR_NOMEM)
+    h_closed(h, sid, MS_CLOSE_CLOSED, NULL);
+  if (h_take(h) < 0) h_take(h);
+}
+
+static void session_should_survive_every_allocation_failure(void) {
+  host h;
+  ms_alloc_fail_at(0);
+  h_init(&h);
+  session_scenario(&h);
+  h_free(&h);
+  long total = ms_alloc_fail_at(0);
+  T_OK(total > 50);
+  for (long i = 1; i <= total + 1; i++) {
+    ms_alloc_fail_at(i);
+    if (h_init(&h)) {
+      h_free(&h);
+      continue;
+    }
+    session_scenario(&h);
+    int bad[4];
+    int nbad = h_lifecycle_violations(&h, bad, 4);
+    if (nbad)
+      T_FAIL("failing allocation %ld: session %d broke the lifecycle rule (%d OPEN, %d CLOSE, "
+             "%d closed, %d/%d open/close events)\n%s", i, bad[0], h.opens[bad[0]], h.closes[bad[0]],
+             h.reported[bad[0]], h.events_open[bad[0]], h.events_close[bad[0]], h_log(&h));
+    h_free(&h);
+    ms_alloc_fail_at(0);
+    if (ms_live_allocations() != 0) {
+      T_FAIL("failing allocation %ld: %d allocations leaked", i, ms_live_allocations());
+      break;
+    }
+  }
+  ms_alloc_fail_at(0);
+}
+
+int main(void) {
+  T_RUN(session_should_queue_open_with_its_owner_and_nothing_else_until_opened);
+  T_RUN(session_should_send_initialize_with_the_latest_protocol_version_once_opened);
+  T_RUN(session_should_accept_every_supported_protocol_version);
+  T_RUN(session_should_fail_an_unknown_protocol_version_with_one_close);
+  T_RUN(session_should_name_the_version_it_refused);
+  T_RUN(session_should_answer_a_ping_with_an_empty_result);
+  T_RUN(session_should_answer_a_ping_while_initializing);
+  T_RUN(session_should_answer_an_unknown_server_request_with_method_not_found);
+  T_RUN(session_should_ignore_unknown_notifications_and_log_server_messages);
+  T_RUN(session_should_complete_a_request_with_its_result);
+  T_RUN(session_should_send_requests_made_while_opening_after_ready_in_order);
+  T_RUN(session_should_refuse_bad_request_arguments);
+  T_RUN(session_should_enforce_the_pending_request_limit);
+  T_RUN(session_should_list_tools_across_pages_and_cache_the_list);
+  T_RUN(session_should_list_tools_again_after_list_changed);
+  T_RUN(session_should_wait_for_ready_before_listing_tools);
+  T_RUN(session_should_use_no_tools_from_a_server_that_fails_tools_list);
+  T_RUN(session_should_route_progress_to_the_request_that_asked_for_it);
+  T_RUN(session_should_deliver_a_final_progress_and_its_result_from_one_feed_in_order);
+  T_RUN(session_should_send_cancelled_with_the_request_id);
+  T_RUN(session_should_cancel_a_request_not_sent_yet_without_a_notification);
+  T_RUN(session_should_skip_unknown_and_duplicate_response_ids_with_a_log);
+  T_RUN(session_should_skip_malformed_json_and_non_jsonrpc_with_a_log);
+  T_RUN(session_should_cut_a_long_malformed_line_in_its_log);
+  T_RUN(session_should_skip_a_message_over_the_size_limit);
+  T_RUN(session_should_take_whole_messages_from_a_framing_transport);
+  T_RUN(session_should_fail_every_pending_op_and_emit_one_close_event);
+  T_RUN(session_should_report_closed_calls_on_a_closed_session);
+  T_RUN(session_should_fail_requests_on_a_closing_session);
+  T_RUN(session_should_stay_closing_when_initialize_is_answered_after_close);
+  T_RUN(session_should_report_a_failed_open);
+  T_RUN(owner_close_should_close_each_session_once_and_report_after_all_closed);
+  T_RUN(session_transcripts_should_match_whole_byte_by_byte_and_split_anywhere);
+  T_RUN(session_should_survive_every_allocation_failure);
+  T_END();
+}

@@ -1,0 +1,905 @@
+/* test_stream.c — whole agent runs through the public API (src/core/stream.c
+ * with session.c, llm.c, ctx.c) driven by the scripted host (host.h): the
+ * happy path step by step, then the lifecycle rules of DESIGN §3 (ownership,
+ * exactly-once close, cancellation of in-flight work, abort, return racing
+ * ms_owner_close, a server exiting mid-call, setup failing half-way), the
+ * agent loop rules (maxSteps, disallowed/unknown tools, colliding names),
+ * config errors, and failmalloc runs of whole streams (one to its end, one
+ * aborted mid-call). To debug one failing allocation i, run the program with
+ * FM_AT=i (and FM_ABORT=1 for the aborted run): it prints that run's log. */
+#include "host.h"
+#include "t.h"
+
+/* ---- scripted servers and model ------------------------------------------------ */
+
+#define TOOLS_EVERYTHING                                                                     \
+  "{\"tools\":[{\"name\":\"echo\",\"description\":\"Echoes\",\"inputSchema\":{\"type\":"      \
+  "\"object\",\"properties\":{\"message\":{\"type\":\"string\"}}}},{\"name\":\"add\","        \
+  "\"inputSchema\":{\"type\":\"object\"}}]}"
+
+static char buf_a[4096], buf_b[4096];
+
+/* One JSON-RPC result line (NDJSON). */
+static const char *result_line(char *buf, long id, const char *result) {
+  snprintf(buf, 4096, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":%s}\n", id, result);
+  return buf;
+}
+
+/* Opens session sid, answers initialize (its id 1) and tools/list (id 2) with
+ * `tools`, and runs the stream after each. */
+static void serve_setup(host *h, int st, int sid, const char *tools) {
+  h_opened(h, sid);
+  h_take(h);
+  h_feed(h, sid, result_line(buf_a, 1, "{\"protocolVersion\":\"2025-11-25\"}"));
+  h_take(h);
+  if (st) h_run(h, st);
+  h_feed(h, sid, result_line(buf_a, 2, tools));
+  h_take(h);
+  if (st) h_run(h, st);
+}
+
+/* SSE text delta. */
+static const char *sse_text(char *buf, const char *text) {
+  snprintf(buf, 4096, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"}}]}\n\n", text);
+  return buf;
+}
+
+/* SSE tool call: id + name in the first delta, the arguments (JSON-escaped
+ * already) in two more. */
+static const char *sse_call(char *buf, int index, const char *id, const char *name, const char *args1,
+                            const char *args2) {
+  snprintf(buf, 4096,
+           "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":%d,\"id\":\"%s\",\"type\":"
+           "\"function\",\"function\":{\"name\":\"%s\",\"arguments\":\"\"}}]}}]}\n\n"
+           "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":\"%s\"}}]}}]}\n\n"
+           "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":\"%s\"}}]}}]}\n\n",
+           index, id, name, index, args1, index, args2);
+  return buf;
+}
+
+#define SSE_FINISH_CALLS "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n"
+#define SSE_FINISH "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
+#define CONFIG_OWN "{\"model\":\"m\",\"query\":\"What is 2 + 40?\",\"own\":[\"everything\"]}"
+
+/* A stream owning "everything" (stream 1, session 2) set up to its first
+ * model request; the log cleared. */
+static int owned_stream(host *h, const char *config) {
+  if (h_init(h)) abort();
+  h->hide_wake = 1;
+  int st = h_stream_new(h, config ? config : CONFIG_OWN);
+  h_run(h, st);
+  serve_setup(h, st, 2, TOOLS_EVERYTHING);
+  h_clear(h);
+  return st;
+}
+
+/* The model (request seq) asks for echo {"message":"hi"} as call_1. */
+static void model_calls_echo(host *h, int st, int seq) {
+  h_model_feed(h, st, seq, sse_call(buf_b, 0, "call_1", "echo", "{\\\"message\\\":", "\\\"hi\\\"}"));
+  h_model_sse(h, st, seq, SSE_FINISH_CALLS);
+  h_take(h);
+}
+
+/* ---- the happy path ------------------------------------------------------------ */
+
+static void stream_should_open_nothing_until_the_first_next(void) {
+  host h;
+  h_init(&h);
+  int st = h_stream_new(&h, CONFIG_OWN);
+  T_EQ(st, 1);
+  T_EQ(h_take(&h), 0);
+  T_EQ(ms_ctx_streams_open(h.ctx), 1);
+  T_EQ(ms_ctx_sessions_open(h.ctx), 0);
+  T_EQ(h_next(&h, st), MS_EFFECTS);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "EVENT {\"kind\":\"session-open\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":null}\n"
+        "OPEN 2 {\"server\":\"everything\",\"owner\":\"stream\",\"ownerId\":1}\n");
+  h_clear(&h);
+  T_EQ(h_next(&h, st), MS_WAIT); /* waits for the transport */
+  T_EQ(h.opens[2], 1);
+  h_free(&h);
+}
+
+static void stream_should_run_a_whole_agent_turn_with_a_tool_call(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, "{\"model\":\"m\",\"systemPrompt\":\"Be brief.\",\"query\":\"Say hi\",\"own\":[\"everything\"]}");
+  T_EQ(h_run(&h, st), MS_WAIT);
+  serve_setup(&h, st, 2, TOOLS_EVERYTHING);
+  /* the tools were listed, and the model request carries them */
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "EVENT {\"kind\":\"session-open\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":null}\n"
+        "OPEN 2 {\"server\":\"everything\",\"owner\":\"stream\",\"ownerId\":1}\n"
+        "WAIT\n"
+        "SEND 2 {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"mcpstream\",\"version\":\"0.1.0\"}}}\n"
+        "SEND 2 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+        "SEND 2 {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\n"
+        "WAIT\n"
+        "MODEL_REQUEST 1 1 {\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Say hi\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"description\":\"Echoes\",\"parameters\":{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\"}}}}},"
+        "{\"type\":\"function\",\"function\":{\"name\":\"add\",\"parameters\":{\"type\":\"object\"}}}],\"stream\":true}\n"
+        "WAIT\n");
+  h_clear(&h);
+  /* text streams as steps while the response is still coming */
+  h_model_feed(&h, st, 1, sse_text(buf_b, "Calling echo."));
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  model_calls_echo(&h, st, 1);
+  /* the tool_call step is yielded while the call is in flight */
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "STEP {\"type\":\"text\",\"text\":\"Calling echo.\"}\n"
+        "WAIT\n"
+        "STEP {\"type\":\"tool_call\",\"id\":\"call_1\",\"server\":\"everything\",\"name\":\"echo\",\"arguments\":{\"message\":\"hi\"}}\n"
+        "SEND 2 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"message\":\"hi\"},\"_meta\":{\"progressToken\":3}}}\n"
+        "WAIT\n");
+  h_clear(&h);
+  /* progress, then the result (in one feed) */
+  h_feed(&h, 2, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":3,\"progress\":1,\"total\":2,\"message\":\"half\"}}\n"
+                "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":3,\"progress\":2}}\n"
+                "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"Echo: hi\"}],\"structuredContent\":{\"echo\":\"hi\"}}}\n");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  /* the second model request has the assistant's call and the tool message */
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "STEP {\"type\":\"progress\",\"id\":\"call_1\",\"progress\":1,\"total\":2,\"message\":\"half\"}\n"
+        "STEP {\"type\":\"progress\",\"id\":\"call_1\",\"progress\":2,\"total\":null,\"message\":null}\n"
+        "STEP {\"type\":\"tool_result\",\"id\":\"call_1\",\"server\":\"everything\",\"name\":\"echo\",\"content\":[{\"type\":\"text\",\"text\":\"Echo: hi\"}],\"isError\":false,\"structuredContent\":{\"echo\":\"hi\"}}\n"
+        "MODEL_REQUEST 1 2 {\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Say hi\"},"
+        "{\"role\":\"assistant\",\"content\":\"Calling echo.\",\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"echo\",\"arguments\":\"{\\\"message\\\":\\\"hi\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"Echo: hi\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"description\":\"Echoes\",\"parameters\":{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\"}}}}},"
+        "{\"type\":\"function\",\"function\":{\"name\":\"add\",\"parameters\":{\"type\":\"object\"}}}],\"stream\":true}\n"
+        "WAIT\n");
+  h_clear(&h);
+  h_model_feed(&h, st, 2, sse_text(buf_b, "hi"));
+  h_model_sse(&h, st, 2, SSE_FINISH);
+  h_take(&h);
+  /* the final step; the next next() closes the owned session */
+  T_EQ(h_next(&h, st), MS_YIELD);
+  T_EQ(h_next(&h, st), MS_YIELD);
+  T_EQ(h_count(&h, "CLOSE"), 0);
+  T_EQ(h_next(&h, st), MS_EFFECTS);
+  T_EQ(h_next(&h, st), MS_WAIT); /* DONE only after the close is reported */
+  T_EQ(ms_stream_free(h.ctx, st), MS_ERR_STATE);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "STEP {\"type\":\"text\",\"text\":\"hi\"}\n"
+        "STEP {\"type\":\"final\",\"text\":\"hi\"}\n"
+        "CLOSE 2\n"
+        "WAIT\n");
+  h_clear(&h);
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "EVENT {\"kind\":\"session-close\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":\"closed\"}\n"
+        "EVENT {\"kind\":\"stream-end\",\"server\":null,\"sessionId\":null,\"owner\":null,\"streamId\":1,\"reason\":\"completed\"}\n"
+        "DONE\nDONE\n");
+  T_EQ(ms_ctx_sessions_open(h.ctx), 0);
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  T_EQ(ms_stream_free(h.ctx, st), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_ctx_streams_open(h.ctx), 0);
+  T_EQ(ms_live_allocations(), ms_ctx_own_allocations(h.ctx));
+  h_free(&h);
+}
+
+static void stream_should_wake_the_host_when_a_step_is_ready(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  h.hide_wake = 0;
+  h_model_feed(&h, st, 1, sse_text(buf_b, "a"));
+  h_model_feed(&h, st, 1, sse_text(buf_b, "b"));
+  h_take(&h);
+  T_MEM(h_log(&h), strlen(h_log(&h)), "WAKE 1\n"); /* one wake until next() is called */
+  h_free(&h);
+}
+
+/* ---- ownership ------------------------------------------------------------------- */
+
+/* A client session "everything" (id 1), ready with its tools listed. */
+static int client_session(host *h) {
+  int sid = h_session_new(h, MS_OWNER_CLIENT, 9, "everything");
+  ms_session_list_tools(h->ctx, sid, 500);
+  serve_setup(h, 0, sid, TOOLS_EVERYTHING);
+  h_clear(h);
+  return sid;
+}
+
+static void stream_should_never_close_a_borrowed_session(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int sid = client_session(&h);
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[1]}");
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_OK(h_has(&h, "MODEL_REQUEST 2 1 "));
+  T_EQ(h_count(&h, "OPEN"), 0);
+  T_EQ(h_count(&h, "tools/list"), 0); /* the client's cached list */
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  h_feed(&h, sid, result_line(buf_a, 3, "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}"));
+  h_run(&h, st);
+  h_model_sse(&h, st, 2, SSE_FINISH);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_EQ(h.closes[sid], 0);
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  /* the session serves the next stream */
+  h_clear(&h);
+  int st2 = h_stream_new(&h, "{\"query\":\"again\",\"borrow\":[1]}");
+  T_EQ(h_run(&h, st2), MS_WAIT);
+  T_OK(h_has(&h, "MODEL_REQUEST 3 1 "));
+  h_clear(&h);
+  T_EQ(h_return(&h, st2, MS_END_RETURN), MS_DONE); /* nothing to wait for */
+  T_OK(h_has(&h, "MODEL_ABORT 3 1\n"));
+  T_EQ(h_run(&h, st2), MS_DONE);
+  T_EQ(h.closes[sid], 0);
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  ms_stream_free(h.ctx, st2);
+  h_free(&h);
+}
+
+static void stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int sid = client_session(&h);
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[1]}");
+  h_run(&h, st);
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  T_OK(h_has(&h, "\"method\":\"tools/call\""));
+  h_clear(&h);
+  T_EQ(h_return(&h, st, MS_END_RETURN), MS_DONE);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "RETURN DONE\n"
+        "SEND 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3,\"reason\":\"return\"}}\n"
+        "EVENT {\"kind\":\"request-cancel\",\"server\":\"everything\",\"sessionId\":1,\"owner\":\"client\",\"streamId\":2,\"reason\":\"return\"}\n"
+        "EVENT {\"kind\":\"stream-end\",\"server\":null,\"sessionId\":null,\"owner\":null,\"streamId\":2,\"reason\":\"return\"}\n");
+  h_clear(&h);
+  /* the late result is skipped; the session still works */
+  h_feed(&h, sid, result_line(buf_a, 3, "{\"content\":[]}"));
+  h_request(&h, sid, 600, 0, "ping", NULL);
+  h_feed(&h, sid, result_line(buf_a, 4, "{}"));
+  h_take(&h);
+  T_OK(h_has(&h, "LOG 1 2 skipped a response"));
+  T_OK(h_has(&h, "OP_DONE 600 0 {}"));
+  T_EQ(h.closes[sid], 0);
+  ms_stream_free(h.ctx, st);
+  h_free(&h);
+}
+
+static void stream_should_fail_when_a_borrowed_session_is_unknown_or_closed(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[77]}");
+  T_EQ(h_run(&h, st), MS_ERR_TRANSPORT_CLOSED);
+  T_OK(h_has(&h, "ERROR -6 a borrowed session (77) is unknown\n"));
+  T_EQ(h_run(&h, st), MS_DONE);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 1, "x");
+  ms_owner_close(h.ctx, MS_OWNER_CLIENT, 1, 1);
+  h_take(&h);
+  int st2 = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[2]}");
+  T_EQ(h_run(&h, st2), MS_ERR_TRANSPORT_CLOSED);
+  T_EQ(h.closes[sid], 1);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_free(&h);
+}
+
+/* ---- ending early ------------------------------------------------------------------ */
+
+static void stream_return_before_the_first_next_should_open_nothing(void) {
+  host h;
+  h_init(&h);
+  int st = h_stream_new(&h, CONFIG_OWN);
+  T_EQ(h_return(&h, st, MS_END_RETURN), MS_DONE);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_EQ(h_count(&h, "OPEN"), 0);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "RETURN DONE\n"
+        "EVENT {\"kind\":\"stream-end\",\"server\":null,\"sessionId\":null,\"owner\":null,\"streamId\":1,\"reason\":\"return\"}\n"
+        "DONE\n");
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  h_free(&h);
+}
+
+static void stream_abort_before_the_first_next_should_report_aborted_once(void) {
+  host h;
+  h_init(&h);
+  int st = h_stream_new(&h, CONFIG_OWN);
+  T_EQ(h_return(&h, st, MS_END_ABORT), MS_DONE);
+  T_EQ(h_next(&h, st), MS_ERR_ABORTED);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_EQ(h_count(&h, "OPEN"), 0);
+  T_OK(h_has(&h, "ERROR -12 the stream was aborted by its signal\n"));
+  h_free(&h);
+}
+
+static void stream_return_while_a_tool_call_is_in_flight_should_cancel_it_and_close_once(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  model_calls_echo(&h, st, 1);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  h_clear(&h);
+  T_EQ(h_return(&h, st, MS_END_RETURN), MS_EFFECTS);
+  T_EQ(h_return(&h, st, MS_END_RETURN), MS_WAIT); /* idempotent */
+  T_EQ(h_next(&h, st), MS_WAIT);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "RETURN EFFECTS\n"
+        "SEND 2 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3,\"reason\":\"return\"}}\n"
+        "EVENT {\"kind\":\"request-cancel\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":\"return\"}\n"
+        "CLOSE 2\n"
+        "RETURN WAIT\n"
+        "WAIT\n");
+  h_clear(&h);
+  /* the server answers the cancelled call before its transport closes */
+  h_feed(&h, 2, result_line(buf_a, 3, "{\"content\":[]}"));
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_EQ(h.closes[2], 1);
+  T_EQ(h_count(&h, "STEP"), 0);
+  T_EQ(h_count(&h, "\"kind\":\"stream-end\""), 1);
+  h_free(&h);
+}
+
+static void stream_return_while_the_model_streams_should_abort_it(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  h_model_feed(&h, st, 1, sse_text(buf_b, "partial"));
+  h_take(&h);
+  T_EQ(h_next(&h, st), MS_YIELD); /* suspended at a text step, the model still streaming */
+  h_clear(&h);
+  T_EQ(h_return(&h, st, MS_END_THROW), MS_EFFECTS);
+  T_MEM(h_log(&h), strlen(h_log(&h)), "RETURN EFFECTS\nMODEL_ABORT 1 1\nCLOSE 2\n");
+  /* late model feeds are ignored */
+  T_EQ(h_model_feed(&h, st, 1, sse_text(buf_b, "late")), 0);
+  T_EQ(h_model_end(&h, st, 1, 200, NULL), 0);
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  h_clear(&h);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_EQ(h_count(&h, "STEP"), 0);
+  T_EQ(h.model_aborts[st], 1);
+  h_free(&h);
+}
+
+static void stream_abort_while_the_model_streams_should_ignore_late_feeds(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  h_model_feed(&h, st, 1, sse_text(buf_b, "par"));
+  h_take(&h);
+  T_EQ(h_return(&h, st, MS_END_ABORT), MS_EFFECTS);
+  T_OK(h_has(&h, "MODEL_ABORT 1 1\nCLOSE 2\n"));
+  T_EQ(h_model_feed(&h, st, 1, sse_call(buf_b, 0, "c", "echo", "{}", "")), 0);
+  T_EQ(h_model_end(&h, st, 1, 200, NULL), 0);
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_MEM(h_log(&h), strlen(h_log(&h)), "WAIT\n"); /* nothing came of the late feeds */
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_ERR_ABORTED);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_EQ(h_count(&h, "STEP"), 0);
+  T_EQ(h_count(&h, "tools/call"), 0);
+  T_EQ(h.closes[2], 1);
+  h_free(&h);
+}
+
+static void stream_abort_mid_run_should_report_aborted_once_after_cleanup(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  T_EQ(h_return(&h, st, MS_END_ABORT), MS_EFFECTS);
+  T_EQ(h_next(&h, st), MS_WAIT); /* not before the close is reported */
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_return(&h, st, MS_END_RETURN), MS_DONE); /* a return now changes nothing */
+  T_EQ(h_next(&h, st), MS_ERR_ABORTED);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_EQ(h_count(&h, "ERROR -12"), 1);
+  T_EQ(h.closes[2], 1);
+  T_OK(h_has(&h, "\"reason\":\"abort\"}"));
+  h_free(&h);
+}
+
+static void stream_agent_close_should_report_agent_closed(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  T_EQ(h_return(&h, st, MS_END_AGENT_CLOSED), MS_EFFECTS);
+  T_EQ(h_return(&h, st, MS_END_ABORT), MS_WAIT); /* the first reason stays */
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  T_EQ(h_next(&h, st), MS_ERR_AGENT_CLOSED);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_EQ(h.closes[2], 1);
+  h_free(&h);
+}
+
+static void stream_return_racing_owner_close_should_close_each_session_once(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"own\":[\"a\",\"b\"]}");
+  h_run(&h, st);
+  serve_setup(&h, st, 2, "{\"tools\":[]}");
+  h_clear(&h);
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_STREAM, st, 700), 0);
+  h_return(&h, st, MS_END_RETURN);
+  T_EQ(ms_owner_close(h.ctx, MS_OWNER_STREAM, st, 701), 0);
+  h_return(&h, st, MS_END_RETURN);
+  h_take(&h);
+  T_EQ(h.closes[2], 1);
+  T_EQ(h.closes[3], 1);
+  T_EQ(h_count(&h, "OP_DONE"), 0);
+  /* b answers initialize late: it must not come back to life */
+  h_opened(&h, 3);
+  h_feed(&h, 3, result_line(buf_a, 1, "{\"protocolVersion\":\"2025-11-25\"}"));
+  ms_owner_close(h.ctx, MS_OWNER_STREAM, st, 702);
+  h_return(&h, st, MS_END_ABORT);
+  h_take(&h);
+  T_EQ(h.closes[3], 1);
+  h_closed(&h, 3, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE"), 0);
+  h_closed(&h, 2, MS_CLOSE_EXITED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 700 0 null\nOP_DONE 701 0 null\nOP_DONE 702 0 null\n"), 1);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_EQ(h_count(&h, "\"reason\":\"exited\""), 0); /* an exit after our CLOSE is a close */
+  int bad[4];
+  T_EQ(h_lifecycle_violations(&h, bad, 4), 0);
+  h_free(&h);
+}
+
+/* ---- failures ------------------------------------------------------------------------ */
+
+static void stream_should_fail_when_its_session_exits_mid_call_and_not_close_it_again(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
+  h_run(&h, st);
+  serve_setup(&h, st, 2, TOOLS_EVERYTHING);
+  serve_setup(&h, st, 3, "{\"tools\":[]}");
+  model_calls_echo(&h, st, 1);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  h_clear(&h);
+  h_closed(&h, 2, MS_CLOSE_EXITED, "exit code 1");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_WAIT); /* the other session is closing */
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "EVENT {\"kind\":\"session-close\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":\"exited\"}\n"
+        "CLOSE 3\n"
+        "WAIT\n");
+  h_closed(&h, 3, MS_CLOSE_CLOSED, NULL);
+  h_clear(&h);
+  T_EQ(h_run(&h, st), MS_ERR_TRANSPORT_CLOSED);
+  T_OK(h_has(&h, "ERROR -6 tool 'echo' failed: server 'everything' exited: exit code 1\n"));
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_EQ(h.closes[2], 0);
+  T_EQ(h.closes[3], 1);
+  int bad[4];
+  T_EQ(h_lifecycle_violations(&h, bad, 4), 0);
+  h_free(&h);
+}
+
+static void stream_should_close_what_it_opened_when_setup_fails_half_way(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"own\":[\"a\",\"b\",\"c\"]}");
+  h_run(&h, st);
+  T_EQ(h.opens[2] + h.opens[3] + h.opens[4], 3);
+  serve_setup(&h, st, 2, "{\"tools\":[]}");
+  h_opened(&h, 4);
+  h_clear(&h);
+  h_closed(&h, 3, MS_CLOSE_OPEN_FAILED, "spawn b ENOENT");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_EQ(h.closes[2], 1);
+  T_EQ(h.closes[3], 0);
+  T_EQ(h.closes[4], 1);
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  h_closed(&h, 4, MS_CLOSE_CLOSED, NULL);
+  T_EQ(h_run(&h, st), MS_ERR_CONNECT);
+  T_OK(h_has(&h, "ERROR -7 could not start server 'b': spawn b ENOENT\n"));
+  T_EQ(h_count(&h, "MODEL_REQUEST"), 0);
+  int bad[4];
+  T_EQ(h_lifecycle_violations(&h, bad, 4), 0);
+  h_free(&h);
+}
+
+static void stream_should_fail_when_a_server_refuses_the_protocol_during_setup(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, CONFIG_OWN);
+  h_run(&h, st);
+  h_opened(&h, 2);
+  h_feed(&h, 2, result_line(buf_a, 1, "{\"protocolVersion\":\"2024-11-05\"}"));
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_EQ(h.closes[2], 1);
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  T_EQ(h_run(&h, st), MS_ERR_PROTOCOL);
+  h_free(&h);
+}
+
+static void stream_should_stop_at_max_steps(void) {
+  host h;
+  int st = owned_stream(&h, "{\"query\":\"q\",\"maxSteps\":1,\"own\":[\"everything\"]}");
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  h_feed(&h, 2, result_line(buf_a, 3, "{\"content\":[]}"));
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_EQ(h_count(&h, "MODEL_REQUEST"), 0);
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_result\""));
+  T_OK(h_has(&h, "CLOSE 2\n"));
+  h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+  T_EQ(h_run(&h, st), MS_ERR_LIMIT);
+  T_OK(h_has(&h, "ERROR -11 the agent reached maxSteps (1) without a final answer; raise maxSteps or simplify the query\n"));
+  h_free(&h);
+}
+
+static void stream_should_answer_a_disallowed_or_unknown_tool_without_calling_it(void) {
+  host h;
+  int st = owned_stream(&h, "{\"query\":\"q\",\"disallowedTools\":[\"add\"],\"own\":[\"everything\"]}");
+  T_EQ(h_count(&h, "\"name\":\"add\""), 0); /* (the log was cleared after the request) */
+  h_model_feed(&h, st, 1, sse_call(buf_b, 0, "c_add", "add", "{\\\"a\\\":1,", "\\\"b\\\":2}"));
+  h_model_feed(&h, st, 1, sse_call(buf_b, 1, "c_nope", "nope", "{}", ""));
+  h_model_feed(&h, st, 1, sse_call(buf_b, 2, "c_bad", "echo", "{not", " json"));
+  h_model_sse(&h, st, 1, SSE_FINISH_CALLS);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_EQ(h_count(&h, "tools/call"), 0);
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_call\",\"id\":\"c_add\",\"server\":null,\"name\":\"add\",\"arguments\":{\"a\":1,\"b\":2}}\n"));
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_result\",\"id\":\"c_add\",\"server\":null,\"name\":\"add\",\"content\":[{\"type\":\"text\",\"text\":\"this tool is not allowed for this agent (disallowedTools)\"}],\"isError\":true,\"structuredContent\":null}\n"
+                 "STEP {\"type\":\"tool_call\",\"id\":\"c_nope\",\"server\":null,\"name\":\"nope\",\"arguments\":{}}\n"
+                 "STEP {\"type\":\"tool_result\",\"id\":\"c_nope\",\"server\":null,\"name\":\"nope\",\"content\":[{\"type\":\"text\",\"text\":\"there is no tool of that name; use one of the tools offered\"}],\"isError\":true,\"structuredContent\":null}\n"
+                 "STEP {\"type\":\"tool_call\",\"id\":\"c_bad\",\"server\":\"everything\",\"name\":\"echo\",\"arguments\":{}}\n"
+                 "STEP {\"type\":\"tool_result\",\"id\":\"c_bad\",\"server\":\"everything\",\"name\":\"echo\",\"content\":[{\"type\":\"text\",\"text\":\"the arguments are not a JSON object; call the tool again with valid JSON arguments\"}],\"isError\":true,\"structuredContent\":null}\n"));
+  /* the model hears about each, as a tool message */
+  T_OK(h_has(&h, "{\"role\":\"tool\",\"tool_call_id\":\"c_add\",\"content\":\"Error: this tool is not allowed for this agent (disallowedTools)\"}"));
+  T_OK(h_has(&h, "MODEL_REQUEST 1 2 "));
+  h_free(&h);
+}
+
+static void stream_should_prefix_colliding_tool_names_with_the_server(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"own\":[\"a\",\"b.2\"]}");
+  h_run(&h, st);
+  serve_setup(&h, st, 2, "{\"tools\":[{\"name\":\"echo\"},{\"name\":\"only_a\"}]}");
+  serve_setup(&h, st, 3, "{\"tools\":[{\"name\":\"echo\"}]}");
+  T_OK(h_has(&h, "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a__echo\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
+                 "{\"type\":\"function\",\"function\":{\"name\":\"only_a\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
+                 "{\"type\":\"function\",\"function\":{\"name\":\"b_2__echo\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]"));
+  h_clear(&h);
+  h_model_feed(&h, st, 1, sse_call(buf_b, 0, "c1", "b_2__echo", "{}", ""));
+  h_model_sse(&h, st, 1, SSE_FINISH_CALLS);
+  h_take(&h);
+  h_run(&h, st);
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_call\",\"id\":\"c1\",\"server\":\"b.2\",\"name\":\"echo\",\"arguments\":{}}\n"
+                 "SEND 3 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\""));
+  h_return(&h, st, MS_END_RETURN);
+  h_free(&h);
+}
+
+static void stream_should_record_tool_errors_as_error_results(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  h_feed(&h, 2, "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32602,\"message\":\"Unknown tool\"}}\n");
+  h_take(&h);
+  h_run(&h, st);
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_result\",\"id\":\"call_1\",\"server\":\"everything\",\"name\":\"echo\",\"content\":[{\"type\":\"text\",\"text\":\"server 'everything' answered with error -32602: Unknown tool\"}],\"isError\":true,\"structuredContent\":null}\n"));
+  h_model_feed(&h, st, 2, sse_call(buf_b, 0, "call_2", "echo", "{}", ""));
+  h_model_sse(&h, st, 2, SSE_FINISH_CALLS);
+  h_take(&h);
+  h_run(&h, st);
+  h_clear(&h);
+  h_feed(&h, 2, result_line(buf_a, 4, "{\"content\":[{\"type\":\"text\",\"text\":\"bad\"},{\"type\":\"image\",\"data\":\"AA\",\"mimeType\":\"image/png\"},"
+                                      "{\"type\":\"resource\",\"resource\":{\"uri\":\"r://x\"}}],\"isError\":true}"));
+  h_take(&h);
+  h_run(&h, st);
+  T_OK(h_has(&h, "\"isError\":true,\"structuredContent\":null}\n"));
+  T_OK(h_has(&h, "{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":\"Error: bad\\n[image image/png]\\n[resource r://x]\"}"));
+  h_return(&h, st, MS_END_RETURN);
+  h_free(&h);
+}
+
+static void stream_should_give_calls_without_an_id_one(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  h_model_end(&h, st, 1, 200, "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"function\":{\"name\":\"echo\",\"arguments\":\"{}\"}}]}");
+  h_take(&h);
+  h_run(&h, st);
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_call\",\"id\":\"call_1_1_1\",\"server\":\"everything\""));
+  h_return(&h, st, MS_END_RETURN);
+  h_free(&h);
+}
+
+static void stream_should_keep_its_tools_after_list_changed(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  /* the session's list is dropped while the stream uses it */
+  h_feed(&h, 2, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n");
+  h_take(&h);
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_call\",\"id\":\"call_1\",\"server\":\"everything\",\"name\":\"echo\""));
+  T_OK(h_has(&h, "\"method\":\"tools/call\",\"params\":{\"name\":\"echo\""));
+  h_feed(&h, 2, result_line(buf_a, 3, "{\"content\":[]}"));
+  h_take(&h);
+  h_clear(&h);
+  h_run(&h, st);
+  T_OK(h_has(&h, "STEP {\"type\":\"tool_result\",\"id\":\"call_1\",\"server\":\"everything\",\"name\":\"echo\""));
+  h_return(&h, st, MS_END_RETURN);
+  h_free(&h);
+}
+
+static void stream_should_use_history_and_carry_structured_content_without_text(void) {
+  host h;
+  int st = owned_stream(&h, "{\"query\":\"q2\",\"history\":[{\"role\":\"user\",\"content\":\"q1\"},{\"role\":\"assistant\",\"content\":\"a1\"}],\"own\":[\"everything\"]}");
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  h_feed(&h, 2, result_line(buf_a, 3, "{\"content\":[],\"structuredContent\":{\"sum\":42}}"));
+  h_take(&h);
+  h_run(&h, st);
+  T_OK(h_has(&h, "\"messages\":[{\"role\":\"user\",\"content\":\"q1\"},{\"role\":\"assistant\",\"content\":\"a1\"},{\"role\":\"user\",\"content\":\"q2\"},"));
+  T_OK(h_has(&h, "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"{\\\"sum\\\":42}\"}"));
+  h_return(&h, st, MS_END_RETURN);
+  h_free(&h);
+}
+
+/* ---- config and handles --------------------------------------------------------------- */
+
+static void stream_new_should_refuse_a_bad_config(void) {
+  static const char *const bad[] = {
+      "", "[]", "{}", "{\"query\":1}", "{\"query\":\"q\",\"model\":1}",
+      "{\"query\":\"q\",\"maxSteps\":0}", "{\"query\":\"q\",\"maxSteps\":\"3\"}",
+      "{\"query\":\"q\",\"own\":\"a\"}", "{\"query\":\"q\",\"own\":[1]}",
+      "{\"query\":\"q\",\"borrow\":[\"1\"]}", "{\"query\":\"q\",\"borrow\":[1e300]}",
+      "{\"query\":\"q\",\"borrow\":[-5]}", "{\"query\":\"q\",\"history\":[1]}",
+      "{\"query\":\"q\",\"disallowedTools\":[null]}", "{\"query\":\"q\",\"systemPrompt\":[]}",
+      "{\"query\":\"q\"} x",
+  };
+  host h;
+  h_init(&h);
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    int rc = h_stream_new(&h, bad[i]);
+    if (rc != MS_ERR_INVALID_ARGUMENT) T_FAIL("config %s: got %d", bad[i], rc);
+    t_checks++;
+  }
+  T_EQ(ms_ctx_streams_open(h.ctx), 0);
+  T_EQ(h_take(&h), 0);
+  h_free(&h);
+}
+
+static void stream_calls_should_refuse_unknown_handles(void) {
+  host h;
+  h_init(&h);
+  T_EQ(ms_stream_next(h.ctx, 5), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_stream_return(h.ctx, 5, 0), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_stream_free(h.ctx, 5), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_stream_model_end(h.ctx, 5, 1, 200, 0), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_stream_next(NULL, 1), MS_ERR_INVALID_ARGUMENT);
+  T_OK(ms_stream_output_ptr(h.ctx, 5) == NULL);
+  int st = h_stream_new(&h, "{\"query\":\"q\"}");
+  T_EQ(ms_stream_return(h.ctx, st, 9), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(ms_stream_free(h.ctx, st), MS_ERR_STATE);
+  T_EQ(ms_stream_return(h.ctx, st, MS_END_RETURN), MS_DONE);
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  h_free(&h);
+}
+
+static void ctx_free_should_release_a_stream_in_the_middle_of_a_run(void) {
+  host h;
+  int st = owned_stream(&h, NULL);
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  h_free(&h); /* the host tears its transports down itself */
+}
+
+/* ---- allocation failures ----------------------------------------------------- */
+
+static const h_server fm_servers[] = {
+    {"everything", "2025-06-18",
+     (const char *const[]){"{\"tools\":[{\"name\":\"echo\",\"inputSchema\":{\"type\":\"object\"}}],\"nextCursor\":\"1\"}",
+                           "{\"tools\":[{\"name\":\"add\"}]}"},
+     2, NULL, 1, 0, 0, 0},
+    {"other", NULL, (const char *const[]){"{\"tools\":[{\"name\":\"echo\"}]}"}, 1,
+     "{\"content\":[{\"type\":\"text\",\"text\":\"other\"}],\"structuredContent\":{\"x\":1}}", 0, 0, 0, 0},
+};
+
+static const char *const fm_model[] = {
+    "data: {\"choices\":[{\"delta\":{\"content\":\"Let me\"}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"content\":\" see.\"}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"everything__echo\",\"arguments\":\"{\\\"message\\\"\"}}]}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"c2\",\"function\":{\"name\":\"other__echo\",\"arguments\":\"{}\"}}]}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":\\\"hi\\\"}\"}}]}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n",
+    "data: {\"choices\":[{\"delta\":{\"content\":\"Done: hi.\"}}]}\n\ndata: [DONE]\n\n",
+};
+
+#define H_REFUSED 101 /* ms_stream_new was refused */
+
+/* One whole stream with two owned servers, pagination, two tool calls (one
+ * with progress), two model turns. Returns how it ended. */
+static int fm_scenario(host *h) {
+  h->quiet = !getenv("FM_AT");
+  h->servers = fm_servers;
+  h->nservers = 2;
+  h->model = fm_model;
+  h->nmodel = 2;
+  int st = h_stream_new(h, "{\"model\":\"m\",\"systemPrompt\":\"s\",\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
+  if (st == MS_ERR_NOMEM) st = h_stream_new(h, "{\"model\":\"m\",\"systemPrompt\":\"s\",\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
+  if (st < 0) return st == MS_ERR_NOMEM ? H_REFUSED : st;
+  int rc = h_pump(h, st);
+  if (rc == MS_DONE || rc < 0) {
+    int rc2 = ms_stream_free(h->ctx, st);
+    if (rc2 == MS_ERR_NOMEM) ms_stream_free(h->ctx, st);
+  }
+  return rc;
+}
+
+static const h_server fm_slow_servers[] = {
+    {"everything", NULL, (const char *const[]){"{\"tools\":[{\"name\":\"echo\"}]}"}, 1, NULL, 0, 0, 0, 1},
+    {"other", NULL, (const char *const[]){"{\"tools\":[{\"name\":\"echo\"}]}"}, 1, NULL, 0, 0, 0, 1},
+};
+
+/* The same, but the servers never answer tools/call and the consumer leaves
+ * (`why`) at the first tool_call step: cancel, abort, close. */
+static int fm_return_scenario(host *h, int why) {
+  h->quiet = !getenv("FM_AT");
+  h->servers = fm_slow_servers;
+  h->nservers = 2;
+  h->model = fm_model;
+  h->nmodel = 2;
+  h->return_at = "\"type\":\"tool_call\"";
+  h->return_why = why;
+  int st = h_stream_new(h, "{\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
+  if (st == MS_ERR_NOMEM) st = h_stream_new(h, "{\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
+  if (st < 0) return st == MS_ERR_NOMEM ? H_REFUSED : st;
+  int rc = h_pump(h, st);
+  if (rc <= 0) ms_stream_free(h->ctx, st);
+  return rc;
+}
+
+static int fm_abort_scenario(host *h) { return fm_return_scenario(h, MS_END_ABORT); }
+
+static void stream_scenario_should_complete_with_the_auto_host(void) {
+  host h;
+  h_init(&h);
+  int rc = fm_scenario(&h);
+  T_EQ(rc, MS_DONE);
+  T_EQ(h.model_next, 2);
+  T_EQ(h.closes[2] + h.closes[3], 2);
+  T_EQ(h.stream_ends, 1);
+  int bad[4];
+  T_EQ(h_lifecycle_violations(&h, bad, 4), 0);
+  T_EQ(ms_ctx_streams_open(h.ctx), 0);
+  h_free(&h);
+}
+
+static void stream_abort_scenario_should_end_aborted_with_the_auto_host(void) {
+  host h;
+  h_init(&h);
+  int rc = fm_abort_scenario(&h);
+  T_EQ(rc, MS_ERR_ABORTED);
+  T_EQ(h.returned, 1);
+  T_EQ(h.closes[2] + h.closes[3], 2);
+  T_EQ(h.stream_ends, 1);
+  int bad[4];
+  T_EQ(h_lifecycle_violations(&h, bad, 4), 0);
+  h_free(&h);
+}
+
+/* Runs `scenario` with the i-th allocation failing, for every i. */
+static void survive_every_allocation_failure(int (*scenario)(host *h)) {
+  host h;
+  ms_alloc_fail_at(0);
+  h_init(&h);
+  scenario(&h);
+  h_free(&h);
+  long total = ms_alloc_fail_at(0);
+  T_OK(total > 200);
+  int reported = 0, stuck = 0, refused = 0, ends[16] = {0};
+  for (long i = 1; i <= total + 1; i++) {
+    ms_alloc_fail_at(i);
+    if (h_init(&h)) {
+      h_free(&h);
+      continue;
+    }
+    int rc = scenario(&h);
+    int opened_any = 0;
+    for (int id = 1; id < H_MAX_IDS; id++) opened_any |= h.opens[id];
+    if (rc == H_REFUSED) refused++;
+    if (rc == H_STUCK) stuck++;
+    else if (rc <= 0 && -rc < 16) ends[-rc]++;
+    int bad[4];
+    int nbad = h_lifecycle_violations(&h, bad, 4);
+    if (nbad && reported++ < 5)
+      T_FAIL("failing allocation %ld (end %d): session %d broke the lifecycle rule (%d OPEN, %d CLOSE, "
+             "%d closed, %d/%d open/close events)", i, rc, bad[0], h.opens[bad[0]], h.closes[bad[0]],
+             h.reported[bad[0]], h.events_open[bad[0]], h.events_close[bad[0]]);
+    if (rc <= 0 && h.stream_ends != 1 && reported++ < 5)
+      T_FAIL("failing allocation %ld (end %d): %d stream-end events", i, rc, h.stream_ends);
+    if (rc == H_STUCK && opened_any && reported++ < 5)
+      T_FAIL("failing allocation %ld: the stream waits and the host has nothing to do", i);
+    h_free(&h);
+    ms_alloc_fail_at(0);
+    if (ms_live_allocations() != 0) {
+      T_FAIL("failing allocation %ld: %d allocations leaked", i, ms_live_allocations());
+      break;
+    }
+  }
+  ms_alloc_fail_at(0);
+  T_EQ(stuck, 0);
+  fprintf(stderr, "  failmalloc: %ld allocations; stream_new refused %d; ends: done %d, nomem %d, "
+          "llm %d, other errors %d; stuck %d\n", total, refused, ends[0], ends[-MS_ERR_NOMEM], ends[-MS_ERR_LLM_PROTOCOL] + ends[-MS_ERR_LLM_HTTP],
+          ends[2] + ends[3] + ends[4] + ends[5] + ends[6] + ends[7] + ends[8] + ends[11] + ends[12],
+          stuck);
+}
+
+static void stream_should_survive_every_allocation_failure(void) {
+  survive_every_allocation_failure(fm_scenario);
+}
+
+static void stream_abort_mid_call_should_survive_every_allocation_failure(void) {
+  survive_every_allocation_failure(fm_abort_scenario);
+}
+
+int main(void) {
+  if (getenv("FM_AT")) { /* debugging: one failing allocation, with the log */
+    host h;
+    ms_alloc_fail_at(atol(getenv("FM_AT")));
+    h_init(&h);
+    int rc = getenv("FM_ABORT") ? fm_abort_scenario(&h) : fm_scenario(&h);
+    ms_alloc_fail_at(0);
+    fprintf(stderr, "%send %d\n", h_log(&h), rc);
+    h_free(&h);
+    return 0;
+  }
+  T_RUN(stream_should_open_nothing_until_the_first_next);
+  T_RUN(stream_should_run_a_whole_agent_turn_with_a_tool_call);
+  T_RUN(stream_should_wake_the_host_when_a_step_is_ready);
+  T_RUN(stream_should_never_close_a_borrowed_session);
+  T_RUN(stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable);
+  T_RUN(stream_should_fail_when_a_borrowed_session_is_unknown_or_closed);
+  T_RUN(stream_return_before_the_first_next_should_open_nothing);
+  T_RUN(stream_abort_before_the_first_next_should_report_aborted_once);
+  T_RUN(stream_return_while_a_tool_call_is_in_flight_should_cancel_it_and_close_once);
+  T_RUN(stream_return_while_the_model_streams_should_abort_it);
+  T_RUN(stream_abort_while_the_model_streams_should_ignore_late_feeds);
+  T_RUN(stream_abort_mid_run_should_report_aborted_once_after_cleanup);
+  T_RUN(stream_agent_close_should_report_agent_closed);
+  T_RUN(stream_return_racing_owner_close_should_close_each_session_once);
+  T_RUN(stream_should_fail_when_its_session_exits_mid_call_and_not_close_it_again);
+  T_RUN(stream_should_close_what_it_opened_when_setup_fails_half_way);
+  T_RUN(stream_should_fail_when_a_server_refuses_the_protocol_during_setup);
+  T_RUN(stream_should_stop_at_max_steps);
+  T_RUN(stream_should_answer_a_disallowed_or_unknown_tool_without_calling_it);
+  T_RUN(stream_should_prefix_colliding_tool_names_with_the_server);
+  T_RUN(stream_should_record_tool_errors_as_error_results);
+  T_RUN(stream_should_give_calls_without_an_id_one);
+  T_RUN(stream_should_keep_its_tools_after_list_changed);
+  T_RUN(stream_should_use_history_and_carry_structured_content_without_text);
+  T_RUN(stream_new_should_refuse_a_bad_config);
+  T_RUN(stream_calls_should_refuse_unknown_handles);
+  T_RUN(ctx_free_should_release_a_stream_in_the_middle_of_a_run);
+  T_RUN(stream_scenario_should_complete_with_the_auto_host);
+  T_RUN(stream_abort_scenario_should_end_aborted_with_the_auto_host);
+  T_RUN(stream_should_survive_every_allocation_failure);
+  T_RUN(stream_abort_mid_call_should_survive_every_allocation_failure);
+  T_END();
+}
