@@ -100,6 +100,8 @@ int ms_rpc_build_response(ms_buf *out, const cJSON *id, const cJSON *result,
 #define MS_SESS_CLOSING 4 /* MS_FX_CLOSE issued */
 #define MS_SESS_CLOSED 5
 
+#define MS_MAX_TOOL_PAGES 1000 /* a server paginating past this is broken */
+
 #define MS_REQ_INIT 1
 #define MS_REQ_LIST_TOOLS 2
 #define MS_REQ_OP 3          /* a host op (client): MS_FX_OP_DONE */
@@ -128,6 +130,7 @@ struct ms_session {
   cJSON *tools;        /* every page, once listed; NULL: not listed */
   cJSON *tools_partial;/* pages so far while listing */
   int listing;         /* a tools/list request is in flight */
+  int pages;           /* pages of the listing in progress */
   int refs;            /* streams that use the session (freed at 0 once closed) */
   int32_t *tool_waits; /* op ids waiting for the tool list */
   size_t ntool_waits, captool_waits;
@@ -178,7 +181,7 @@ typedef struct ms_llm_acc {   /* one assistant message being assembled */
   ms_buf content;
   ms_llm_call *calls;
   size_t ncalls;
-  int finished;               /* a finish_reason was seen */
+  int finished;               /* a finish_reason or [DONE] was seen */
 } ms_llm_acc;
 
 /* Applies one SSE data payload (a chat.completion.chunk, or "[DONE]").

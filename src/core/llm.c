@@ -77,7 +77,10 @@ static int error_object(const cJSON *root, ms_err *err) {
 }
 
 int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delta, ms_err *err) {
-  if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return 0;
+  if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    acc->finished = 1;
+    return 0;
+  }
   size_t blank = 0; /* empty data (a keep-alive) is not a chunk */
   while (blank < len && (data[blank] == ' ' || data[blank] == '\t' || data[blank] == '\r' || data[blank] == '\n')) blank++;
   if (blank == len) return 0;

@@ -275,6 +275,7 @@ int ms__session_want_tools(ms_ctx *ctx, ms_session *s) {
   cJSON_Delete(s->tools_partial);
   s->tools_partial = cJSON_CreateArray();
   if (!s->tools_partial) return MS_ERR_NOMEM;
+  s->pages = 0;
   return send_list_tools(ctx, s, NULL);
 }
 
@@ -298,6 +299,13 @@ static void on_tools_page(ms_ctx *ctx, ms_session *s, const cJSON *result, const
     }
     const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(result, "nextCursor");
     if (cJSON_IsString(cursor) && cursor->valuestring[0]) {
+      if (++s->pages >= MS_MAX_TOOL_PAGES) {
+        ms_err e;
+        ms_err_set(&e, MS_ERR_PROTOCOL, "server '%s' paginated tools/list past %d pages",
+                   s->name, MS_MAX_TOOL_PAGES);
+        session_fail(ctx, s, e.code, e.msg);
+        return;
+      }
       if (send_list_tools(ctx, s, cursor->valuestring))
         session_fail(ctx, s, MS_ERR_NOMEM, "out of memory listing tools");
       return;

@@ -929,6 +929,12 @@ MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int3
       fail(ctx, st, e.code, e.msg);
       return 0;
     }
+  } else if (!st->acc.finished) {
+    /* a stream that stops without finish_reason or [DONE] was cut off: a
+     * partial answer must not pass for a final one, nor half a tool call run */
+    fail(ctx, st, MS_ERR_LLM_PROTOCOL,
+         "the model's response stream ended before its finish_reason or [DONE] (connection cut?)");
+    return 0;
   }
   finish_model(ctx, st);
   wake(ctx, st);

@@ -452,6 +452,21 @@ static void stream_should_ignore_feeds_for_another_sequence(void) {
   h_free(&h);
 }
 
+static void stream_should_fail_when_the_model_stream_is_cut_before_it_finishes(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\","
+                          "\"function\":{\"name\":\"rm\",\"arguments\":\"{\\\"path\\\":\"}}]}}]}\n\n");
+  h_take(&h);
+  h_model_end(&h, st, 1, 200, NULL); /* the body ended cleanly, but mid-answer */
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_ERR_LLM_PROTOCOL);
+  T_OK(h_has(&h, "ERROR -10 the model's response stream ended before its finish_reason or [DONE]"));
+  T_OK(!h_has(&h, "tool_call"));
+  T_EQ(h_run(&h, st), MS_DONE);
+  h_free(&h);
+}
+
 int main(void) {
   ms_alloc_init(); /* cJSON through the seam, as in the core */
   T_RUN(request_should_carry_model_messages_and_stream_and_omit_empty_tools);
@@ -479,5 +494,6 @@ int main(void) {
   T_RUN(stream_should_fail_on_malformed_json_in_the_stream);
   T_RUN(stream_should_fail_on_a_model_event_over_the_limit);
   T_RUN(stream_should_ignore_feeds_for_another_sequence);
+  T_RUN(stream_should_fail_when_the_model_stream_is_cut_before_it_finishes);
   T_END();
 }

@@ -321,6 +321,25 @@ static void session_should_list_tools_across_pages_and_cache_the_list(void) {
   h_free(&h);
 }
 
+static void session_should_fail_a_server_that_paginates_tools_forever(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(ms_session_list_tools(h.ctx, sid, 20), 0);
+  char page[160];
+  for (int id = 2; id < 2 + 1000; id++) {
+    h_take(&h);
+    snprintf(page, sizeof page, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":{\"tools\":[],\"nextCursor\":\"c%d\"}}\n", id, id);
+    h_feed(&h, sid, page);
+  }
+  h_take(&h);
+  T_EQ(h_count(&h, "CLOSE 1\n"), 1);
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_PROTOCOL);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, "");
+  h_take(&h);
+  T_OK(h_has(&h, "OP_DONE 20 -5 server 'everything' paginated tools/list past 1000 pages"));
+  h_free(&h);
+}
+
 static void session_should_list_tools_again_after_list_changed(void) {
   host h;
   int sid = ready_session(&h, "2025-11-25");
@@ -914,6 +933,7 @@ int main(void) {
   T_RUN(session_should_enforce_the_pending_request_limit);
   T_RUN(session_should_list_tools_across_pages_and_cache_the_list);
   T_RUN(session_should_list_tools_again_after_list_changed);
+  T_RUN(session_should_fail_a_server_that_paginates_tools_forever);
   T_RUN(session_should_wait_for_ready_before_listing_tools);
   T_RUN(session_should_use_no_tools_from_a_server_that_fails_tools_list);
   T_RUN(session_should_route_progress_to_the_request_that_asked_for_it);
