@@ -23,6 +23,8 @@ export class MCPAgent {
   /** @type {any} */ #runtime = null;
   /** running streams */ #drivers = new Set();
   #history = [];
+  /** how many times close() was called (a connect() that began before a close() opens nothing) */
+  #closes = 0;
 
   /**
    * @param {{runtime?:any, llm:any, mcpServers?:Record<string,any>, client?:MCPClient,
@@ -61,7 +63,9 @@ export class MCPAgent {
     if (typeof query !== "string") throw invalidArgument("agent.stream(query): query must be a string");
     const { signal } = options ?? {};
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument("agent.stream: signal must be an AbortSignal");
-    const driver = new StreamDriver(this, this.#hooks, query, signal);
+    // counted in streamsOpen from now on when the runtime is known already
+    const rt = this.#runtime ?? (typeof this.#runtimeOption?._streamCreated === "function" ? this.#runtimeOption : null);
+    const driver = new StreamDriver(this, this.#hooks, query, signal, rt);
     return new AgentStream(driver);
   }
 
@@ -80,7 +84,10 @@ export class MCPAgent {
 
   async #connect() {
     if (this.#client) return void (await this.#client.connect());
+    const closes = this.#closes;
     const rt = await this.#rt();
+    // close() came while the runtime was being resolved: open nothing
+    if (closes !== this.#closes) throw new AbortError("AGENT_CLOSED", "agent.close() was called while agent.connect() was starting");
     rt._registerOwner(OWNER.agent, this.#id, (name) => this.#servers[name]);
     const sids = [];
     for (const name of Object.keys(this.#servers)) {
@@ -103,6 +110,7 @@ export class MCPAgent {
    * closes every session the agent owns, each once, and resolves when all is closed.
    */
   async close() {
+    this.#closes++;
     const ends = [...this.#drivers].map((d) => d._abort("AGENT_CLOSED"));
     const rt = this.#runtime;
     this.#connecting = null;
@@ -200,11 +208,17 @@ class StreamDriver {
   #endResolve;
   #endPromise = new Promise((r) => { this.#endResolve = r; });
   #freed = false;
+  /** the runtime that counts this stream in streamsOpen until it starts or ends */
+  #counted = null;
 
-  constructor(agent, hooks, query, signal) {
+  constructor(agent, hooks, query, signal, runtime) {
     this.#agent = hooks;
     this.#query = query;
     this.#signal = signal;
+    if (runtime && !runtime.disposed) {
+      runtime._streamCreated(this);
+      this.#counted = runtime;
+    }
     if (signal) {
       if (signal.aborted) this._abort("ABORTED");
       else {
@@ -424,6 +438,8 @@ class StreamDriver {
     this.#state = "ended";
     this.#cleanupListeners();
     abandoned.unregister(this);
+    this.#counted?._streamEnded(this);
+    this.#counted = null;
     const rt = this.#rt;
     if (was === "running" || this.#abandonedFlag) {
       if (!this.#freed && rt && !rt.disposed) {

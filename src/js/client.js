@@ -36,6 +36,8 @@ export class MCPClient {
   async #connect() {
     const rt = (this.#runtime = await resolveRuntime(this.#runtimeOption));
     rt._check();
+    // close() came while the runtime was being resolved: open nothing
+    if (this.#closed) throw new MCPStreamError("INVALID_STATE", "this MCPClient was closed while it was connecting; create a new one");
     this.#id = rt._newOwnerId();
     rt._registerOwner(OWNER.client, this.#id, (name) => this.#servers[name]);
     for (const name of Object.keys(this.#servers)) {
@@ -90,8 +92,10 @@ export class MCPClient {
     if (args === null || typeof args !== "object" || Array.isArray(args)) throw invalidArgument("callTool(server, name, args): args must be an object");
     const { signal, onProgress, timeoutMs } = options;
     if (timeoutMs !== undefined && !(timeoutMs > 0)) throw invalidArgument("callTool: timeoutMs must be a positive number");
-    signal?.throwIfAborted?.();
+    const aborted = () => new AbortError("ABORTED", `callTool ${server}/${name} was aborted`, { cause: signal.reason });
+    if (signal?.aborted) throw aborted();
     await this.connect();
+    if (signal?.aborted) throw aborted(); // aborted while connecting
     const rt = this.#runtime;
     const sid = this.#sid(server);
     let opId = 0, timer, onAbort;
@@ -108,7 +112,7 @@ export class MCPClient {
       const r = await result;
       return { ...r, content: r.content ?? [], isError: r.isError === true, structuredContent: r.structuredContent ?? null };
     } catch (e) {
-      if (e?.code === "CANCELLED" && signal?.aborted) throw new AbortError("ABORTED", `callTool ${server}/${name} was aborted`, { cause: signal.reason });
+      if (e?.code === "CANCELLED" && signal?.aborted) throw aborted();
       throw e;
     } finally {
       clearTimeout(timer);

@@ -26,6 +26,7 @@ export class Runtime extends EventTarget {
   /** `${owner}:${id}` → (serverName) => config */ #owners = new Map();
   /** op id → {resolve, reject, onProgress} */ #ops = new Map();
   /** stream id → driver */ #drivers = new Map();
+  /** drivers of streams created and not yet started (counted in streamsOpen) */ #created = new Set();
   #opSeq = 1;
   #ownerSeq = 1;
   #holds = 0;
@@ -50,7 +51,7 @@ export class Runtime extends EventTarget {
     const alive = this.#core.alive;
     if (alive) this.#lastAllocations = this.#core.liveAllocations();
     return {
-      streamsOpen: this.#drivers.size,
+      streamsOpen: this.#drivers.size + this.#created.size,
       sessionsOpen: this.#sessions.size,
       liveAllocations: alive ? this.#lastAllocations : 0,
       heapBytes: this.#core.heapBytes(),
@@ -90,6 +91,7 @@ export class Runtime extends EventTarget {
     for (const driver of this.#drivers.values())
       this.#emit({ kind: "stream-end", server: null, sessionId: null, owner: null, streamId: driver.id, reason: "disposed" });
     this.#drivers.clear();
+    this.#created.clear();
     this.#setRef(false);
   }
 
@@ -105,7 +107,11 @@ export class Runtime extends EventTarget {
   _registerOwner(owner, id, configOf) { this.#owners.set(`${owner}:${id}`, configOf); }
   _unregisterOwner(owner, id) { this.#owners.delete(`${owner}:${id}`); }
 
-  _registerDriver(driver) { this.#drivers.set(driver.id, driver); }
+  /** A stream was created (DESIGN §4: streamsOpen counts it until it ends). */
+  _streamCreated(driver) { if (!this.#disposed) this.#created.add(driver); }
+  /** A stream ended before it started. */
+  _streamEnded(driver) { this.#created.delete(driver); }
+  _registerDriver(driver) { this.#created.delete(driver); this.#drivers.set(driver.id, driver); }
   _unregisterDriver(driver) { this.#drivers.delete(driver.id); }
 
   /** Keeps the Node process alive while something awaits I/O. */
