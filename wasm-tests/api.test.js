@@ -170,6 +170,7 @@ test("client.listTools() returns every tool of server-everything as { server, na
   assert.deepEqual(tools.map((x) => x.name).sort(), raw.map((x) => x.name).sort());
   for (const tool of tools) {
     const r = raw.find((x) => x.name === tool.name);
+    assert.deepEqual(Object.keys(tool), ["server", "name", "description", "inputSchema"]);
     assert.equal(tool.server, "everything");
     assert.equal(typeof tool.name, "string");
     assert.equal(tool.description, r.description, `description of ${tool.name}`);

@@ -76,7 +76,7 @@ export class MCPClient {
     const out = [];
     for (const [server, sid] of this.#sids) {
       const tools = await rt._op((op) => rt._core.sessionListTools(sid, op));
-      for (const t of tools) out.push({ server, name: t.name, description: t.description, inputSchema: t.inputSchema, ...pick(t) });
+      for (const t of tools) out.push({ server, name: t.name, description: t.description, inputSchema: t.inputSchema });
     }
     return out;
   }
@@ -128,9 +128,4 @@ export class MCPClient {
     await rt._op((op) => rt._core.ownerClose(OWNER.client, this.#id, op));
     rt._unregisterOwner(OWNER.client, this.#id);
   }
-}
-
-function pick(t) {
-  const { name, description, inputSchema, ...rest } = t;
-  return rest;
 }

@@ -58,7 +58,6 @@ export interface Tool {
   name: string;
   description?: string;
   inputSchema: Record<string, unknown>;
-  [key: string]: unknown;
 }
 
 export interface ContentItem { type: string; [key: string]: unknown }
