@@ -227,6 +227,7 @@ export class Runtime extends EventTarget {
           detail: { sessionId: sid, server: info.server, level: "stderr", message: line } })),
         onClose: (why) => {
           this.#transports.delete(sid);
+          if (why.cleanupError) this.#cleanupError(sid, why.cleanupError);
           if (this.#disposed) return;
           this.#core.sessionClosed(sid, CLOSE_REASON[why.reason] ?? CLOSE_REASON.exited, why.message ?? "");
           this._drain();
@@ -252,7 +253,15 @@ export class Runtime extends EventTarget {
       return;
     }
     this._hold();
-    t.close().catch(() => {}).finally(() => this._release());
+    const open = this.#sessions.get(sid); // the session-close may come before a rejection
+    t.close().catch((e) => this.#cleanupError(sid, `closing the transport failed: ${e?.message ?? e}`, open))
+      .finally(() => this._release());
+  }
+
+  /** A cleanup problem is reported as an event; it never masks why a stream ended. */
+  #cleanupError(sid, reason, open = this.#sessions.get(sid)) {
+    this.#emit({ kind: "cleanup-error", server: open?.server ?? null, sessionId: sid, owner: open?.owner ?? null,
+                 streamId: open?.streamId ?? null, reason });
   }
 
   /** Starts a model request for a stream; returns its abort handle. */

@@ -122,7 +122,8 @@ function openFailedMessage(config, err) {
 /**
  * @typedef {{ command: string, args?: string[], env?: Record<string, string>, cwd?: string }} StdioConfig
  * @typedef {{ reason: "closed" | "exited" | "open-failed", message: string,
- *             exitCode: number | null, signal: string | null }} CloseInfo
+ *             exitCode: number | null, signal: string | null,
+ *             cleanupError?: string | null }} CloseInfo  (cleanupError: processes of the group could not be confirmed gone)
  * @typedef {{ onOpen(): void, onData(bytes: Uint8Array): void, onStderr(text: string): void,
  *             onClose(info: CloseInfo): void,
  *             killTimeoutMs?: number, graceMs?: number }} StdioHooks
@@ -423,7 +424,7 @@ export class StdioTransport {
     if (reason === "exited") {
       const tail = this.#stderrTail.trim();
       const stderr = tail ? ` Its last stderr output: ${JSON.stringify(tail.slice(-300))}.` : "";
-      return { reason, exitCode, signal, message:
+      return { reason, exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
         `MCP server "${label}" ${how} on its own, before the client closed it.${stderr} ` +
         `Check the server's command, arguments and environment.${leftover}` };
     }
@@ -431,7 +432,8 @@ export class StdioTransport {
     if (this.#killedSync) steps = "after SIGKILL";
     else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${this.#killTimeoutMs} ms)`;
     else if (this.#sentTerm) steps = "after SIGTERM";
-    return { reason, exitCode, signal, message: `MCP server "${label}" closed: it ${how} ${steps}.${leftover}` };
+    return { reason, exitCode, signal, cleanupError: leftover ? leftover.trim() : null,
+             message: `MCP server "${label}" closed: it ${how} ${steps}.${leftover}` };
   }
 
   #openFailed(err) {
