@@ -2,7 +2,7 @@
 // next / return / throw drive the core's generator of the same names; the
 // lifecycle decisions (what to close, when the end is reached) are the core's.
 import { OWNER, STATUS, END } from "./core.js";
-import { coreError, invalidArgument, AbortError, RuntimeDisposedError, MCPStreamError } from "./errors.js";
+import { coreError, invalidArgument, AbortError, RuntimeDisposedError } from "./errors.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 import { MCPClient } from "./client.js";
 
@@ -17,14 +17,11 @@ export class MCPAgent {
   #servers;
   /** @type {MCPClient|null} */ #client;
   #options;
-  /** agent-owned sessions (after connect()): name → sid */ #sids = new Map();
-  /** @type {Promise<void>|null} */ #connecting = null;
-  #id = 0;
-  /** @type {any} */ #runtime = null;
-  /** running streams */ #drivers = new Set();
+  /** agent-owned sessions of the current connect(): {id, sids: name → sid, closed, ready} */
+  #conn = null;
+  /** @type {import("./runtime.js").Runtime|null} */ #runtime = null;
+  /** streams created and not ended */ #drivers = new Set();
   #history = [];
-  /** how many times close() was called (a connect() that began before a close() opens nothing) */
-  #closes = 0;
 
   /**
    * @param {{runtime?:any, llm:any, mcpServers?:Record<string,any>, client?:MCPClient,
@@ -65,7 +62,8 @@ export class MCPAgent {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument("agent.stream: signal must be an AbortSignal");
     // counted in streamsOpen from now on when the runtime is known already
     const rt = this.#runtime ?? (typeof this.#runtimeOption?._streamCreated === "function" ? this.#runtimeOption : null);
-    const driver = new StreamDriver(this, this.#hooks, query, signal, rt);
+    const driver = new StreamDriver(this.#hooks, query, signal, rt);
+    this.#drivers.add(driver); // from now on agent.close() aborts it
     return new AgentStream(driver);
   }
 
@@ -78,31 +76,37 @@ export class MCPAgent {
 
   /** Opens the agent's sessions now; the agent owns them until close(). */
   connect() {
-    this.#connecting ??= this.#connect().catch((e) => { this.#connecting = null; throw e; });
-    return this.#connecting;
+    if (this.#client) return this.#client.connect();
+    this.#conn ??= this.#openConnection();
+    return this.#conn.ready;
   }
 
-  async #connect() {
-    if (this.#client) return void (await this.#client.connect());
-    const closes = this.#closes;
-    const rt = await this.#rt();
-    // close() came while the runtime was being resolved: open nothing
-    if (closes !== this.#closes) throw new AbortError("AGENT_CLOSED", "agent.close() was called while agent.connect() was starting");
-    rt._registerOwner(OWNER.agent, this.#id, (name) => this.#servers[name]);
-    const sids = [];
-    for (const name of Object.keys(this.#servers)) {
-      const sid = rt._core.sessionNew(OWNER.agent, this.#id, name);
-      if (sid < 0) throw coreError(sid, rt._core.error());
-      this.#sids.set(name, sid);
-      sids.push(sid);
-    }
-    rt._drain();
-    try {
-      await Promise.all(sids.map((sid) => rt._op((op) => rt._core.sessionListTools(sid, op))));
-    } catch (e) {
-      await this.#closeOwned(rt);
-      throw e;
-    }
+  /** One connect() generation: its own owner id, so its cleanup touches only its sessions. */
+  #openConnection() {
+    const conn = { id: 0, sids: new Map(), closed: false, ready: null };
+    conn.ready = (async () => {
+      const rt = await this.#rt();
+      if (conn.closed) throw new AbortError("AGENT_CLOSED", "agent.close() was called while agent.connect() was starting");
+      rt._check();
+      conn.id = rt._newOwnerId();
+      rt._registerOwner(OWNER.agent, conn.id, (name) => this.#servers[name]);
+      try {
+        for (const name of Object.keys(this.#servers)) {
+          const sid = rt._core.sessionNew(OWNER.agent, conn.id, name);
+          if (sid < 0) throw coreError(sid, rt._core.error());
+          conn.sids.set(name, sid);
+        }
+        rt._drain();
+        // listing the tools waits for initialize and caches the list
+        await Promise.all([...conn.sids.values()].map((sid) => rt._op((op) => rt._core.sessionListTools(sid, op))));
+      } catch (e) {
+        if (this.#conn === conn) this.#conn = null;
+        await this.#closeConnection(rt, conn).catch(() => {}); // never masks e
+        throw e;
+      }
+    })();
+    conn.ready.catch(() => {}); // the caller of connect() gets the rejection
+    return conn;
   }
 
   /**
@@ -110,29 +114,28 @@ export class MCPAgent {
    * closes every session the agent owns, each once, and resolves when all is closed.
    */
   async close() {
-    this.#closes++;
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn) conn.closed = true;
     const ends = [...this.#drivers].map((d) => d._abort("AGENT_CLOSED"));
     const rt = this.#runtime;
-    this.#connecting = null;
-    await Promise.all([...ends, rt ? this.#closeOwned(rt) : null]);
+    await Promise.all([...ends, conn && rt ? this.#closeConnection(rt, conn) : null]);
   }
 
-  async #closeOwned(rt) {
-    this.#sids.clear();
-    if (!this.#id || rt.disposed) return;
-    await rt._op((op) => rt._core.ownerClose(OWNER.agent, this.#id, op)).catch((e) => {
+  async #closeConnection(rt, conn) {
+    conn.closed = true;
+    if (!conn.id || rt.disposed) return;
+    try {
+      await rt._op((op) => rt._core.ownerClose(OWNER.agent, conn.id, op));
+    } catch (e) {
       if (!(e instanceof RuntimeDisposedError)) throw e;
-    });
+    } finally {
+      rt._unregisterOwner(OWNER.agent, conn.id);
+    }
   }
 
   async #rt() {
-    if (!this.#runtime) {
-      const rt = await resolveRuntime(this.#runtimeOption);
-      if (!this.#runtime) {
-        this.#runtime = rt;
-        this.#id = rt._newOwnerId();
-      }
-    }
+    this.#runtime ??= await resolveRuntime(this.#runtimeOption);
     return this.#runtime;
   }
 
@@ -151,14 +154,14 @@ export class MCPAgent {
     /** Sessions to borrow and server names to open. */
     sessions: async (rt) => {
       if (this.#client) return { borrow: await this.#client._sessionIds(rt), own: [] };
-      if (this.#connecting) {
-        await this.#connecting;
-        return { borrow: [...this.#sids.values()], own: [] };
+      const conn = this.#conn;
+      if (conn) {
+        await conn.ready;
+        return { borrow: [...conn.sids.values()], own: [] };
       }
       return { borrow: [], own: Object.keys(this.#servers) };
     },
     serverConfig: (name) => this.#servers[name],
-    started: (d) => this.#drivers.add(d),
     ended: (d, query, final) => {
       this.#drivers.delete(d);
       if (final && this.#options.memory)
@@ -175,44 +178,53 @@ export class AgentStream {
     abandoned.register(this, driver, driver);
   }
   /** @returns {Promise<IteratorResult<any, any>>} */
-  next() { return this.#d.next(); }
+  next() { return this.#d.next(this); }
   /** @returns {Promise<IteratorResult<any, any>>} */
-  return(value) { return this.#d.return(value); }
+  return(value) { return this.#d.return(value, this); }
   /** @returns {Promise<IteratorResult<any, any>>} */
-  throw(error) { return this.#d.throw(error); }
+  throw(error) { return this.#d.throw(error, this); }
   [Symbol.asyncIterator]() { return this; }
-  [Symbol.asyncDispose]() { return this.#d.return(undefined).then(() => undefined); }
+  [Symbol.asyncDispose]() { return this.#d.return(undefined, this).then(() => undefined); }
   /** The stream id in the runtime's lifecycle events (0 until the first next()). */
   get id() { return this.#d.id; }
 }
 
+/**
+ * The state behind an AgentStream. It never references the AgentStream except
+ * while calls are queued (so a stream with a call in flight cannot be
+ * collected), which lets the FinalizationRegistry notice abandoned streams.
+ */
 class StreamDriver {
   id = 0;
-  #agent;
+  #hooks;
   #query;
   #signal;
   #onAbort = null;
   /** "new" | "starting" | "running" | "ended" */
   #state = "new";
   #chain = Promise.resolve();
+  #queued = 0;
+  #holder = null;
   /** @type {any} */ #rt = null;
+  /** the runtime counting this stream in streamsOpen before it starts */ #counted = null;
   #wakeup = null;
   #woken = false;
-  /** an error the next pending next() reports (abort before start, dispose) */
+  /** an error the pending (or next) next() reports: abort before start, dispose */
   #endError = null;
   #abortCode = null;
-  #pending = 0;
+  /** next() calls in progress */ #pending = 0;
   #final = null;
   #model = null;
-  #abandonedFlag = false;
+  #abandoned = false;
+  /** the core reported stream-end: its cleanup is done */ #coreEnded = false;
+  #freed = false;
   #endResolve;
   #endPromise = new Promise((r) => { this.#endResolve = r; });
-  #freed = false;
-  /** the runtime that counts this stream in streamsOpen until it starts or ends */
-  #counted = null;
+  #disposedResolve;
+  #disposedPromise = new Promise((r) => { this.#disposedResolve = r; });
 
-  constructor(agent, hooks, query, signal, runtime) {
-    this.#agent = hooks;
+  constructor(hooks, query, signal, runtime) {
+    this.#hooks = hooks;
     this.#query = query;
     this.#signal = signal;
     if (runtime && !runtime.disposed) {
@@ -228,19 +240,25 @@ class StreamDriver {
     }
   }
 
-  #enqueue(fn) {
+  get _coreEnded() { return this.#coreEnded; }
+
+  /** Queues a call; `holder` (the AgentStream) stays reachable until the queue is empty. */
+  #enqueue(fn, holder) {
+    this.#queued++;
+    this.#holder = holder;
     const p = this.#chain.then(fn);
-    this.#chain = p.catch(() => {});
+    const unqueue = () => { if (--this.#queued === 0) this.#holder = null; };
+    this.#chain = p.then(unqueue, unqueue);
     return p;
   }
 
-  next() { return this.#enqueue(() => this.#next()); }
-  return(value) { return this.#enqueue(() => this.#return(value, END.return)); }
-  throw(error) {
+  next(holder) { return this.#enqueue(() => this.#next(), holder); }
+  return(value, holder) { return this.#enqueue(() => this.#return(value, END.return), holder); }
+  throw(error, holder) {
     return this.#enqueue(async () => {
-      await this.#return(undefined, END.throw);
+      await this.#return(undefined, END.throw).catch(() => {}); // never masks `error`
       throw error;
-    });
+    }, holder);
   }
 
   #abortError(code) {
@@ -249,58 +267,75 @@ class StreamDriver {
       : new AbortError("ABORTED", "the stream was aborted by its signal", { cause: this.#signal?.reason });
   }
 
+  /** Resolves with p, or with undefined as soon as the stream ended meanwhile. */
+  #unlessEnded(p) {
+    p.catch(() => {}); // once the stream ended nobody waits for it
+    return Promise.race([p, this.#endPromise.then(() => undefined)]);
+  }
+
   async #start() {
     this.#state = "starting";
-    const rt = (this.#rt = await this.#agent.runtime());
+    const rt = await this.#unlessEnded(this.#hooks.runtime());
     if (this.#state !== "starting") return; // aborted or disposed meanwhile
-    rt._check();
-    const { borrow, own } = await this.#agent.sessions(rt);
+    if (rt.disposed) return this.#finish(); // a stream started after dispose is simply done
+    this.#rt = rt;
+    const sessions = await this.#unlessEnded(this.#hooks.sessions(rt));
     if (this.#state !== "starting") return;
-    rt._check();
-    const id = rt._core.streamNew({ ...this.#agent.config(this.#query), borrow, own });
+    if (rt.disposed) return this.#finish();
+    const id = rt._core.streamNew({ ...this.#hooks.config(this.#query), ...sessions });
     if (id < 0) throw coreError(id, rt._core.error());
     this.id = id;
-    rt._registerOwner(OWNER.stream, id, this.#agent.serverConfig);
+    rt._registerOwner(OWNER.stream, id, this.#hooks.serverConfig);
     rt._registerDriver(this);
-    this.#agent.started(this);
+    this.#counted = null; // the runtime counts it as a running stream now
     this.#state = "running";
   }
 
-  #takeEndError() {
+  /** The end as a later next() sees it: the pending error once, then done. */
+  #endResult() {
     const e = this.#endError;
     this.#endError = null;
-    return e;
+    if (e) throw e;
+    return { value: undefined, done: true };
   }
 
   async #next() {
-    if (this.#state === "new") {
-      try {
-        await this.#start();
-      } catch (e) {
-        this.#finish();
-        throw e;
-      }
-    }
-    if (this.#state !== "running") {
-      const e = this.#takeEndError();
-      if (e) throw e;
-      return { value: undefined, done: true };
-    }
-    const rt = this.#rt, core = rt._core;
     this.#pending++;
+    try {
+      if (this.#state === "new") {
+        try {
+          await this.#start();
+        } catch (e) {
+          const ended = this.#endError; // an abort that came meanwhile wins
+          this.#endError = null;
+          this.#finish();
+          throw ended ?? e;
+        }
+      }
+      if (this.#state !== "running") return this.#endResult();
+      return await this.#drive();
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  async #drive() {
+    const rt = this.#rt, core = rt._core;
     rt._hold();
     try {
       for (;;) {
-        if (this.#state !== "running") { // disposed while waiting
-          const e = this.#takeEndError();
-          if (e) throw e;
-          return { value: undefined, done: true };
+        if (rt.disposed) { // cleanup is the runtime's now; settle once it is done
+          await this.#disposedPromise;
+          return this.#endResult();
         }
+        if (this.#state !== "running") return this.#endResult();
         this.#woken = false;
         const rc = core.streamNext(this.id);
+        // the output is borrowed until the next call into the core: read it first
+        const out = rc === STATUS.YIELD || rc < 0 ? core.streamOutput(this.id) : "";
         rt._drain();
         if (rc === STATUS.YIELD) {
-          const step = JSON.parse(core.streamOutput(this.id));
+          const step = JSON.parse(out);
           if (step.type === "final") this.#final = step;
           return { value: step, done: false };
         }
@@ -314,30 +349,42 @@ class StreamDriver {
           this.#finish();
           return { value: final ?? undefined, done: true };
         }
-        const err = rc === -12 || rc === -13 ? this.#abortError(this.#abortCode ?? (rc === -13 ? "AGENT_CLOSED" : "ABORTED"))
-                                             : coreError(rc, core.streamOutput(this.id));
+        const err = rc === ABORTED || rc === AGENT_CLOSED
+          ? this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"))
+          : coreError(rc, out);
         this.#finish();
         throw err;
       }
     } finally {
-      this.#pending--;
       rt._release();
     }
   }
 
   async #return(value, why) {
-    if (this.#state === "new") { this.#finish(); return { value, done: true }; }
+    if (this.#state === "new") {
+      this.#finish();
+      return { value, done: true };
+    }
     if (this.#state !== "running") return { value, done: true };
     const rt = this.#rt, core = rt._core;
     rt._hold();
     try {
-      core.streamReturn(this.id, why);
-      rt._drain();
+      if (!rt.disposed) {
+        core.streamReturn(this.id, why);
+        rt._drain();
+      }
       while (this.#state === "running") {
+        if (rt.disposed) {
+          await this.#disposedPromise;
+          break;
+        }
         this.#woken = false;
         const rc = core.streamNext(this.id);
         rt._drain();
-        if (rc === STATUS.WAIT) { if (!this.#woken) await this.#sleep(); continue; }
+        if (rc === STATUS.WAIT) {
+          if (!this.#woken) await this.#sleep();
+          continue;
+        }
         if (rc === STATUS.EFFECTS || rc === STATUS.YIELD) continue;
         this.#finish(); // DONE, or the end's error: the consumer is leaving, it is not reported
       }
@@ -370,8 +417,9 @@ class StreamDriver {
 
   /** The core's stream-end event: cleanup has finished. */
   _ended() {
+    this.#coreEnded = true;
     this.#endResolve();
-    if (this.#abandonedFlag) this.#finish();
+    if (this.#abandoned) this.#finish();
   }
 
   _wake() {
@@ -381,32 +429,36 @@ class StreamDriver {
     w?.();
   }
 
-  /** The runtime is being disposed: never touch the core again. */
-  _disposed() {
-    if (this.#pending > 0) this.#endError = new RuntimeDisposedError();
+  /** Disposal begins: no model I/O and no call into the core from now on. */
+  _disposing() {
     this.#model?.handle.abort();
     this.#model = null;
-    this.#state = "ended";
-    this.#cleanupListeners();
-    this.#endResolve();
-    this._wake();
+  }
+
+  /** Disposal finished: a pending next() rejects, later ones resolve done. */
+  _disposed() {
+    if (this.#pending > 0 && this.#state !== "ended") this.#endError = new RuntimeDisposedError();
+    this.#finish();
+    this.#disposedResolve();
   }
 
   /** The consumer dropped the stream without ending it (FinalizationRegistry). */
   _abandon() {
-    if (this.#state !== "running" || !this.#rt || this.#rt.disposed) {
-      if (this.#state !== "running") this.#finish();
-      return;
+    if (this.#state === "new" || this.#state === "starting") return this.#finish();
+    const rt = this.#rt;
+    if (this.#state !== "running" || !rt || rt.disposed) return;
+    this.#abandoned = true;
+    if (!this.#coreEnded) {
+      rt._core.streamReturn(this.id, END.return);
+      rt._drain();
     }
-    this.#abandonedFlag = true;
-    this.#rt._core.streamReturn(this.id, END.return);
-    this.#rt._drain();
+    if (this.#coreEnded) this.#finish(); // it had ended already, or ended at once
   }
 
   _startModel(seq, payload) {
     this.#model?.handle.abort();
     const rt = this.#rt, id = this.id;
-    const handle = rt._model(this.#agent.llm(), decoder.decode(payload), {
+    const handle = rt._model(this.#hooks.llm(), decoder.decode(payload), {
       onChunk: (bytes) => {
         if (rt.disposed) return;
         rt._core.streamModelFeed(id, seq, bytes);
@@ -418,6 +470,7 @@ class StreamDriver {
         rt._core.streamModelEnd(id, seq, status, bytes);
         rt._drain();
       },
+      onError: (e) => queueMicrotask(() => { throw e; }), // a bug of ours: do not swallow it
     });
     this.#model = { seq, handle };
   }
@@ -428,30 +481,26 @@ class StreamDriver {
     this.#model = null;
   }
 
-  #cleanupListeners() {
-    if (this.#onAbort) this.#signal.removeEventListener("abort", this.#onAbort);
-    this.#onAbort = null;
-  }
-
   #finish() {
     const was = this.#state;
     this.#state = "ended";
-    this.#cleanupListeners();
+    if (this.#onAbort) this.#signal.removeEventListener("abort", this.#onAbort);
+    this.#onAbort = null;
     abandoned.unregister(this);
     this.#counted?._streamEnded(this);
     this.#counted = null;
     const rt = this.#rt;
-    if (was === "running" || this.#abandonedFlag) {
-      if (!this.#freed && rt && !rt.disposed) {
-        this.#freed = true;
-        rt._core.streamFree(this.id);
-        rt._unregisterOwner(OWNER.stream, this.id);
-        rt._unregisterDriver(this);
-      }
+    if (was === "running" && !this.#freed && rt && !rt.disposed) {
+      this.#freed = true;
+      rt._core.streamFree(this.id);
+      rt._unregisterOwner(OWNER.stream, this.id);
+      rt._unregisterDriver(this);
     }
-    if (was !== "ended") this.#agent.ended(this, this.#query, this.#final);
-    if (was === "new" || was === "starting") this.#endResolve();
+    if (was !== "ended") this.#hooks.ended(this, this.#query, this.#final);
+    this.#endResolve();
+    this._wake(); // a loop waiting for the core sees the end
   }
 }
 
-export { MCPStreamError };
+const ABORTED = -12;
+const AGENT_CLOSED = -13;

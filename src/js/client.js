@@ -40,13 +40,13 @@ export class MCPClient {
     if (this.#closed) throw new MCPStreamError("INVALID_STATE", "this MCPClient was closed while it was connecting; create a new one");
     this.#id = rt._newOwnerId();
     rt._registerOwner(OWNER.client, this.#id, (name) => this.#servers[name]);
-    for (const name of Object.keys(this.#servers)) {
-      const sid = rt._core.sessionNew(OWNER.client, this.#id, name);
-      if (sid < 0) throw coreError(sid, rt._core.error());
-      this.#sids.set(name, sid);
-    }
-    rt._drain();
     try {
+      for (const name of Object.keys(this.#servers)) {
+        const sid = rt._core.sessionNew(OWNER.client, this.#id, name);
+        if (sid < 0) throw coreError(sid, rt._core.error());
+        this.#sids.set(name, sid);
+      }
+      rt._drain();
       // listing the tools waits for initialize and caches the list
       await Promise.all([...this.#sids.values()].map((sid) => rt._op((op) => rt._core.sessionListTools(sid, op))));
     } catch (e) {
@@ -92,6 +92,11 @@ export class MCPClient {
     if (args === null || typeof args !== "object" || Array.isArray(args)) throw invalidArgument("callTool(server, name, args): args must be an object");
     const { signal, onProgress, timeoutMs } = options;
     if (timeoutMs !== undefined && !(timeoutMs > 0)) throw invalidArgument("callTool: timeoutMs must be a positive number");
+    try {
+      JSON.stringify(args);
+    } catch (e) {
+      throw invalidArgument(`callTool(server, name, args): args must be JSON-serialisable: ${e.message}`);
+    }
     const aborted = () => new AbortError("ABORTED", `callTool ${server}/${name} was aborted`, { cause: signal.reason });
     if (signal?.aborted) throw aborted();
     await this.connect();

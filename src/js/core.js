@@ -12,6 +12,8 @@ export const OWNER = Object.freeze({ stream: 1, agent: 2, client: 3 });
 export const END = Object.freeze({ return: 0, throw: 1, abort: 2, agentClosed: 3 });
 export const CLOSE_REASON = Object.freeze({ closed: 0, exited: 1, "open-failed": 2 });
 
+import { MCPStreamError } from "./errors.js";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -23,7 +25,7 @@ export class Core {
   constructor(instance) {
     this.#x = instance.exports;
     this.#ctx = this.#x.ms_ctx_new();
-    if (!this.#ctx) throw new Error("mcpstream core: out of memory creating its context");
+    if (!this.#ctx) throw new MCPStreamError("OUT_OF_MEMORY", "mcpstream core: out of memory creating its context");
   }
 
   /** False once killed: then nothing calls into the instance. */
@@ -40,11 +42,11 @@ export class Core {
     if (typeof data === "string") {
       const cap = data.length * 3;
       const ptr = x.ms_ctx_input(this.#ctx, cap);
-      if (!ptr) throw new Error("mcpstream core: out of memory");
+      if (!ptr) throw new MCPStreamError("OUT_OF_MEMORY", "mcpstream core: out of memory for input");
       return encoder.encodeInto(data, this.#bytes().subarray(ptr, ptr + cap)).written;
     }
     const ptr = x.ms_ctx_input(this.#ctx, data.length);
-    if (!ptr) throw new Error("mcpstream core: out of memory");
+    if (!ptr) throw new MCPStreamError("OUT_OF_MEMORY", "mcpstream core: out of memory for input");
     this.#bytes().set(data, ptr);
     return data.length;
   }
@@ -62,7 +64,8 @@ export class Core {
     const x = this.#x;
     if (!x) return [];
     const n = x.ms_ctx_take_effects(this.#ctx);
-    if (n <= 0) return [];
+    if (n < 0) throw new MCPStreamError("OUT_OF_MEMORY", `mcpstream core: ${this.error() || "out of memory taking effects"}`);
+    if (n === 0) return [];
     const base = x.ms_ctx_effects_ptr(this.#ctx);
     const buf = x.memory.buffer;
     const rec = new Int32Array(buf, base, n * 6);
@@ -129,6 +132,4 @@ export class Core {
   /** Allocations held by sessions and streams (not by the context's own buffers). */
   liveAllocations() { return this.#x ? this.#x.ms_live_allocations() - this.#x.ms_ctx_own_allocations(this.#ctx) : 0; }
   heapBytes() { return this.#x ? this.#x.memory.buffer.byteLength : 0; }
-  sessionsOpen() { return this.#x ? this.#x.ms_ctx_sessions_open(this.#ctx) : 0; }
-  streamsOpen() { return this.#x ? this.#x.ms_ctx_streams_open(this.#ctx) : 0; }
 }

@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { instantiate } from "./loader.js";
 import { Runtime } from "./runtime.js";
 import { StdioTransport } from "./hosts/stdio.js";
+import { createNodeFetch } from "./hosts/http-node.js";
 import { setDefaultRuntimeFactory } from "./shared.js";
 import { MCPStreamError } from "./errors.js";
 
@@ -33,7 +34,15 @@ export async function createRuntime(options = {}) {
     });
     source = await compiled;
   }
-  const runtime = new Runtime(await instantiate(source), { transportFactory: nodeTransport });
+  let instance;
+  try {
+    instance = await instantiate(source);
+  } catch (e) {
+    throw new MCPStreamError("INVALID_ARGUMENT", `options.wasm is not a usable mcpstream module: ${e.message}`, { cause: e });
+  }
+  const http = createNodeFetch(); // model connections that follow the runtime's ref state
+  const runtime = new Runtime(instance, { transportFactory: nodeTransport, fetch: http.fetch, setRef: http.setRef });
+  for (const ref of live) if (!ref.deref()) live.delete(ref);
   live.add(new WeakRef(runtime));
   return runtime;
 }

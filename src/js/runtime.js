@@ -2,23 +2,34 @@
 // lifecycle events. All awaiting of I/O happens here and in the hosts; the
 // core only reacts. After dispose() begins, the instance is never called again.
 import { Core, FX, OWNER, CLOSE_REASON } from "./core.js";
-import { coreError, RuntimeDisposedError, MCPStreamError } from "./errors.js";
+import { coreError, RuntimeDisposedError } from "./errors.js";
 import { startModelRequest } from "./hosts/model.js";
 
 const decoder = new TextDecoder();
 const text = (bytes) => decoder.decode(bytes);
 
-/** How long dispose() waits for transports to go away. */
-const DISPOSE_BOUND_MS = 5000;
+/** How long dispose() waits for transports to go away: above the stdio host's
+ * worst case (grace 1 s + SIGTERM wait 2 s + reaping after SIGKILL 2 s + pipes). */
+const DISPOSE_BOUND_MS = 6000;
 
 /**
  * @typedef {{kind:string, server:string|null, sessionId:number|null, owner:"stream"|"agent"|"client"|null,
  *            streamId:number|null, reason:string|null}} LifecycleDetail
  */
 
+/**
+ * A transport to one MCP server (src/js/hosts/stdio.js is the Node one).
+ * @typedef {{ open(): void, send(bytes: Uint8Array): void, close(): Promise<void>,
+ *             killSync?(): void, ref?(): void, unref?(): void }} Transport
+ * @typedef {{ onOpen(): void, onData(bytes: Uint8Array): void, onStderr(text: string): void,
+ *             onClose(info: {reason: string, message?: string, cleanupError?: string|null}): void }} TransportHooks
+ * @typedef {{ transportFactory: (config: any, hooks: TransportHooks, server: string) => Transport,
+ *             fetch?: typeof fetch, setRef?: (on: boolean) => void }} Hosts
+ */
+
 export class Runtime extends EventTarget {
   #core;
-  #transportFactory;
+  /** @type {Hosts} */ #hosts;
   #disposed = false;
   /** @type {Promise<void>|null} */ #disposing = null;
   /** sid → transport */ #transports = new Map();
@@ -31,16 +42,16 @@ export class Runtime extends EventTarget {
   #ownerSeq = 1;
   #holds = 0;
   #draining = false;
-  #lastAllocations = 0;
 
   /**
    * @param {WebAssembly.Instance} instance
-   * @param {{transportFactory:(config:any, hooks:any)=>any}} hosts
+   * @param {Hosts} hosts the platform's I/O: transports, and optionally a fetch
+   *   whose connections follow setRef (so they never keep a process alive idly)
    */
   constructor(instance, hosts) {
     super();
     this.#core = new Core(instance);
-    this.#transportFactory = hosts.transportFactory;
+    this.#hosts = hosts;
   }
 
   /** True once dispose() was called. */
@@ -48,12 +59,10 @@ export class Runtime extends EventTarget {
 
   /** Numbers for tests and dashboards. */
   stats() {
-    const alive = this.#core.alive;
-    if (alive) this.#lastAllocations = this.#core.liveAllocations();
     return {
       streamsOpen: this.#drivers.size + this.#created.size,
       sessionsOpen: this.#sessions.size,
-      liveAllocations: alive ? this.#lastAllocations : 0,
+      liveAllocations: this.#core.liveAllocations(), // 0 once disposed
       heapBytes: this.#core.heapBytes(),
     };
   }
@@ -72,26 +81,38 @@ export class Runtime extends EventTarget {
   }
 
   async #teardown() {
-    const err = () => new RuntimeDisposedError();
-    for (const driver of this.#drivers.values()) driver._disposed();
-    for (const op of this.#ops.values()) op.reject(err());
-    this.#ops.clear();
-    const closes = [...this.#transports.values()].map((t) => t.close().catch(() => {}));
+    const drivers = [...this.#drivers.values(), ...this.#created];
+    for (const driver of drivers) driver._disposing(); // no more model I/O, no core calls
+    const closes = [...this.#transports].map(([sid, t]) => {
+      const open = this.#sessions.get(sid);
+      return t.close().catch((e) => this.#cleanupError(sid, `closing the transport failed: ${e?.message ?? e}`, open));
+    });
     let timer;
     await Promise.race([
       Promise.all(closes),
       new Promise((r) => { timer = setTimeout(r, DISPOSE_BOUND_MS); }),
     ]);
     clearTimeout(timer);
-    for (const t of this.#transports.values()) { try { t.killSync?.(); } catch {} }
+    for (const [sid, t] of this.#transports) {
+      try { t.killSync?.(); } catch (e) { this.#cleanupError(sid, `killing the transport failed: ${e?.message ?? e}`); }
+    }
     this.#transports.clear();
     for (const detail of this.#sessions.values())
       this.#emit({ ...detail, kind: "session-close", reason: "disposed" });
     this.#sessions.clear();
-    for (const driver of this.#drivers.values())
-      this.#emit({ kind: "stream-end", server: null, sessionId: null, owner: null, streamId: driver.id, reason: "disposed" });
+    for (const driver of this.#drivers.values()) {
+      if (!driver._coreEnded)
+        this.#emit({ kind: "stream-end", server: null, sessionId: null, owner: null, streamId: driver.id, reason: "disposed" });
+    }
+    // only now, after cleanup: pending next()s reject, later ones resolve done
+    const err = new RuntimeDisposedError();
+    for (const op of this.#ops.values()) op.reject(err);
+    this.#ops.clear();
+    for (const driver of drivers) driver._disposed();
     this.#drivers.clear();
     this.#created.clear();
+    this.#owners.clear();
+    this.#holds = 0;
     this.#setRef(false);
   }
 
@@ -115,10 +136,13 @@ export class Runtime extends EventTarget {
   _unregisterDriver(driver) { this.#drivers.delete(driver.id); }
 
   /** Keeps the Node process alive while something awaits I/O. */
-  _hold() { if (this.#holds++ === 0) this.#setRef(true); }
-  _release() { if (--this.#holds === 0) this.#setRef(false); }
+  _hold() { if (!this.#disposed && this.#holds++ === 0) this.#setRef(true); }
+  _release() { if (!this.#disposed && this.#holds > 0 && --this.#holds === 0) this.#setRef(false); }
 
-  #setRef(on) { for (const t of this.#transports.values()) on ? t.ref?.() : t.unref?.(); }
+  #setRef(on) {
+    for (const t of this.#transports.values()) on ? t.ref?.() : t.unref?.();
+    this.#hosts.setRef?.(on);
+  }
 
   /**
    * Starts an operation the core completes with MS_FX_OP_DONE.
@@ -129,22 +153,23 @@ export class Runtime extends EventTarget {
     this._check();
     const opId = this.#opSeq++;
     return new Promise((resolve, reject) => {
-      this.#ops.set(opId, { resolve, reject, onProgress });
       this._hold();
-      const done = () => this._release();
-      const entry = this.#ops.get(opId);
-      entry.resolve = (v) => { done(); resolve(v); };
-      entry.reject = (e) => { done(); reject(e); };
-      const rc = start(opId);
-      if (rc < 0) {
+      let settled = false;
+      const settle = (fn, v) => { if (!settled) { settled = true; this._release(); fn(v); } };
+      const entry = { resolve: (v) => settle(resolve, v), reject: (e) => settle(reject, e), onProgress };
+      this.#ops.set(opId, entry);
+      let rc;
+      try {
+        rc = start(opId);
+      } catch (e) {
+        rc = -1;
         this.#ops.delete(opId);
-        entry.reject(coreError(rc, this.#core.error()));
+        entry.reject(e);
       }
+      if (rc < 0 && this.#ops.delete(opId)) entry.reject(coreError(rc, this.#core.error()));
       this._drain();
     });
   }
-
-  /** The op id an _op start function got, for cancellation (set by callers). */
 
   /** Performs every effect the core queued, in order. */
   _drain() {
@@ -154,8 +179,10 @@ export class Runtime extends EventTarget {
       for (;;) {
         const effects = this.#core.takeEffects();
         if (effects.length === 0) break;
-        for (const fx of effects) this.#dispatch(fx);
-        if (this.#disposed) break;
+        for (const fx of effects) {
+          if (this.#disposed) return; // a listener disposed the runtime: nothing more happens
+          this.#dispatch(fx);
+        }
       }
     } finally {
       this.#draining = false;
@@ -186,20 +213,18 @@ export class Runtime extends EventTarget {
         return;
       }
       case FX.EVENT: return this.#lifecycle(JSON.parse(text(fx.payload)));
-      case FX.LOG: {
-        const server = this.#sessions.get(fx.a)?.server ?? null;
-        this.dispatchEvent(Object.assign(new Event("log"), {
-          detail: { sessionId: fx.a || null, server, level: ["debug", "info", "warning", "error"][fx.b] ?? "info", message: text(fx.payload) },
-        }));
-        return;
-      }
+      case FX.LOG:
+        return this.#log(fx.a || null, ["debug", "info", "warning", "error"][fx.b] ?? "info", text(fx.payload));
     }
   }
 
   #emit(detail) {
-    const ev = new Event("lifecycle");
-    Object.defineProperty(ev, "detail", { value: Object.freeze(detail), enumerable: true });
-    this.dispatchEvent(ev);
+    this.dispatchEvent(new CustomEvent("lifecycle", { detail: Object.freeze(detail) }));
+  }
+
+  #log(sessionId, level, message) {
+    const server = this.#sessions.get(sessionId)?.server ?? null;
+    this.dispatchEvent(new CustomEvent("log", { detail: Object.freeze({ sessionId, server, level, message }) }));
   }
 
   #lifecycle(detail) {
@@ -212,19 +237,14 @@ export class Runtime extends EventTarget {
   #open(sid, info) {
     const configOf = this.#owners.get(`${OWNER[info.owner]}:${info.ownerId}`);
     const config = configOf?.(info.server);
-    const fail = (message) => queueMicrotask(() => {
-      if (this.#disposed) return;
-      this.#core.sessionClosed(sid, CLOSE_REASON["open-failed"], message);
-      this._drain();
-    });
+    const fail = (message) => this.#reportClosed(sid, CLOSE_REASON["open-failed"], message);
     if (!config) return fail(`no configuration for server '${info.server}'`);
     let transport;
     try {
-      transport = this.#transportFactory(config, {
+      transport = this.#hosts.transportFactory(config, {
         onOpen: () => { if (!this.#disposed) { this.#core.sessionOpened(sid); this._drain(); } },
         onData: (bytes) => { if (!this.#disposed) { this.#core.sessionFeed(sid, bytes); this._drain(); } },
-        onStderr: (line) => this.dispatchEvent(Object.assign(new Event("log"), {
-          detail: { sessionId: sid, server: info.server, level: "stderr", message: line } })),
+        onStderr: (text) => this.#log(sid, "stderr", text),
         onClose: (why) => {
           this.#transports.delete(sid);
           if (why.cleanupError) this.#cleanupError(sid, why.cleanupError);
@@ -243,19 +263,20 @@ export class Runtime extends EventTarget {
 
   #close(sid) {
     const t = this.#transports.get(sid);
-    if (!t) {
-      // never opened (or already gone): report it closed, once
-      queueMicrotask(() => {
-        if (this.#disposed) return;
-        this.#core.sessionClosed(sid, CLOSE_REASON.closed, "");
-        this._drain();
-      });
-      return;
-    }
+    if (!t) return this.#reportClosed(sid, CLOSE_REASON.closed, ""); // never opened, or gone
     this._hold();
     const open = this.#sessions.get(sid); // the session-close may come before a rejection
     t.close().catch((e) => this.#cleanupError(sid, `closing the transport failed: ${e?.message ?? e}`, open))
       .finally(() => this._release());
+  }
+
+  /** Tells the core a session's transport is gone, from a fresh microtask. */
+  #reportClosed(sid, reason, message) {
+    queueMicrotask(() => {
+      if (this.#disposed) return;
+      this.#core.sessionClosed(sid, reason, message);
+      this._drain();
+    });
   }
 
   /** A cleanup problem is reported as an event; it never masks why a stream ended. */
@@ -265,7 +286,8 @@ export class Runtime extends EventTarget {
   }
 
   /** Starts a model request for a stream; returns its abort handle. */
-  _model(llm, body, hooks) { return startModelRequest(llm, body, hooks); }
+  _model(llm, body, hooks) {
+    const withFetch = typeof llm === "function" || llm.fetch || !this.#hosts.fetch ? llm : { ...llm, fetch: this.#hosts.fetch };
+    return startModelRequest(withFetch, body, hooks);
+  }
 }
-
-export { MCPStreamError };

@@ -14,14 +14,17 @@ export function setDefaultRuntimeFactory(factory) { defaultFactory = factory; }
 export async function resolveRuntime(option) {
   if (option) return option;
   if (!defaultFactory) throw invalidArgument("no default runtime on this platform: pass { runtime } (createRuntime({ wasm }))");
-  defaultRuntime ??= defaultFactory();
-  const rt = await defaultRuntime;
-  if (rt.disposed) { defaultRuntime = defaultFactory(); return defaultRuntime; }
-  return rt;
+  if (!defaultRuntime) {
+    const made = defaultFactory();
+    defaultRuntime = made;
+    made.catch(() => { if (defaultRuntime === made) defaultRuntime = null; }); // a failure is not cached
+  }
+  const current = defaultRuntime;
+  const rt = await current;
+  if (!rt.disposed) return rt;
+  if (defaultRuntime === current) defaultRuntime = null; // replaced once, however many callers saw it disposed
+  return resolveRuntime(undefined);
 }
-
-/** The default runtime if one was made (for disposal at exit). */
-export function peekDefaultRuntime() { return defaultRuntime; }
 
 /** Validates a Claude-Desktop style `mcpServers` object; returns it. */
 export function validateServers(servers, where) {
@@ -32,11 +35,11 @@ export function validateServers(servers, where) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
       throw invalidArgument(`${where}: server name '${name}' must be 1-64 characters of letters, digits, '_', '.' or '-'`);
     if (!c || typeof c !== "object") throw invalidArgument(`${where}.${name} must be an object`);
+    if (c.env !== undefined && (typeof c.env !== "object" || c.env === null || Object.values(c.env).some((v) => typeof v !== "string")))
+      throw invalidArgument(`${where}.${name}.env must be an object of strings`);
     if (typeof c.command === "string" && c.command) {
       if (c.args !== undefined && !(Array.isArray(c.args) && c.args.every((a) => typeof a === "string")))
         throw invalidArgument(`${where}.${name}.args must be an array of strings`);
-      if (c.env !== undefined && (typeof c.env !== "object" || c.env === null))
-        throw invalidArgument(`${where}.${name}.env must be an object of strings`);
     } else if (typeof c.url === "string" && c.url) {
       try { new URL(c.url); } catch { throw invalidArgument(`${where}.${name}.url is not a valid URL: ${c.url}`); }
     } else {

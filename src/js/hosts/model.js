@@ -147,7 +147,7 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader) {
       }
       return;
     }
-    end(res.status, null);
+    end(200, null); // any 2xx: the core takes 200 as success
     return;
   }
 
@@ -160,7 +160,7 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader) {
     end(res.ok ? 0 : res.status, utf8(res.ok ? why : `HTTP ${res.status} ${res.statusText}; ${why}`));
     return;
   }
-  end(res.status, bytes);
+  end(res.ok ? 200 : res.status, bytes);
 }
 
 async function runFunction(llm, body, signal, isSettled, end) {

@@ -49,6 +49,39 @@ function installExitHook() {
   });
 }
 
+/* Servers run in their own process groups, so a Ctrl-C in the terminal does not reach
+ * them, and a process killed by a signal runs no "exit" listeners. While servers are
+ * alive, a listener for the usual termination signals stands in for the default action:
+ * if nobody else listens for that signal, it kills every live group synchronously, steps
+ * aside and re-raises the signal, so the process still dies by it. An application that
+ * handles the signal itself keeps full control (and its exit still runs the exit hook). */
+const TERMINATION_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+let signalHooksInstalled = false;
+
+function onTerminationSignal(signal) {
+  if (process.listenerCount(signal) > 1) return; // the application handles it
+  for (const transport of [...liveTransports]) transport.killSync();
+  setSignalHooks(false);
+  process.kill(process.pid, signal);
+}
+
+function setSignalHooks(on) {
+  if (on === signalHooksInstalled || process.platform === "win32") return;
+  signalHooksInstalled = on;
+  for (const signal of TERMINATION_SIGNALS) on ? process.on(signal, onTerminationSignal) : process.off(signal, onTerminationSignal);
+}
+
+function track(transport) {
+  liveTransports.add(transport);
+  installExitHook();
+  setSignalHooks(true);
+}
+
+function untrack(transport) {
+  liveTransports.delete(transport);
+  if (liveTransports.size === 0) setSignalHooks(false);
+}
+
 function sleep(ms) {
   // A ref'd timer: while a close is running it keeps the event loop alive even when the
   // child and its pipes are unref'd.
@@ -213,8 +246,7 @@ export class StdioTransport {
     if (child.pid === undefined) return; // the 'error' event follows on the next tick
 
     this.#pid = child.pid;
-    liveTransports.add(this);
-    installExitHook();
+    track(this);
     child.on("spawn", () => {
       if (this.#state !== "opening") return; // close() or killSync() came first
       this.#state = "open";
@@ -370,7 +402,7 @@ export class StdioTransport {
 
   #markGroupGone() {
     this.#groupGone = true;
-    liveTransports.delete(this);
+    untrack(this);
   }
 
   async #waitFor(condition, ms) {
@@ -409,7 +441,7 @@ export class StdioTransport {
     for (const stream of [child.stdin, child.stdout, child.stderr]) {
       if (stream && !stream.destroyed) stream.destroy();
     }
-    if (this.#groupGone) liveTransports.delete(this);
+    if (this.#groupGone) untrack(this);
   }
 
   #closeInfo(reason) {
