@@ -27,7 +27,7 @@ export interface LogDetail {
 }
 
 export interface RuntimeStats {
-  /** streams started and not yet ended */
+  /** streams created and not yet ended (with the shared default runtime: from their first next()) */
   streamsOpen: number;
   /** sessions opened and not yet closed */
   sessionsOpen: number;
@@ -141,7 +141,7 @@ export type ErrorCode =
   | "OUT_OF_MEMORY" | "INVALID_ARGUMENT" | "INVALID_HANDLE" | "INVALID_STATE"
   | "MCP_PROTOCOL" | "MCP_TRANSPORT_CLOSED" | "MCP_CONNECT_FAILED" | "MCP_ERROR"
   | "LLM_HTTP" | "LLM_PROTOCOL" | "LIMIT_EXCEEDED" | "ABORTED" | "AGENT_CLOSED"
-  | "TIMEOUT" | "CANCELLED" | "RUNTIME_DISPOSED";
+  | "TIMEOUT" | "CANCELLED" | "RUNTIME_DISPOSED" | "INTERNAL";
 
 export class MCPStreamError extends Error {
   constructor(code: ErrorCode | string, message: string, options?: { cause?: unknown });

@@ -46,5 +46,7 @@ export function validateServers(servers, where) {
       throw invalidArgument(`${where}.${name} needs a "command" (stdio) or a "url" (Streamable HTTP)`);
     }
   }
-  return servers;
+  // a copy: later changes to the caller's object do not reach running sessions
+  return Object.fromEntries(Object.entries(servers).map(([name, c]) =>
+    [name, { ...c, ...(c.args && { args: [...c.args] }), ...(c.env && { env: { ...c.env } }), ...(c.headers && { headers: { ...c.headers } }) }]));
 }
