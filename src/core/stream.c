@@ -297,8 +297,9 @@ static void start(ms_ctx *ctx, ms_stream *st) {
     ms_session *s = ms__session_get(ctx, (int32_t)e->valuedouble);
     if (!s || ms__session_health(s) < 0) {
       ms_err er;
-      ms_err_set(&er, MS_ERR_TRANSPORT_CLOSED, "a borrowed session (%d) is %s",
-                 (int)e->valuedouble, s ? "closed" : "unknown");
+      ms_err_set(&er, MS_ERR_TRANSPORT_CLOSED,
+                 "borrowed session %d is gone: its server exited or its owner closed it",
+                 (int)e->valuedouble);
       fail(ctx, st, er.code, s && s->err.len ? s->err.msg : er.msg);
       return;
     }

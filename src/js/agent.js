@@ -5,6 +5,7 @@ import { OWNER, STATUS, END } from "./core.js";
 import { coreError, invalidArgument, AbortError, RuntimeDisposedError } from "./errors.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 import { MCPClient } from "./client.js";
+import { onAbort } from "./abort.js";
 
 const decoder = new TextDecoder();
 
@@ -124,11 +125,13 @@ export class MCPAgent {
 
   async #closeConnection(rt, conn) {
     conn.closed = true;
-    if (!conn.id || rt.disposed) return;
+    if (rt.disposed) return rt.dispose(); // resolves when the runtime closed everything
+    if (!conn.id) return;
     try {
       await rt._op((op) => rt._core.ownerClose(OWNER.agent, conn.id, op));
     } catch (e) {
       if (!(e instanceof RuntimeDisposedError)) throw e;
+      await rt.dispose(); // disposal took over: it resolves when everything is closed
     } finally {
       rt._unregisterOwner(OWNER.agent, conn.id);
     }
@@ -199,7 +202,7 @@ class StreamDriver {
   #hooks;
   #query;
   #signal;
-  #onAbort = null;
+  #offAbort = null;
   /** "new" | "starting" | "running" | "ended" */
   #state = "new";
   #chain = Promise.resolve();
@@ -233,10 +236,7 @@ class StreamDriver {
     }
     if (signal) {
       if (signal.aborted) this._abort("ABORTED");
-      else {
-        this.#onAbort = () => this._abort("ABORTED");
-        signal.addEventListener("abort", this.#onAbort, { once: true });
-      }
+      else this.#offAbort = onAbort(signal, () => this._abort("ABORTED"));
     }
   }
 
@@ -253,7 +253,20 @@ class StreamDriver {
   }
 
   next(holder) { return this.#enqueue(() => this.#next(), holder); }
-  return(value, holder) { return this.#enqueue(() => this.#return(value, END.return), holder); }
+  return(value, holder) {
+    return this.#enqueue(async () => {
+      // as a native async generator does: a promise given to return() is awaited
+      if (value !== null && (typeof value === "object" || typeof value === "function") && typeof value.then === "function") {
+        try {
+          value = await value;
+        } catch (e) {
+          await this.#return(undefined, END.throw).catch(() => {});
+          throw e;
+        }
+      }
+      return this.#return(value, END.return);
+    }, holder);
+  }
   throw(error, holder) {
     return this.#enqueue(async () => {
       await this.#return(undefined, END.throw).catch(() => {}); // never masks `error`
@@ -484,8 +497,8 @@ class StreamDriver {
   #finish() {
     const was = this.#state;
     this.#state = "ended";
-    if (this.#onAbort) this.#signal.removeEventListener("abort", this.#onAbort);
-    this.#onAbort = null;
+    this.#offAbort?.();
+    this.#offAbort = null;
     abandoned.unregister(this);
     this.#counted?._streamEnded(this);
     this.#counted = null;

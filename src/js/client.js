@@ -1,7 +1,8 @@
 // client.js — MCPClient: sessions the user owns, for direct tool calls and to
 // lend to agents (a stream never closes a client's sessions).
 import { OWNER } from "./core.js";
-import { coreError, invalidArgument, AbortError, MCPStreamError } from "./errors.js";
+import { coreError, invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
+import { onAbort as subscribeAbort } from "./abort.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 
 export class MCPClient {
@@ -69,13 +70,23 @@ export class MCPClient {
     return sid;
   }
 
+  /** Runs an op on a session; a session the core no longer knows is a closed one. */
+  #op(server, start, onProgress) {
+    const rt = this.#runtime;
+    return rt._op(start, onProgress).catch((e) => {
+      if (e?.code !== "INVALID_HANDLE") throw e;
+      throw new MCPStreamError("MCP_TRANSPORT_CLOSED",
+        `the session with server '${server}' is closed (its server exited or the client was closed); create a new MCPClient`);
+    });
+  }
+
   /** @returns {Promise<{server:string,name:string,description?:string,inputSchema:any}[]>} */
   async listTools() {
     await this.connect();
     const rt = this.#runtime;
     const out = [];
     for (const [server, sid] of this.#sids) {
-      const tools = await rt._op((op) => rt._core.sessionListTools(sid, op));
+      const tools = await this.#op(server, (op) => rt._core.sessionListTools(sid, op));
       for (const t of tools) out.push({ server, name: t.name, description: t.description, inputSchema: t.inputSchema });
     }
     return out;
@@ -103,14 +114,13 @@ export class MCPClient {
     if (signal?.aborted) throw aborted(); // aborted while connecting
     const rt = this.#runtime;
     const sid = this.#sid(server);
-    let opId = 0, timer, onAbort;
-    const result = rt._op((op) => {
+    let opId = 0, timer, offAbort;
+    const result = this.#op(server, (op) => {
       opId = op;
       return rt._core.sessionRequest(sid, op, onProgress ? 1 : 0, "tools/call", { name, arguments: args });
     }, onProgress && ((p) => onProgress({ progress: p.progress, total: p.total, message: p.message })));
     if (signal) {
-      onAbort = () => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, false); rt._drain(); } };
-      signal.addEventListener("abort", onAbort, { once: true });
+      offAbort = subscribeAbort(signal, () => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, false); rt._drain(); } });
     }
     if (timeoutMs) timer = setTimeout(() => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, true); rt._drain(); } }, timeoutMs);
     try {
@@ -121,7 +131,7 @@ export class MCPClient {
       throw e;
     } finally {
       clearTimeout(timer);
-      if (onAbort) signal.removeEventListener("abort", onAbort);
+      offAbort?.();
     }
   }
 
@@ -129,8 +139,15 @@ export class MCPClient {
   async close() {
     this.#closed = true;
     const rt = this.#runtime;
-    if (!rt || !this.#id || rt.disposed) return;
-    await rt._op((op) => rt._core.ownerClose(OWNER.client, this.#id, op));
-    rt._unregisterOwner(OWNER.client, this.#id);
+    if (!rt || !this.#id) return;
+    if (rt.disposed) return rt.dispose(); // resolves when the runtime closed everything
+    try {
+      await rt._op((op) => rt._core.ownerClose(OWNER.client, this.#id, op));
+    } catch (e) {
+      if (!(e instanceof RuntimeDisposedError)) throw e;
+      await rt.dispose(); // disposal took over while closing
+    } finally {
+      rt._unregisterOwner(OWNER.client, this.#id);
+    }
   }
 }

@@ -60,7 +60,7 @@ export class Runtime extends EventTarget {
   /** Numbers for tests and dashboards. */
   stats() {
     return {
-      streamsOpen: this.#drivers.size + this.#created.size,
+      streamsOpen: this.#created.size + [...this.#drivers.values()].filter((d) => !d._coreEnded).length,
       sessionsOpen: this.#sessions.size,
       liveAllocations: this.#core.liveAllocations(), // 0 once disposed
       heapBytes: this.#core.heapBytes(),

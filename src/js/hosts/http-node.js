@@ -9,6 +9,7 @@ import https from "node:https";
 import { Readable } from "node:stream";
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /**
  * @returns {{ fetch: (url: string, init?: {method?:string, headers?:any, body?:any, signal?:AbortSignal}) => Promise<Response>,
@@ -18,7 +19,22 @@ export function createNodeFetch() {
   const sockets = new Set();
   let refd = false; // the runtime turns it on while something awaits I/O
 
-  function fetch(url, init = {}) {
+  /** Follows redirects as fetch() does (307/308 keep the method and body). */
+  async function fetch(url, init = {}, redirects = 0) {
+    const res = await request(url, init);
+    const location = res.headers.get("location");
+    if (!REDIRECTS.has(res.status) || !location) return res;
+    await res.body?.cancel().catch(() => {});
+    if (redirects >= 20) throw new TypeError(`too many redirects from ${url}`);
+    const next = new URL(location, url).href;
+    const keep = res.status === 307 || res.status === 308 || (init.method ?? "GET") === "GET";
+    if (keep) return fetch(next, init, redirects + 1);
+    const headers = new Headers(init.headers ?? {});
+    headers.delete("content-type");
+    return fetch(next, { ...init, method: "GET", body: undefined, headers }, redirects + 1);
+  }
+
+  function request(url, init) {
     return new Promise((resolve, reject) => {
       let u;
       try {

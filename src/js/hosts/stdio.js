@@ -68,7 +68,9 @@ function onTerminationSignal(signal) {
 function setSignalHooks(on) {
   if (on === signalHooksInstalled || process.platform === "win32") return;
   signalHooksInstalled = on;
-  for (const signal of TERMINATION_SIGNALS) on ? process.on(signal, onTerminationSignal) : process.off(signal, onTerminationSignal);
+  // prepended: it runs before the application's listeners, while a `once` listener of
+  // theirs is still registered and counted
+  for (const signal of TERMINATION_SIGNALS) on ? process.prependListener(signal, onTerminationSignal) : process.off(signal, onTerminationSignal);
 }
 
 function track(transport) {
