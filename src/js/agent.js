@@ -215,11 +215,13 @@ class StreamDriver {
   /** an error the pending (or next) next() reports: abort before start, dispose */
   #endError = null;
   #abortCode = null;
-  /** next() calls in progress */ #pending = 0;
+  /** next() / return() calls in progress */ #pending = 0;
+  /** next() calls in progress (they reject when the runtime is disposed) */ #nexts = 0;
   #final = null;
   #model = null;
   #abandoned = false;
   /** the core reported stream-end: its cleanup is done */ #coreEnded = false;
+  /** what the ended core stream still had to report, collected so it could be freed */ #tail = null;
   #freed = false;
   #endResolve;
   #endPromise = new Promise((r) => { this.#endResolve = r; });
@@ -314,6 +316,7 @@ class StreamDriver {
 
   async #next() {
     this.#pending++;
+    this.#nexts++;
     try {
       if (this.#state === "new") {
         try {
@@ -329,6 +332,7 @@ class StreamDriver {
       return await this.#drive();
     } finally {
       this.#pending--;
+      this.#nexts--;
     }
   }
 
@@ -342,6 +346,7 @@ class StreamDriver {
           return this.#endResult();
         }
         if (this.#state !== "running") return this.#endResult();
+        if (this.#tail) return this.#fromTail();
         this.#woken = false;
         const rc = core.streamNext(this.id);
         // the output is borrowed until the next call into the core: read it first
@@ -374,13 +379,14 @@ class StreamDriver {
   }
 
   async #return(value, why) {
-    if (this.#state === "new") {
+    if (this.#state === "new" || this.#tail) {
       this.#finish();
       return { value, done: true };
     }
     if (this.#state !== "running") return { value, done: true };
     const rt = this.#rt, core = rt._core;
     rt._hold();
+    this.#pending++; // the stream's end is awaited here: #collect must not take it
     try {
       if (!rt.disposed) {
         core.streamReturn(this.id, why);
@@ -402,6 +408,7 @@ class StreamDriver {
         this.#finish(); // DONE, or the end's error: the consumer is leaving, it is not reported
       }
     } finally {
+      this.#pending--;
       rt._release();
     }
     return { value, done: true };
@@ -421,7 +428,7 @@ class StreamDriver {
       return this.#endPromise;
     }
     const rt = this.#rt;
-    if (rt.disposed) return this.#endPromise;
+    if (rt.disposed || this.#coreEnded) return this.#endPromise;
     rt._core.streamReturn(this.id, code === "AGENT_CLOSED" ? END.agentClosed : END.abort);
     rt._drain();
     this._wake();
@@ -433,6 +440,42 @@ class StreamDriver {
     this.#coreEnded = true;
     this.#endResolve();
     if (this.#abandoned) this.#finish();
+    else if (this.#pending === 0 && this.#state === "running") this.#collect();
+  }
+
+  /**
+   * The stream ended while nobody waits on it (abort, agent.close(), a server
+   * exit while suspended): take what it still has to report — steps queued
+   * before an error, then the error or the end — and free it in the core now,
+   * so an ended stream holds no core memory until its consumer comes back.
+   */
+  #collect() {
+    const rt = this.#rt, core = rt._core;
+    const tail = [];
+    for (;;) {
+      const rc = core.streamNext(this.id);
+      if (rc === STATUS.YIELD) { tail.push({ step: JSON.parse(core.streamOutput(this.id)) }); continue; }
+      if (rc < 0) tail.push({ error: rc === ABORTED || rc === AGENT_CLOSED
+        ? this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"))
+        : coreError(rc, core.streamOutput(this.id)) });
+      break; // DONE (or an error): nothing more
+    }
+    this.#tail = tail;
+    this.#free(rt);
+    this._wake();
+  }
+
+  /** The next result from what #collect took. */
+  #fromTail() {
+    const r = this.#tail.shift();
+    if (r?.step) {
+      if (r.step.type === "final") this.#final = r.step;
+      return { value: r.step, done: false };
+    }
+    const final = this.#final;
+    this.#finish();
+    if (r?.error) throw r.error;
+    return { value: final ?? undefined, done: true };
   }
 
   _wake() {
@@ -450,7 +493,7 @@ class StreamDriver {
 
   /** Disposal finished: a pending next() rejects, later ones resolve done. */
   _disposed() {
-    if (this.#pending > 0 && this.#state !== "ended") this.#endError = new RuntimeDisposedError();
+    if (this.#nexts > 0 && this.#state !== "ended") this.#endError = new RuntimeDisposedError();
     this.#finish();
     this.#disposedResolve();
   }
@@ -494,6 +537,15 @@ class StreamDriver {
     this.#model = null;
   }
 
+  /** Frees the core stream (once) and leaves the runtime's tables. */
+  #free(rt) {
+    if (this.#freed || !rt || rt.disposed) return;
+    this.#freed = true;
+    rt._core.streamFree(this.id);
+    rt._unregisterOwner(OWNER.stream, this.id);
+    rt._unregisterDriver(this);
+  }
+
   #finish() {
     const was = this.#state;
     this.#state = "ended";
@@ -502,13 +554,7 @@ class StreamDriver {
     abandoned.unregister(this);
     this.#counted?._streamEnded(this);
     this.#counted = null;
-    const rt = this.#rt;
-    if (was === "running" && !this.#freed && rt && !rt.disposed) {
-      this.#freed = true;
-      rt._core.streamFree(this.id);
-      rt._unregisterOwner(OWNER.stream, this.id);
-      rt._unregisterDriver(this);
-    }
+    if (was === "running") this.#free(this.#rt);
     if (was !== "ended") this.#hooks.ended(this, this.#query, this.#final);
     this.#endResolve();
     this._wake(); // a loop waiting for the core sees the end
