@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto";
 import { createRuntime, MCPAgent, MCPClient, MCPStreamError } from "../src/js/index.js";
 import { startModelServer } from "./fixtures/model-server.js";
 import { everything, SERVER_EVERYTHING, pidsWithTag, recordLifecycle, killTagged } from "./helpers.js";
+import { assertClean as assertRuntimeClean } from "./helpers.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -76,20 +77,9 @@ function loggedServer() {
   return { config, tag, sent, toolCalls: () => sent().filter((m) => m.method === "tools/call").map((m) => m.params.name) };
 }
 
-function mark() {
-  const from = life.events.length;
-  return { events: () => life.events.slice(from), of: (kind) => life.events.slice(from).filter((e) => e.kind === kind) };
-}
+const mark = () => life.mark();
 
-async function assertClean() {
-  life.assertEachClosedOnce();
-  const stats = runtime.stats();
-  assert.equal(stats.streamsOpen, 0, "streamsOpen");
-  assert.equal(stats.sessionsOpen, 0, "sessionsOpen");
-  assert.equal(stats.liveAllocations, 0, "live allocations in the core");
-  await sleep(10);
-  assert.deepEqual(escaped, [], "unhandled rejection or uncaught exception");
-}
+const assertClean = () => assertRuntimeClean(runtime, life, escaped);
 
 /** A client over one server-everything, closed at the end of the test. */
 function client(t, servers) {

@@ -58,6 +58,11 @@ export function recordLifecycle(runtime) {
   return {
     events,
     of(kind) { return events.filter((e) => e.kind === kind); },
+    /** The events recorded from now on. */
+    mark() {
+      const from = events.length;
+      return { events: () => events.slice(from), of: (kind) => events.slice(from).filter((e) => e.kind === kind) };
+    },
     /** Asserts every opened session got exactly one close; returns opens. */
     assertEachClosedOnce() {
       const opens = events.filter((e) => e.kind === "session-open");
@@ -95,4 +100,15 @@ export function guardUnhandled(t) {
 /** Kills tagged processes left behind by a failing test. */
 export function killTagged(tag) {
   for (const pid of pidsWithTag(tag)) { try { process.kill(pid, "SIGKILL"); } catch {} }
+}
+
+/** After a test: nothing open, nothing held by the core, nothing escaped (`escaped`: errors seen). */
+export async function assertClean(runtime, life, escaped) {
+  life.assertEachClosedOnce();
+  const stats = runtime.stats();
+  assert.equal(stats.streamsOpen, 0, "streamsOpen");
+  assert.equal(stats.sessionsOpen, 0, "sessionsOpen");
+  assert.equal(stats.liveAllocations, 0, "live allocations in the core");
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(escaped, [], "unhandled rejection or uncaught exception");
 }

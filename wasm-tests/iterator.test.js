@@ -13,6 +13,7 @@ import vm from "node:vm";
 import { createRuntime, MCPAgent, MCPClient } from "../src/js/index.js";
 import { startModelServer } from "./fixtures/model-server.js";
 import { everything, pidsWithTag, waitForPids, recordLifecycle, killTagged } from "./helpers.js";
+import { assertClean as assertRuntimeClean } from "./helpers.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,21 +64,10 @@ async function ownedAgent(script, { tree = false, ...options } = {}) {
 }
 
 /** Events recorded from now on. */
-function mark() {
-  const from = life.events.length;
-  return { events: () => life.events.slice(from), of: (kind) => life.events.slice(from).filter((e) => e.kind === kind) };
-}
+const mark = () => life.mark();
 
 /** After a test: nothing open, nothing held by the core, nothing escaped. */
-async function assertClean() {
-  life.assertEachClosedOnce();
-  const stats = runtime.stats();
-  assert.equal(stats.streamsOpen, 0, "streamsOpen");
-  assert.equal(stats.sessionsOpen, 0, "sessionsOpen");
-  assert.equal(stats.liveAllocations, 0, "live allocations in the core");
-  await sleep(10);
-  assert.deepEqual(escaped, [], "unhandled rejection or uncaught exception");
-}
+const assertClean = () => assertRuntimeClean(runtime, life, escaped);
 
 /** Drains an iterator with sequential next() calls; returns [steps, doneResult]. */
 async function drain(it) {
