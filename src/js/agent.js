@@ -92,14 +92,7 @@ export class MCPAgent {
       conn.id = rt._newOwnerId();
       rt._registerOwner(OWNER.agent, conn.id, (name) => this.#servers[name]);
       try {
-        for (const name of Object.keys(this.#servers)) {
-          const sid = rt._core.sessionNew(OWNER.agent, conn.id, name);
-          if (sid < 0) throw coreError(sid, rt._core.error());
-          conn.sids.set(name, sid);
-        }
-        rt._drain();
-        // listing the tools waits for initialize and caches the list
-        await Promise.all([...conn.sids.values()].map((sid) => rt._op((op) => rt._core.sessionListTools(sid, op))));
+        await rt._openSessions(OWNER.agent, conn.id, Object.keys(this.#servers), conn.sids);
       } catch (e) {
         if (this.#conn === conn) this.#conn = null;
         await this.#closeConnection(rt, conn).catch(() => {}); // never masks e
@@ -282,6 +275,12 @@ class StreamDriver {
       : new AbortError("ABORTED", "the stream was aborted by its signal", { cause: this.#signal?.reason });
   }
 
+  /** The error a negative core status ends the stream with; `out` is its message. */
+  #endErrorOf(rc, out) {
+    if (rc !== ABORTED && rc !== AGENT_CLOSED) return coreError(rc, out);
+    return this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"));
+  }
+
   /** Resolves with p, or with undefined as soon as the stream ended meanwhile. */
   #unlessEnded(p) {
     p.catch(() => {}); // once the stream ended nobody waits for it
@@ -367,9 +366,7 @@ class StreamDriver {
           this.#finish();
           return { value: final ?? undefined, done: true };
         }
-        const err = rc === ABORTED || rc === AGENT_CLOSED
-          ? this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"))
-          : coreError(rc, out);
+        const err = this.#endErrorOf(rc, out);
         this.#finish();
         throw err;
       }
@@ -455,9 +452,7 @@ class StreamDriver {
     for (;;) {
       const rc = core.streamNext(this.id);
       if (rc === STATUS.YIELD) { tail.push({ step: JSON.parse(core.streamOutput(this.id)) }); continue; }
-      if (rc < 0) tail.push({ error: rc === ABORTED || rc === AGENT_CLOSED
-        ? this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"))
-        : coreError(rc, core.streamOutput(this.id)) });
+      if (rc < 0) tail.push({ error: this.#endErrorOf(rc, core.streamOutput(this.id)) });
       break; // DONE (or an error): nothing more
     }
     this.#tail = tail;

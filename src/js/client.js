@@ -1,7 +1,7 @@
 // client.js — MCPClient: sessions the user owns, for direct tool calls and to
 // lend to agents (a stream never closes a client's sessions).
 import { OWNER } from "./core.js";
-import { coreError, invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
+import { invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
 import { onAbort as subscribeAbort } from "./abort.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 
@@ -42,14 +42,7 @@ export class MCPClient {
     this.#id = rt._newOwnerId();
     rt._registerOwner(OWNER.client, this.#id, (name) => this.#servers[name]);
     try {
-      for (const name of Object.keys(this.#servers)) {
-        const sid = rt._core.sessionNew(OWNER.client, this.#id, name);
-        if (sid < 0) throw coreError(sid, rt._core.error());
-        this.#sids.set(name, sid);
-      }
-      rt._drain();
-      // listing the tools waits for initialize and caches the list
-      await Promise.all([...this.#sids.values()].map((sid) => rt._op((op) => rt._core.sessionListTools(sid, op))));
+      await rt._openSessions(OWNER.client, this.#id, Object.keys(this.#servers), this.#sids);
     } catch (e) {
       await this.close().catch(() => {});
       throw e;

@@ -145,6 +145,23 @@ export class Runtime extends EventTarget {
   }
 
   /**
+   * Opens a session per server for (owner, id) and resolves once each is
+   * initialized and its tools are listed (and cached). `sids` (name → session
+   * id) is filled as sessions are created, so a caller can clean up after a
+   * failure; cleanup is the caller's (it owns them).
+   * @param {number} owner @param {number} id @param {string[]} names @param {Map<string, number>} sids
+   */
+  async _openSessions(owner, id, names, sids) {
+    for (const name of names) {
+      const sid = this.#core.sessionNew(owner, id, name);
+      if (sid < 0) throw coreError(sid, this.#core.error());
+      sids.set(name, sid);
+    }
+    this._drain();
+    await Promise.all([...sids.values()].map((sid) => this._op((op) => this.#core.sessionListTools(sid, op))));
+  }
+
+  /**
    * Starts an operation the core completes with MS_FX_OP_DONE.
    * @param {(opId:number)=>number} start calls the core; a negative return is an error
    * @param {(progress:any)=>void} [onProgress]

@@ -271,8 +271,9 @@ export class StdioTransport {
   }
 
   /**
-   * Write one JSON-RPC message; "\n" is appended. Bytes are copied (a view of wasm memory may
-   * change after the call). Ignored before open(), after close started, or once the server
+   * Write one JSON-RPC message; "\n" is appended. Bytes are written as given, not copied: pass
+   * a buffer nobody changes afterwards (the runtime passes its own copy of an effect's payload,
+   * never a view of wasm memory). Ignored before open(), after close started, or once the server
    * exited; a write error (EPIPE) is swallowed: the exit is reported by onClose.
    * @param {Uint8Array | string} bytes
    */
@@ -281,16 +282,12 @@ export class StdioTransport {
     if (this.#pid === null || this.#leaderExit !== null) return;
     const stdin = this.#child?.stdin;
     if (!stdin || stdin.destroyed || stdin.writableEnded) return;
-    let line;
-    if (typeof bytes === "string") {
-      line = `${bytes}\n`;
-    } else {
-      line = Buffer.allocUnsafe(bytes.byteLength + 1);
-      line.set(bytes, 0);
-      line[bytes.byteLength] = 0x0a;
-    }
     try {
-      stdin.write(line);
+      // two writes in one batch, so the message bytes are not copied to append "\n"
+      stdin.cork();
+      stdin.write(bytes);
+      stdin.write("\n");
+      stdin.uncork();
     } catch {
       // Writing to a stream that was destroyed between the checks above; the 'error'
       // listener takes the asynchronous variant.
