@@ -340,12 +340,13 @@ class StreamDriver {
     rt._hold();
     try {
       for (;;) {
+        if (this.#state !== "running") return this.#endResult();
+        // ended before dispose (collected): its end is reported from JS, no core call
+        if (this.#tail) return this.#fromTail();
         if (rt.disposed) { // cleanup is the runtime's now; settle once it is done
           await this.#disposedPromise;
           return this.#endResult();
         }
-        if (this.#state !== "running") return this.#endResult();
-        if (this.#tail) return this.#fromTail();
         this.#woken = false;
         const rc = core.streamNext(this.id);
         // the output is borrowed until the next call into the core: read it first

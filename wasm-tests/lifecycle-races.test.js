@@ -1,0 +1,113 @@
+// Races between a stream's end, dispose(), close() and the iterator calls
+// (issue 5, items 1, 11, 16-19). Against the real server-everything over stdio
+// and the local model stand-in. Every wait is bounded: a hang is a failure,
+// nothing asserts speed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRuntime, MCPAgent, MCPClient } from "../src/js/index.js";
+import { startModelServer } from "./fixtures/model-server.js";
+import { everything, pidsWithTag, waitForPids, recordLifecycle, guardUnhandled, killTagged } from "./helpers.js";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const LONG_CALL = { toolCalls: [{ id: "call_long", name: "trigger-long-running-operation", arguments: { duration: 30, steps: 30 } }] };
+const NO_MODEL = { baseURL: "http://127.0.0.1:9/v1" };
+
+/** The settlement of `p` as { value } or { error }, or a failure if it hangs. */
+function outcome(p, what, timeoutMs = 15000) {
+  let timer;
+  return Promise.race([
+    p.then((value) => ({ value }), (error) => ({ error })),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${timeoutMs} ms (hang)`)), timeoutMs); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `cond` (bounded). */
+async function until(cond, what, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail(`${what} (still not the case after ${timeoutMs} ms)`);
+    await sleep(20);
+  }
+}
+
+// ---- item 1: rule 5 after an unattended end
+
+/** Ways a stream ends while nobody awaits it; each leaves it suspended first. */
+const CAUSES = {
+  "signal abort": {
+    script: [LONG_CALL],
+    first: "tool_call",
+    end: ({ ac }) => ac.abort(),
+    code: "ABORTED",
+  },
+  "owned server exits": {
+    script: [LONG_CALL],
+    first: "tool_call",
+    end: ({ tag }) => { for (const pid of pidsWithTag(tag)) process.kill(pid, "SIGKILL"); },
+    code: "MCP_TRANSPORT_CLOSED",
+  },
+  "model response cut": {
+    script: [{ text: "an answer that is cut", cutAfterChunks: 2 }],
+    first: "text",
+    end: () => {}, // the model stand-in drops the connection after the first text chunk
+    code: null, // an LLM_* error
+  },
+};
+
+/** Orders of dispose(), next() and return() after the unattended end. */
+const ORDERS = {
+  "dispose, next, return": async ({ runtime, it }) => {
+    await runtime.dispose();
+    const n = it.next(), r = it.return("v");
+    return [await outcome(n, "next() after dispose"), await outcome(r, "return() queued behind it")];
+  },
+  "next and return in the tick of dispose": async ({ runtime, it }) => {
+    const d = runtime.dispose();
+    const n = it.next(), r = it.return("v");
+    const out = [await outcome(n, "next() in the tick of dispose"), await outcome(r, "return() queued behind it")];
+    await outcome(d, "dispose()");
+    return out;
+  },
+  "dispose, return, next": async ({ runtime, it }) => {
+    await runtime.dispose();
+    const r = it.return("v"), n = it.next();
+    const out = [await outcome(n, "next() behind return()"), await outcome(r, "return() after dispose")];
+    // return() came first: the generator is finished, the end it had is not reported
+    assert.deepEqual(out[0], { value: { value: undefined, done: true } });
+    return [{ error: { code: "REPORTED_BY_RETURN" } }, out[1]];
+  },
+  "dispose not awaited, next, return": async ({ runtime, it }) => {
+    runtime.dispose();
+    const n = it.next(), r = it.return("v");
+    return [await outcome(n, "next() while dispose runs"), await outcome(r, "return() queued behind it")];
+  },
+};
+
+for (const [cause, c] of Object.entries(CAUSES)) {
+  for (const [order, run] of Object.entries(ORDERS)) {
+    test(`item 1: ${cause} while suspended, then ${order}: everything settles`, async (t) => {
+      const guard = guardUnhandled(t);
+      const model = await startModelServer({ script: c.script });
+      const runtime = await createRuntime();
+      const life = recordLifecycle(runtime);
+      const { config, tag } = everything();
+      t.after(async () => { await runtime.dispose(); await model.close(); killTagged(tag); });
+      const agent = new MCPAgent({ runtime, llm: { baseURL: model.baseURL }, mcpServers: { everything: config } });
+      const ac = new AbortController();
+      const it = agent.stream("go", { signal: ac.signal });
+      const first = await outcome(it.next(), "first next()");
+      assert.equal(first.value?.value?.type, c.first, `first step: ${first.error?.message}`);
+      c.end({ ac, tag });
+      await until(() => life.of("stream-end").length === 1, "the stream ended while nobody awaited it");
+      const [n, r] = await run({ runtime, it });
+      if (n.error?.code === "REPORTED_BY_RETURN") { /* checked by the order */ }
+      else if (c.code) assert.equal(n.error?.code, c.code, `next(): ${JSON.stringify(n.value)} ${n.error?.stack}`);
+      else assert.match(n.error?.code ?? "", /^LLM_/, `next(): ${JSON.stringify(n.value)} ${n.error?.stack}`);
+      assert.deepEqual(r, { value: { value: "v", done: true } });
+      assert.deepEqual(await outcome(it.next(), "a later next()"), { value: { value: undefined, done: true } });
+      assert.deepEqual(pidsWithTag(tag), []);
+      life.assertEachClosedOnce();
+      await guard.assertNone();
+    });
+  }
+}
