@@ -111,3 +111,85 @@ for (const [cause, c] of Object.entries(CAUSES)) {
     });
   }
 }
+
+// ---- item 16: return()/throw() finish a generator that was aborted before it started
+
+const ENDERS = {
+  "return(v)": async (it) => assert.deepEqual(await outcome(it.return("v"), "return(v)"), { value: { value: "v", done: true } }),
+  "throw(e)": async (it) => {
+    const e = new Error("thrown in");
+    assert.deepEqual(await outcome(it.throw(e), "throw(e)"), { error: e });
+  },
+  "Symbol.asyncDispose": async (it) => assert.deepEqual(await outcome(it[Symbol.asyncDispose](), "asyncDispose"), { value: undefined }),
+};
+
+for (const cause of ["signal abort", "agent.close()"]) {
+  for (const [ender, end] of Object.entries(ENDERS)) {
+    test(`item 16: ${cause} before the first next(), then ${ender}: the generator is finished, next() resolves done`, async (t) => {
+      const guard = guardUnhandled(t);
+      const runtime = await createRuntime();
+      t.after(() => runtime.dispose());
+      const agent = new MCPAgent({ runtime, llm: NO_MODEL });
+      const ac = new AbortController();
+      const it = agent.stream("q", { signal: ac.signal });
+      if (cause === "signal abort") ac.abort();
+      else await agent.close();
+      await end(it);
+      assert.deepEqual(await outcome(it.next(), "next() after the end"), { value: { value: undefined, done: true } });
+      assert.equal(runtime.stats().streamsOpen, 0);
+      await guard.assertNone();
+    });
+  }
+}
+
+// ---- item 18: after dispose(), the first cause is dispose
+
+for (const when of ["created before dispose()", "created after dispose()"]) {
+  for (const cause of ["agent.close()", "signal abort"]) {
+    test(`item 18: a never-started stream ${when}, then ${cause}: next() resolves done`, async (t) => {
+      const guard = guardUnhandled(t);
+      const runtime = await createRuntime();
+      const { config, tag } = everything({ tree: true });
+      t.after(async () => { await runtime.dispose(); killTagged(tag); });
+      const client = new MCPClient({ mcpServers: { everything: config } }, { runtime });
+      await client.connect(); // an open session: dispose() takes a while
+      const agent = new MCPAgent({ runtime, llm: NO_MODEL });
+      const ac = new AbortController();
+      let it = when === "created before dispose()" ? agent.stream("q", { signal: ac.signal }) : null;
+      const disposing = runtime.dispose();
+      it ??= agent.stream("q", { signal: ac.signal });
+      const closing = cause === "agent.close()" ? agent.close() : (ac.abort(), null);
+      assert.deepEqual(await outcome(it.next(), "next()"), { value: { value: undefined, done: true } });
+      assert.deepEqual(await outcome(it.next(), "a later next()"), { value: { value: undefined, done: true } });
+      await outcome(disposing, "dispose()");
+      if (closing) assert.deepEqual(await outcome(closing, "agent.close()"), { value: undefined });
+      assert.deepEqual(pidsWithTag(tag), []);
+      await guard.assertNone();
+    });
+  }
+}
+
+// ---- item 19: a first next() in the tick of dispose() rejects RUNTIME_DISPOSED
+
+for (const session of [false, true]) {
+  test(`item 19: a first next() called in the tick of dispose() rejects with RUNTIME_DISPOSED (${session ? "with" : "without"} an open session)`, async (t) => {
+    const guard = guardUnhandled(t);
+    const runtime = await createRuntime();
+    const life = recordLifecycle(runtime);
+    const { config, tag } = everything();
+    t.after(async () => { await runtime.dispose(); killTagged(tag); });
+    if (session) await new MCPClient({ mcpServers: { everything: config } }, { runtime }).connect();
+    const agent = new MCPAgent({ runtime, llm: NO_MODEL });
+    const it = agent.stream("q");
+    const n = it.next();
+    const disposing = runtime.dispose();
+    const got = await outcome(n, "next()");
+    assert.equal(got.error?.code, "RUNTIME_DISPOSED", `next() gave ${JSON.stringify(got.value)}`);
+    assert.deepEqual(await outcome(it.next(), "a later next()"), { value: { value: undefined, done: true } });
+    assert.deepEqual(await outcome(it.return("v"), "return(v)"), { value: { value: "v", done: true } });
+    await outcome(disposing, "dispose()");
+    assert.deepEqual(pidsWithTag(tag), []);
+    life.assertEachClosedOnce();
+    await guard.assertNone();
+  });
+}

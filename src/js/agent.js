@@ -203,13 +203,14 @@ class StreamDriver {
   #holder = null;
   /** @type {any} */ #rt = null;
   /** the runtime counting this stream in streamsOpen before it starts */ #counted = null;
+  /** the stream's runtime as far as known (given at creation, or resolved at start) */ #home = null;
   #wakeup = null;
   #woken = false;
   /** an error the pending (or next) next() reports: abort before start, dispose */
   #endError = null;
   #abortCode = null;
   /** next() / return() calls in progress */ #pending = 0;
-  /** next() calls in progress (they reject when the runtime is disposed) */ #nexts = 0;
+  /** next() calls made and not yet settled (one rejects when the runtime is disposed) */ #nexts = 0;
   #final = null;
   #model = null;
   #abandoned = false;
@@ -225,6 +226,7 @@ class StreamDriver {
     this.#hooks = hooks;
     this.#query = query;
     this.#signal = signal;
+    this.#home = runtime;
     if (runtime && !runtime.disposed) {
       runtime._streamCreated(this);
       this.#counted = runtime;
@@ -247,24 +249,32 @@ class StreamDriver {
     return p;
   }
 
-  next(holder) { return this.#enqueue(() => this.#next(), holder); }
+  next(holder) {
+    this.#nexts++; // counted from the call: a next() called before dispose() is pending at it
+    return this.#enqueue(() => this.#next(), holder);
+  }
   return(value, holder) {
     return this.#enqueue(async () => {
-      // as a native async generator does: a promise given to return() is awaited
-      if (value !== null && (typeof value === "object" || typeof value === "function") && typeof value.then === "function") {
-        try {
-          value = await value;
-        } catch (e) {
-          await this.#return(undefined, END.throw).catch(() => {});
-          throw e;
+      try {
+        // as a native async generator does: a promise given to return() is awaited
+        if (value !== null && (typeof value === "object" || typeof value === "function") && typeof value.then === "function") {
+          try {
+            value = await value;
+          } catch (e) {
+            await this.#return(undefined, END.throw).catch(() => {});
+            throw e;
+          }
         }
+        return await this.#return(value, END.return);
+      } finally {
+        this.#endError = null; // the generator is finished: an end not yet reported is not reported
       }
-      return this.#return(value, END.return);
     }, holder);
   }
   throw(error, holder) {
     return this.#enqueue(async () => {
       await this.#return(undefined, END.throw).catch(() => {}); // never masks `error`
+      this.#endError = null;
       throw error;
     }, holder);
   }
@@ -291,7 +301,8 @@ class StreamDriver {
     this.#state = "starting";
     const rt = await this.#unlessEnded(this.#hooks.runtime());
     if (this.#state !== "starting") return; // aborted or disposed meanwhile
-    if (rt.disposed) return this.#finish(); // a stream started after dispose is simply done
+    this.#home = rt;
+    if (rt.disposed) return this.#finish(); // done; a next() pending at dispose() has its error
     this.#rt = rt;
     const sessions = await this.#unlessEnded(this.#hooks.sessions(rt));
     if (this.#state !== "starting") return;
@@ -306,16 +317,16 @@ class StreamDriver {
   }
 
   /** The end as a later next() sees it: the pending error once, then done. */
-  #endResult() {
+  async #endResult() {
     const e = this.#endError;
     this.#endError = null;
+    if (e instanceof RuntimeDisposedError) await this.#disposedPromise; // rule 4: after cleanup
     if (e) throw e;
     return { value: undefined, done: true };
   }
 
   async #next() {
     this.#pending++;
-    this.#nexts++;
     try {
       if (this.#state === "new") {
         try {
@@ -327,7 +338,7 @@ class StreamDriver {
           throw ended ?? e;
         }
       }
-      if (this.#state !== "running") return this.#endResult();
+      if (this.#state !== "running") return await this.#endResult();
       return await this.#drive();
     } finally {
       this.#pending--;
@@ -340,12 +351,12 @@ class StreamDriver {
     rt._hold();
     try {
       for (;;) {
-        if (this.#state !== "running") return this.#endResult();
+        if (this.#state !== "running") return await this.#endResult();
         // ended before dispose (collected): its end is reported from JS, no core call
         if (this.#tail) return this.#fromTail();
         if (rt.disposed) { // cleanup is the runtime's now; settle once it is done
           await this.#disposedPromise;
-          return this.#endResult();
+          return await this.#endResult();
         }
         this.#woken = false;
         const rc = core.streamNext(this.id);
@@ -419,12 +430,18 @@ class StreamDriver {
   /** Ends the stream now (signal / agent.close()); resolves when its cleanup is done. */
   _abort(code) {
     if (this.#state === "ended") return this.#endPromise;
-    this.#abortCode ??= code;
     if (this.#state === "new" || this.#state === "starting") {
+      // the first cause wins: after dispose() that is dispose (rule 5), not this abort
+      if (this.#home?.disposed) {
+        this.#finish();
+        return this.#endPromise;
+      }
+      this.#abortCode ??= code;
       this.#endError = this.#abortError(code);
       this.#finish();
       return this.#endPromise;
     }
+    this.#abortCode ??= code;
     const rt = this.#rt;
     if (rt.disposed || this.#coreEnded) return this.#endPromise;
     rt._core.streamReturn(this.id, code === "AGENT_CLOSED" ? END.agentClosed : END.abort);
@@ -481,15 +498,19 @@ class StreamDriver {
     w?.();
   }
 
-  /** Disposal begins: no model I/O and no call into the core from now on. */
+  /**
+   * Disposal begins: no model I/O and no call into the core from now on. A
+   * next() called before this moment and not settled rejects (after cleanup);
+   * later ones resolve done. _disposed() always follows.
+   */
   _disposing() {
     this.#model?.handle.abort();
     this.#model = null;
+    if (this.#nexts > 0 && this.#state !== "ended") this.#endError ??= new RuntimeDisposedError();
   }
 
-  /** Disposal finished: a pending next() rejects, later ones resolve done. */
+  /** Disposal finished. */
   _disposed() {
-    if (this.#nexts > 0 && this.#state !== "ended") this.#endError = new RuntimeDisposedError();
     this.#finish();
     this.#disposedResolve();
   }
