@@ -142,6 +142,29 @@ for (const cause of ["signal abort", "agent.close()"]) {
   }
 }
 
+// ---- item 17: every agent.close() resolves only when everything is closed
+
+test("item 17: a second agent.close() while the first is closing resolves only when the servers are gone", async (t) => {
+  const guard = guardUnhandled(t);
+  const runtime = await createRuntime();
+  const life = recordLifecycle(runtime);
+  const a = everything({ tree: true }), b = everything({ tree: true });
+  t.after(async () => { await runtime.dispose(); killTagged(a.tag); killTagged(b.tag); });
+  const agent = new MCPAgent({ runtime, llm: NO_MODEL, mcpServers: { a: a.config, b: b.config } });
+  await agent.connect();
+  await waitForPids(a.tag, 2);
+  await waitForPids(b.tag, 2);
+  const first = agent.close();
+  const second = await outcome(agent.close(), "the second close()");
+  assert.deepEqual(second, { value: undefined });
+  assert.deepEqual([...pidsWithTag(a.tag), ...pidsWithTag(b.tag)], [], "servers still running when the second close() resolved");
+  assert.equal(life.of("session-close").length, 2);
+  assert.deepEqual(await outcome(first, "the first close()"), { value: undefined });
+  assert.deepEqual(await outcome(agent.close(), "a third close()"), { value: undefined });
+  life.assertEachClosedOnce();
+  await guard.assertNone();
+});
+
 // ---- item 18: after dispose(), the first cause is dispose
 
 for (const when of ["created before dispose()", "created after dispose()"]) {

@@ -22,6 +22,7 @@ export class MCPAgent {
   #conn = null;
   /** @type {import("./runtime.js").Runtime|null} */ #runtime = null;
   /** streams created and not ended */ #drivers = new Set();
+  /** close() calls still closing (settled copies, for later close() calls to wait on) */ #closing = new Set();
   #history = [];
 
   /**
@@ -113,7 +114,17 @@ export class MCPAgent {
     if (conn) conn.closed = true;
     const ends = [...this.#drivers].map((d) => d._abort("AGENT_CLOSED"));
     const rt = this.#runtime;
-    await Promise.all([...ends, conn && rt ? this.#closeConnection(rt, conn) : null]);
+    const mine = Promise.all([...ends, conn && rt ? this.#closeConnection(rt, conn) : null]);
+    // a close() still closing is part of "everything": every call waits for all of them
+    const earlier = [...this.#closing];
+    const tracked = mine.catch(() => {});
+    this.#closing.add(tracked);
+    try {
+      await mine;
+    } finally {
+      await Promise.all(earlier);
+      this.#closing.delete(tracked);
+    }
   }
 
   async #closeConnection(rt, conn) {
