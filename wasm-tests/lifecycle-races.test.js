@@ -4,6 +4,7 @@
 // nothing asserts speed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { createRuntime, MCPAgent, MCPClient } from "../src/js/index.js";
 import { startModelServer } from "./fixtures/model-server.js";
 import { everything, pidsWithTag, waitForPids, recordLifecycle, guardUnhandled, killTagged } from "./helpers.js";
@@ -213,6 +214,41 @@ for (const session of [false, true]) {
     await outcome(disposing, "dispose()");
     assert.deepEqual(pidsWithTag(tag), []);
     life.assertEachClosedOnce();
+    await guard.assertNone();
+  });
+}
+
+// ---- item 11: callTool's signal while the client is still connecting
+
+/** A stdio "server" that reads its stdin and never answers (it exits when stdin closes). */
+function muteServer() {
+  const tag = randomUUID();
+  return { tag, config: { command: process.execPath, args: ["-e", "process.stdin.resume()"], env: { MCPSTREAM_TEST_TAG: tag } } };
+}
+
+for (const how of ["callTool connects", "connect() already pending"]) {
+  test(`item 11: callTool(..., { signal }) on a client still connecting (${how}) rejects with ABORTED when the signal aborts; nothing leaks`, async (t) => {
+    const guard = guardUnhandled(t);
+    const runtime = await createRuntime();
+    const life = recordLifecycle(runtime);
+    const { tag, config } = muteServer();
+    t.after(async () => { await runtime.dispose(); killTagged(tag); });
+    const client = new MCPClient({ mcpServers: { mute: config } }, { runtime });
+    const connecting = how === "connect() already pending" ? outcome(client.connect(), "connect()", 30000) : null;
+    const ac = new AbortController();
+    const call = client.callTool("mute", "echo", { message: "hi" }, { signal: ac.signal });
+    await waitForPids(tag);
+    ac.abort();
+    const got = await outcome(call, "callTool after abort");
+    assert.equal(got.error?.name, "AbortError", `callTool gave ${JSON.stringify(got.value)} ${got.error?.stack}`);
+    assert.equal(got.error.code, "ABORTED");
+    // the connection attempt is the client's: close() ends it
+    assert.deepEqual(await outcome(client.close(), "client.close()"), { value: undefined });
+    if (connecting) assert.ok((await connecting).error, "connect() rejects once the client is closed");
+    assert.deepEqual(pidsWithTag(tag), []);
+    life.assertEachClosedOnce();
+    assert.equal(runtime.stats().sessionsOpen, 0);
+    assert.equal(runtime.stats().liveAllocations, 0);
     await guard.assertNone();
   });
 }

@@ -24,3 +24,20 @@ export function onAbort(signal, fn) {
   set.add(fn);
   return () => { set.delete(fn); };
 }
+
+/**
+ * Settles as `promise` does, or rejects with `makeError()` as soon as `signal`
+ * aborts (at once if it already has). `promise` goes on; its rejection is handled.
+ * @template T @param {Promise<T>} promise @param {AbortSignal} signal
+ * @param {() => Error} makeError @returns {Promise<T>}
+ */
+export function raceAbort(promise, signal, makeError) {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(makeError());
+  }
+  return new Promise((resolve, reject) => {
+    const off = onAbort(signal, () => reject(makeError()));
+    promise.then((v) => { off(); resolve(v); }, (e) => { off(); reject(e); });
+  });
+}

@@ -2,7 +2,7 @@
 // lend to agents (a stream never closes a client's sessions).
 import { OWNER } from "./core.js";
 import { invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
-import { onAbort as subscribeAbort } from "./abort.js";
+import { onAbort as subscribeAbort, raceAbort } from "./abort.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 
 export class MCPClient {
@@ -103,8 +103,9 @@ export class MCPClient {
     }
     const aborted = () => new AbortError("ABORTED", `callTool ${server}/${name} was aborted`, { cause: signal.reason });
     if (signal?.aborted) throw aborted();
-    await this.connect();
-    if (signal?.aborted) throw aborted(); // aborted while connecting
+    // the signal also bounds an implicit connect; the connection attempt itself is the client's (close() ends it)
+    await (signal ? raceAbort(this.connect(), signal, aborted) : this.connect());
+    if (signal?.aborted) throw aborted(); // aborted just after connecting
     const rt = this.#runtime;
     const sid = this.#sid(server);
     let opId = 0, timer, offAbort;
