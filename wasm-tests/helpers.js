@@ -1,6 +1,8 @@
 // helpers.js — shared by the node:test suites: real server configs, process
 // accounting through /proc, lifecycle event bookkeeping, and guards.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, mkdtempSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import assert from "node:assert/strict";
@@ -14,13 +16,40 @@ export const SERVER_EVERYTHING = fileURLToPath(
  * the server runs under `sh`, beside a child `sleep`, to check that whole
  * process trees are closed.
  */
-export function everything({ tree = false } = {}) {
+export function everything({ tree = false, record = false } = {}) {
   const tag = randomUUID();
-  const config = tree
+  let config = tree
     ? { command: "sh", args: ["-c", `sleep 300 & exec "${process.execPath}" "${SERVER_EVERYTHING}" stdio`] }
     : { command: process.execPath, args: [SERVER_EVERYTHING, "stdio"] };
+  let log = null;
+  if (record) {
+    log = join(mkdtempSync(join(tmpdir(), "mcpstream-wire-")), "wire.ndjson");
+    config = { command: process.execPath, args: [RECORDER, log, "--", config.command, ...config.args] };
+  }
   config.env = { MCPSTREAM_TEST_TAG: tag };
-  return { config, tag };
+  return { config, tag, wire: () => readWire(log) };
+}
+
+const RECORDER = fileURLToPath(new URL("./fixtures/recording-stdio.js", import.meta.url));
+
+/**
+ * What a recorded server saw (fixtures/recording-stdio.js): every message the
+ * client sent, stdin closes, signals, exits — and a few questions about them.
+ */
+export function readWire(log) {
+  if (!log) throw new Error("this server was started without { record: true }");
+  const records = existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+  const msgs = records.filter((r) => r.t === "in" && r.msg).map((r) => r.msg);
+  return {
+    records,
+    messages: msgs,
+    /** Requests (and notifications) the client sent with this method. */
+    sent: (method) => msgs.filter((m) => m.method === method),
+    /** notifications/cancelled the client sent, by request id. */
+    cancelledIds: () => msgs.filter((m) => m.method === "notifications/cancelled").map((m) => m.params?.requestId),
+    stdinEnds: () => records.filter((r) => r.t === "stdin-end").length,
+    signals: () => records.filter((r) => r.t === "signal").map((r) => r.sig),
+  };
 }
 
 /** Live (non-zombie) pids whose environment carries MCPSTREAM_TEST_TAG=tag. */

@@ -26,7 +26,7 @@ async function scenario(t, mode, script, { servers, tree = true } = {}) {
   const model = await startModelServer(script ? { script } : {});
   const runtime = await createRuntime();
   const life = recordLifecycle(runtime);
-  const server = everything({ tree });
+  const server = everything({ tree, record: true });
   const mcpServers = servers ?? { everything: server.config };
   const llm = { baseURL: model.baseURL, model: "stand-in" };
   let client = null, agent;
@@ -42,13 +42,20 @@ async function scenario(t, mode, script, { servers, tree = true } = {}) {
     killTagged(server.tag);
   });
   return {
-    runtime, model, life, agent, client, tag: server.tag, guard,
+    runtime, model, life, agent, client, tag: server.tag, guard, wire: server.wire,
     /** After the ending call settled: owned processes gone, borrowed ones alive and usable. */
     async assertEnded({ borrowedAlive = true } = {}) {
+      assert.deepEqual(life.of("cleanup-error"), [], "cleanup problems");
       if (mode === "owned") {
         assert.deepEqual(pidsWithTag(server.tag), [], "owned server processes (or their children) still running");
         assert.equal(life.of("session-open").filter((e) => e.owner !== "stream").length, 0);
+        // what the server saw: its stdin closed at most once, at most one SIGTERM
+        if (life.of("session-open").length > 0) {
+          assert.ok(server.wire().stdinEnds() <= 1, "the server's stdin was closed more than once");
+          assert.ok(server.wire().signals().length <= 1, `signals: ${server.wire().signals()}`);
+        }
       } else if (borrowedAlive) {
+        assert.equal(server.wire().stdinEnds(), 0, "the stream closed the borrowed server's stdin");
         assert.ok(pidsWithTag(server.tag).length >= 1, "the borrowed server is gone");
         assert.equal(life.of("session-close").filter((e) => e.owner === "client").length, 0, "the stream closed a borrowed session");
         const r = await client.callTool("everything", "echo", { message: "still here" });
@@ -68,6 +75,21 @@ async function scenario(t, mode, script, { servers, tree = true } = {}) {
   };
 }
 
+/**
+ * The server received exactly one notifications/cancelled, naming its one
+ * tools/call. An owned server has seen everything once its close completed; a
+ * borrowed one (still running) may read the notification a moment after the
+ * stream ended, so the wire is polled, with a bound.
+ */
+async function assertCancelledOnWire(read) {
+  const end = Date.now() + 10000;
+  let wire;
+  while ((wire = read()).cancelledIds().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  const calls = wire.sent("tools/call");
+  assert.equal(calls.length, 1, "one tools/call reached the server");
+  assert.deepEqual(wire.cancelledIds(), [calls[0].id], "the server got notifications/cancelled for the in-flight tools/call");
+}
+
 for (const mode of ["owned", "borrowed"]) {
   describe(`${mode} sessions`, () => {
     test("completion: the final step, then { done: true } after cleanup", async (t) => {
@@ -83,6 +105,8 @@ for (const mode of ["owned", "borrowed"]) {
       assert.equal(r.value.text, "The sum is 42.");
       assert.deepEqual(await it.next(), { value: undefined, done: true });
       assert.equal(s.life.of("stream-end").at(-1).reason, "completed");
+      assert.deepEqual(s.wire().cancelledIds(), [], "nothing was cancelled");
+      if (mode === "owned") assert.equal(s.wire().stdinEnds(), 1, "the owned server saw its stdin closed once");
       await s.assertEnded();
     });
 
@@ -126,6 +150,8 @@ for (const mode of ["owned", "borrowed"]) {
       }
       assert.equal(seen.type, "tool_call");
       assert.equal(s.life.of("request-cancel").length, 1, "the in-flight tools/call was cancelled");
+      await assertCancelledOnWire(s.wire);
+      if (mode === "owned") assert.equal(s.wire().stdinEnds(), 1, "the owned server saw its stdin closed once");
       assert.equal(s.life.of("stream-end").at(-1).reason, "return");
       await s.assertEnded();
     });
@@ -151,6 +177,7 @@ for (const mode of ["owned", "borrowed"]) {
       });
       assert.deepEqual(await it.next(), { value: undefined, done: true });
       assert.equal(s.life.of("stream-end").at(-1).reason, "throw");
+      await assertCancelledOnWire(s.wire);
       await s.assertEnded();
     });
 
@@ -167,6 +194,7 @@ for (const mode of ["owned", "borrowed"]) {
         return true;
       });
       assert.equal(s.life.of("request-cancel").length, 1);
+      await assertCancelledOnWire(s.wire);
       assert.deepEqual(await it.next(), { value: undefined, done: true });
       assert.deepEqual(await it.return("x"), { value: "x", done: true });
       await s.assertEnded();

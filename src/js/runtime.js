@@ -34,6 +34,7 @@ export class Runtime extends EventTarget {
   /** @type {Promise<void>|null} */ #disposing = null;
   /** sid → transport */ #transports = new Map();
   /** sid → lifecycle detail of its session-open (mirror, for dispose) */ #sessions = new Map();
+  /** sids the core has asked to close (it must ask once per session) */ #closeIssued = new Set();
   /** `${owner}:${id}` → (serverName) => config */ #owners = new Map();
   /** op id → {resolve, reject, onProgress} */ #ops = new Map();
   /** stream id → driver */ #drivers = new Map();
@@ -279,6 +280,13 @@ export class Runtime extends EventTarget {
   }
 
   #close(sid) {
+    // The core issues at most one CLOSE per session (rule 2). A second one is a
+    // core defect: report it where tests and users see it, and do not act twice.
+    if (this.#closeIssued.has(sid)) {
+      this.#cleanupError(sid, `internal error: the core asked to close session ${sid} a second time`);
+      return;
+    }
+    this.#closeIssued.add(sid);
     const t = this.#transports.get(sid);
     if (!t) return this.#reportClosed(sid, CLOSE_REASON.closed, ""); // never opened, or gone
     this._hold();
