@@ -181,9 +181,10 @@ test("client.callTool(echo) resolves the CallToolResult; structuredContent null 
   assert.equal(sc.isError, false);
   assert.deepEqual(sc.structuredContent, { temperature: 33, conditions: "Cloudy", humidity: 82 });
   assert.deepEqual(JSON.parse(sc.content[0].text), sc.structuredContent);
-  const bad = await c.callTool("everything", "get-sum", { a: "x" }).catch((e) => e);
-  if (bad instanceof Error) assert.equal(bad.code, "MCP_ERROR", "a failing tool call is a typed error");
-  else assert.equal(bad.isError, true, "invalid arguments give isError true");
+  // MCP convention: a tool that fails (here: invalid arguments) is a result with isError true
+  const bad = await c.callTool("everything", "get-sum", { a: "x" });
+  assert.equal(bad.isError, true);
+  assert.match(bad.content[0].text, /get-sum/);
   await c.close();
   await assertClean();
 });
@@ -203,21 +204,20 @@ test("client.callTool with onProgress: every progress callback, in order, before
   await assertClean();
 });
 
-test("client.callTool with timeoutMs rejects TIMEOUT; the server process is still usable after", async (t) => {
+// A 60 s call with a 200 ms timeout: without the timeout the test itself times out.
+test("client.callTool with timeoutMs rejects TIMEOUT; the server process is still usable after", { timeout: 30000 }, async (t) => {
   const s = server();
   const c = client(t, { everything: s.config });
   await c.connect();
   const [pid] = pidsWithTag(s.tag);
   const m = mark();
-  const started = Date.now();
   await assert.rejects(
-    c.callTool("everything", "trigger-long-running-operation", { duration: 5, steps: 5 }, { timeoutMs: 200 }),
+    c.callTool("everything", "trigger-long-running-operation", { duration: 60, steps: 1 }, { timeoutMs: 200 }),
     (e) => {
       assert.ok(e instanceof MCPStreamError);
       assert.equal(e.code, "TIMEOUT");
       return true;
     });
-  assert.ok(Date.now() - started < 2000, "rejected around the timeout, not at the end of the call");
   assert.equal(m.of("request-cancel").length, 1);
   assert.equal(m.of("request-cancel")[0].reason, "timeout");
   assert.equal(m.of("session-close").length, 0);
@@ -266,17 +266,18 @@ test("client.callTool with an already aborted signal rejects AbortError/ABORTED 
     assert.equal(e.code, "ABORTED");
     return true;
   });
-  await sleep(50);
-  assert.deepEqual(s.toolCalls(), []);
+  // the server handles messages in order: once this call is answered, it has seen all before it
+  assert.equal((await c.callTool("everything", "echo", { message: "next" })).content[0].text, "Echo: next");
+  assert.deepEqual(s.toolCalls(), ["echo"], "only the second call reached the server");
   await c.close();
   await assertClean();
 });
 
+// Were the abort ignored, the call would resolve (after 3 s) instead of rejecting.
 test("client.callTool aborted while the client is still connecting rejects AbortError/ABORTED, sends nothing", async (t) => {
   const s = loggedServer();
   const c = client(t, { everything: s.config });
   const ac = new AbortController();
-  const started = Date.now();
   const call = c.callTool("everything", "trigger-long-running-operation", { duration: 3, steps: 3 }, { signal: ac.signal });
   setTimeout(() => ac.abort(), 20); // the server is still starting
   await assert.rejects(call, (e) => {
@@ -284,10 +285,8 @@ test("client.callTool aborted while the client is still connecting rejects Abort
     assert.equal(e.code, "ABORTED");
     return true;
   });
-  assert.ok(Date.now() - started < 2500, "rejected at once, not when the call completed");
-  await sleep(50);
-  assert.deepEqual(s.toolCalls(), [], "no tools/call was sent");
   assert.equal((await c.callTool("everything", "echo", { message: "next" })).content[0].text, "Echo: next");
+  assert.deepEqual(s.toolCalls(), ["echo"], "the aborted tools/call was never sent");
   await c.close();
   await assertClean();
 });
@@ -340,7 +339,7 @@ test("client.close() racing connect(): close() resolves with nothing open, conne
   assert.deepEqual(pidsWithTag(s.tag), []);
   const e = await connecting;
   assert.ok(e instanceof MCPStreamError, `connect() after close() must fail, got ${e}`);
-  await sleep(200);
+  // connect() has settled: no work of this client is left that could open something later
   assert.equal(m.of("session-open").length - m.of("session-close").length, 0, "a session of a closed client is open");
   assert.deepEqual(pidsWithTag(s.tag), [], "a server of a closed client runs");
   await assertClean();
@@ -351,8 +350,11 @@ test("client.close() while a callTool is in flight: the call rejects typed, the 
   const m = mark();
   const c = client(t, { everything: s.config });
   await c.connect();
-  const call = c.callTool("everything", "trigger-long-running-operation", { duration: 10, steps: 10 }).then(() => null, (e) => e);
-  await sleep(100);
+  let inFlight;
+  const started = new Promise((r) => { inFlight = r; });
+  const call = c.callTool("everything", "trigger-long-running-operation", { duration: 10, steps: 10 }, { onProgress: () => inFlight() })
+    .then(() => null, (e) => e);
+  await started; // the server is running the call
   await c.close();
   assert.deepEqual(pidsWithTag(s.tag), []);
   const e = await call;
@@ -560,7 +562,7 @@ test("agent.close() racing agent.connect(): nothing stays open, connect() reject
     assert.deepEqual(pidsWithTag(s.tag), []);
     const e = await connecting;
     assert.ok(e instanceof MCPStreamError, `delay ${delay}: connect() must fail, got ${e}`);
-    await sleep(200);
+    // connect() has settled: nothing of this agent is left that could open a session later
     assert.equal(m.of("session-open").length - m.of("session-close").length, 0, `delay ${delay}: a session is open`);
     assert.deepEqual(pidsWithTag(s.tag), [], `delay ${delay}: a server runs`);
   }
@@ -678,7 +680,12 @@ test("malformed JSON in the model's SSE stream: LLM_PROTOCOL", async () => {
 
 test("lifecycle events have exactly { kind, server, sessionId, owner, streamId, reason }", async () => {
   const KINDS = ["session-open", "session-close", "request-cancel", "stream-end", "cleanup-error"];
-  assert.ok(life.events.length > 20, "this file produced events");
+  // this test makes every kind itself (it does not rely on the tests before it):
+  // a stream that opens a session, starts a tool call and is left early
+  const m = await model([LONG_CALL, { text: "unreachable" }]);
+  const s = server();
+  const agent = new MCPAgent({ runtime, llm: { baseURL: m.baseURL }, mcpServers: { everything: s.config } });
+  for await (const step of agent.stream("run the long operation")) if (step.type === "tool_call") break;
   for (const kind of ["session-open", "session-close", "request-cancel", "stream-end"])
     assert.ok(life.of(kind).length > 0, `a ${kind} event was seen`);
   for (const e of life.events) {
