@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createRuntime, MCPAgent, MCPClient } from "../src/js/index.js";
 import { startModelServer } from "./fixtures/model-server.js";
-import { everything, pidsWithTag, recordLifecycle, guardUnhandled, killTagged } from "./helpers.js";
+import { everything, pidsWithTag, recordLifecycle, guardUnhandled, killTagged, waitGone } from "./helpers.js";
 
 const LONG_CALL = { toolCalls: [{ name: "trigger-long-running-operation", arguments: { duration: 30, steps: 30 } }] };
 const NO_MODEL = { baseURL: "http://127.0.0.1:9/v1" };
@@ -85,7 +85,7 @@ test("an application's own process.once('SIGINT') handler keeps control", async 
     child.on("exit", (c, s) => { clearTimeout(timer); resolve([c, s]); });
   });
   assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: "tool_call\ngraceful shutdown done\n" }, err);
-  assert.deepEqual(pidsWithTag(server.tag), []);
+  assert.deepEqual(await waitGone(server.tag), [], "server processes outlived the child");
 });
 
 test("a stream ended by agent.close() while suspended holds nothing in the core; its next() reports the end", async (t) => {

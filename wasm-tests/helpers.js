@@ -80,6 +80,18 @@ export async function waitForPids(tag, min = 1, timeoutMs = 10000) {
   }
 }
 
+/**
+ * Waits (bounded) until no tagged process is left and returns what is left
+ * ([] when all are gone). For processes killed by *another* process (a child
+ * script's exit hook): they may take a moment to be reaped.
+ */
+export async function waitGone(tag, timeoutMs = 5000) {
+  const end = Date.now() + timeoutMs;
+  let pids;
+  while ((pids = pidsWithTag(tag)).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return pids;
+}
+
 /** Collects the runtime's lifecycle events. */
 export function recordLifecycle(runtime) {
   const events = [];

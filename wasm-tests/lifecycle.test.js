@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createRuntime, MCPAgent, MCPClient, RuntimeDisposedError } from "../src/js/index.js";
 import { startModelServer } from "./fixtures/model-server.js";
-import { everything, pidsWithTag, waitForPids, recordLifecycle, guardUnhandled, killTagged } from "./helpers.js";
+import { everything, pidsWithTag, waitForPids, waitGone, recordLifecycle, guardUnhandled, killTagged } from "./helpers.js";
 
 const LONG_CALL = { toolCalls: [{ name: "trigger-long-running-operation", arguments: { duration: 30, steps: 30 } }] };
 const SUM_CALL = { toolCalls: [{ name: "get-sum", arguments: { a: 2, b: 40 } }] };
@@ -300,7 +300,7 @@ for (const mode of ["owned", "borrowed"]) {
       });
       assert.equal(code, 0, err);
       assert.equal(JSON.parse(out).type, "tool_call");
-      assert.deepEqual(pidsWithTag(server.tag), [], "server processes survived the script's end");
+      assert.deepEqual(await waitGone(server.tag), [], "server processes survived the script's end");
     });
   });
 }

@@ -324,15 +324,14 @@ test("close() twice or concurrently returns one promise and fires one onClose", 
 test("killSync() kills the tree at once; close() afterwards resolves with one onClose", async (t) => {
   const { transport, rec } = openTransport(t, {
     command: "sh", args: ["-c", `"${NODE}" -e "setInterval(()=>{},1e3)" & wait`],
-  }, { graceMs: 5_000, killTimeoutMs: 5_000 });
+  }, { graceMs: 120_000, killTimeoutMs: 120_000 });
   await withTimeout(rec.opened, 5_000, "onOpen");
   const pgid = transport.pid;
   await waitUntil(() => groupMembers(pgid).length === 2, 5_000, "sh and its child");
 
-  const started = Date.now();
+  // grace and kill timeout are 2 min each: a close() that waited for either times out here
   transport.killSync();
-  await withTimeout(transport.close(), 2_000, "close() after killSync()");
-  assert.ok(Date.now() - started < 2_000, "no grace or kill timeout was waited for");
+  await withTimeout(transport.close(), 30_000, "close() after killSync()");
   assert.deepEqual(groupMembers(pgid), []);
   assert.equal(rec.closes.length, 1);
   assert.equal(rec.closes[0].reason, "closed");
@@ -342,12 +341,11 @@ test("killSync() kills the tree at once; close() afterwards resolves with one on
 
 test("an unref'd transport lets the script end, and the exit hook kills its server", async (t) => {
   const run = runFixture(t, "unref");
-  const { code, elapsed } = await withTimeout(run.exited, 8_000, "the fixture script to end by itself");
+  const { code } = await withTimeout(run.exited, 30_000, "the fixture script to end by itself");
   assert.equal(code, 0, run.stderr());
-  assert.ok(elapsed < 5_000);
   const serverPid = run.serverPid();
   assert.ok(serverPid > 0, `the fixture started a server: ${run.stdout()}`);
-  await waitUntil(() => !isRunning(serverPid), 1_000, "the server to be gone");
+  await waitUntil(() => !isRunning(serverPid), 10_000, "the server to be gone");
   assert.deepEqual(groupMembers(serverPid), []);
 });
 
@@ -360,7 +358,7 @@ test("a ref'd transport keeps the script alive; process.exit() still kills its s
   run.child.stdin.end(); // the fixture calls process.exit(0)
   const { code } = await withTimeout(run.exited, 5_000, "the fixture to exit");
   assert.equal(code, 0, run.stderr());
-  await waitUntil(() => !isRunning(run.serverPid()), 1_000, "the server to be gone");
+  await waitUntil(() => !isRunning(run.serverPid()), 10_000, "the server to be gone");
 });
 
 function runFixture(t, mode) {
