@@ -1,4 +1,4 @@
-// The public API of DESIGN §4: MCPClient (connect, listTools, callTool with
+// The public API of docs/architecture.md §4: MCPClient (connect, listTools, callTool with
 // progress, timeout and abort, close) and MCPAgent (option checks, llm as a
 // function, disallowed and unknown tools, maxSteps, memory, systemPrompt,
 // connect/close ownership, concurrent streams, apiKey, model failures), and

@@ -1,4 +1,4 @@
-// The stream as an async iterator (DESIGN §3 rule 6, §4): queued next()
+// The stream as an async iterator (docs/architecture.md §3 rule 6, §4): queued next()
 // calls, return() queued behind a pending next(), return(v), the iterator
 // and dispose symbols, the shape of every step, streamsOpen, the
 // FinalizationRegistry safety net and the default runtime at script end.
@@ -235,7 +235,7 @@ test("agent.run(query) returns the final text, after cleanup", async () => {
   await assertClean();
 });
 
-test("steps are plain JSON-serialisable objects with exactly the fields of DESIGN §4", async () => {
+test("steps are plain JSON-serialisable objects with exactly the fields of docs/architecture.md §4", async () => {
   const script = [
     { toolCalls: [{ id: "c1", name: "echo", arguments: { message: "hi" } }] },
     { toolCalls: [{ id: "c2", name: "get-structured-content", arguments: { location: "Chicago" } }] },
@@ -330,7 +330,7 @@ test("streamsOpen counts a started stream and drops to 0 when it ends", async ()
 test("streamsOpen counts a created stream; return() before the first next() ends it", async () => {
   const { agent } = await ownedAgent([SUM_ANSWER]);
   const it = agent.stream("hello");
-  assert.equal(runtime.stats().streamsOpen, 1, "DESIGN §4: streamsOpen counts streams created and not yet ended");
+  assert.equal(runtime.stats().streamsOpen, 1, "docs/architecture.md §4: streamsOpen counts streams created and not yet ended");
   assert.deepEqual(await it.return(), { value: undefined, done: true });
   assert.equal(runtime.stats().streamsOpen, 0);
   const it2 = agent.stream("hello");

@@ -1,4 +1,4 @@
-// The lifecycle contract (DESIGN §3), one test per rule, against the real
+// The lifecycle contract (docs/architecture.md §3), one test per rule, against the real
 // server-everything over stdio and the local model stand-in. Every test runs
 // twice: with sessions the stream owns (opened and closed by it) and with
 // sessions it borrows from a user's MCPClient (never closed by it).

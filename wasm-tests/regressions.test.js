@@ -406,7 +406,7 @@ test("M2: dispose() from a lifecycle listener on the first session-open of a str
   const r = await outcome(it.next(), "the first next()");
   assert.ok(disposing, "no session-open was seen");
   await outcome(disposing, "runtime.dispose()");
-  // the next() was pending when dispose() came (DESIGN §3 rule 5)
+  // the next() was pending when dispose() came (docs/architecture.md §3 rule 5)
   assert.ok(r.error instanceof RuntimeDisposedError, `rejects RuntimeDisposedError, got ${r.error?.stack ?? JSON.stringify(r.value)}`);
   assert.equal(life.of("session-open").length, 1, "a second session-open after dispose()");
   assert.ok(spawned.length <= 1, `servers started: ${spawned.join(", ")}`);

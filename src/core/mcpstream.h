@@ -100,7 +100,7 @@ typedef struct ms_effect {
 /* a = op id. Payload: the params of a notifications/progress (JSON). */
 #define MS_FX_OP_PROGRESS 8
 /* Payload: a lifecycle event JSON {kind, server, sessionId, owner, streamId,
- * reason}; see DESIGN §3 rule 9. */
+ * reason}; see docs/architecture.md §3 rule 9. */
 #define MS_FX_EVENT 9
 /* a = session id (0: none), b = level (0 debug .. 3 error). Payload: UTF-8
  * text (a server's log notification, or a skipped bad input). */

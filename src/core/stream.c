@@ -1,5 +1,5 @@
 /* stream.c — the agent loop as a generator: next / return, the ownership
- * record and the cleanup plan (DESIGN §3).
+ * record and the cleanup plan (docs/architecture.md §3).
  *
  *  NEW --first next--> SETUP (open owned sessions, wait for every session to
  *  be ready and listed) --> MODEL_START --> MODEL (request in flight; text

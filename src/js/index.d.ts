@@ -1,4 +1,4 @@
-// Types of the public API of mcpstream (DESIGN §4).
+// Types of the public API of mcpstream (docs/architecture.md §4).
 
 /** A stdio server (Node) or a Streamable HTTP server, Claude-Desktop style. */
 export type ServerConfig =

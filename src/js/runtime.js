@@ -129,7 +129,7 @@ export class Runtime extends EventTarget {
   _registerOwner(owner, id, configOf) { this.#owners.set(`${owner}:${id}`, configOf); }
   _unregisterOwner(owner, id) { this.#owners.delete(`${owner}:${id}`); }
 
-  /** A stream was created (DESIGN §4: streamsOpen counts it until it ends). */
+  /** A stream was created (docs/architecture.md §4: streamsOpen counts it until it ends). */
   _streamCreated(driver) { if (!this.#disposed) this.#created.add(driver); }
   /** A stream ended before it started. */
   _streamEnded(driver) { this.#created.delete(driver); }

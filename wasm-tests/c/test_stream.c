@@ -1,6 +1,6 @@
 /* test_stream.c — whole agent runs through the public API (src/core/stream.c
  * with session.c, llm.c, ctx.c) driven by the scripted host (host.h): the
- * happy path step by step, then the lifecycle rules of DESIGN §3 (ownership,
+ * happy path step by step, then the lifecycle rules of docs/architecture.md §3 (ownership,
  * exactly-once close, cancellation of in-flight work, abort, return racing
  * ms_owner_close, a server exiting mid-call, setup failing half-way), the
  * agent loop rules (maxSteps, disallowed/unknown tools, colliding names),

@@ -1,6 +1,6 @@
 // http-node.js — a fetch() for Node whose sockets the runtime can unref, so
 // that a model response still streaming while a stream is suspended at a
-// yield never keeps the process alive (DESIGN §3 rule 5). Global fetch has no
+// yield never keeps the process alive (docs/architecture.md §3 rule 5). Global fetch has no
 // way to unref its connection; this one is built on node:http / node:https.
 // It covers what the model host needs: POST, headers, a body, an AbortSignal,
 // and a Response whose body streams.

@@ -5,7 +5,7 @@
 // onData() exactly as they arrive (the core does the framing), stderr goes to onStderr() as
 // UTF-8 text.
 //
-// What it owns is the process lifecycle (DESIGN.md §3 rules 4, 5, 7):
+// What it owns is the process lifecycle (docs/architecture.md §3 rules 4, 5, 7):
 //   - the server runs in its own process group (detached: true), so the whole tree it starts
 //     can be signalled at once with process.kill(-pgid, ...);
 //   - close() ends stdin, waits graceMs, SIGTERMs the group, waits killTimeoutMs, SIGKILLs the
