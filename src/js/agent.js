@@ -194,6 +194,8 @@ export class AgentStream {
   [Symbol.asyncDispose]() { return this.#d.return(undefined, this).then(() => undefined); }
   /** The stream id in the runtime's lifecycle events (0 until the first next()). */
   get id() { return this.#d.id; }
+  /** toSSEResponse's hook (its client went away): ends the stream now, as its signal would. */
+  [Symbol.for("mcpstream.interrupt")]() { return this.#d._abort("ABORTED"); }
 }
 
 /**

@@ -48,8 +48,10 @@ export interface Runtime extends EventTarget {
 }
 
 export interface CreateRuntimeOptions {
-  /** The core: a precompiled module (workers), bytes, or a Response. Node reads dist/mcpstream.wasm by default. */
-  wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response | Promise<Response>;
+  /** The core: a precompiled module (workers: `import wasm from "mcpstream/mcpstream.wasm"`),
+   *  bytes, a Response, or a URL to read. Without it, Node reads dist/mcpstream.wasm and a
+   *  browser fetches the .wasm shipped next to the browser entry; a worker needs it. */
+  wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response | Promise<Response> | URL | string;
 }
 export function createRuntime(options?: CreateRuntimeOptions): Promise<Runtime>;
 
@@ -154,3 +156,20 @@ export class AbortError extends MCPStreamError {
   readonly name: "AbortError";
   readonly code: "ABORTED" | "AGENT_CLOSED";
 }
+
+export interface SSEResponseOptions {
+  /** Ends the stream and the body when it aborts (e.g. `request.signal`). */
+  signal?: AbortSignal;
+  /** Given a promise that settles once the stream's cleanup is done (workers: `(p) => ctx.waitUntil(p)`). */
+  waitUntil?: (promise: Promise<void>) => void;
+  /** More response headers (CORS, ...); content-type is always text/event-stream. */
+  headers?: HeadersInit;
+  /** Period of the SSE comment heartbeat written while no step is due (default 1000 ms). */
+  heartbeatMs?: number;
+}
+/**
+ * A stream of steps as a Server-Sent Events Response: one event per step, named after
+ * `step.type`, `data:` the step as JSON; an error as `event: error` with `data: {"code","message"}`.
+ * Calls `stream.return()` (once) when the body is cancelled or `signal` aborts.
+ */
+export function toSSEResponse(stream: AsyncIterator<Step, unknown, undefined>, options?: SSEResponseOptions): Response;

@@ -1,15 +1,16 @@
-// index.js — the Node entry point of mcpstream.
+// index.js — the Node entry point of mcpstream (package.json "exports",
+// condition "node"). Browsers get src/js/browser.js, workers src/js/worker.js;
+// what they share is in common.js. Only this entry uses Node built-ins: the
+// stdio host, node:http for the model, reading the .wasm from disk.
 import { readFile } from "node:fs/promises";
-import { instantiate } from "./loader.js";
-import { Runtime } from "./runtime.js";
+import { fileURLToPath } from "node:url";
 import { StdioTransport } from "./hosts/stdio.js";
 import { createNodeFetch } from "./hosts/http-node.js";
 import { setDefaultRuntimeFactory } from "./shared.js";
 import { MCPStreamError } from "./errors.js";
+import { makeRuntime, fetchURL } from "./common.js";
 
-export { MCPClient } from "./client.js";
-export { MCPAgent, AgentStream } from "./agent.js";
-export { MCPStreamError, RuntimeDisposedError, AbortError } from "./errors.js";
+export { MCPClient, MCPAgent, AgentStream, MCPStreamError, RuntimeDisposedError, AbortError, toSSEResponse } from "./common.js";
 
 const WASM_URL = new URL("../../dist/mcpstream.wasm", import.meta.url);
 /** @type {Promise<WebAssembly.Module> | null} */
@@ -21,27 +22,36 @@ function nodeTransport(config, hooks) {
     `server config with "url" (Streamable HTTP) is not supported in this version of mcpstream yet; use a stdio "command"`);
 }
 
+/** The .wasm next to this file, compiled once per process. */
+function defaultModule() {
+  compiled ??= readFile(WASM_URL).then((bytes) => WebAssembly.compile(bytes)).catch((e) => {
+    compiled = null;
+    const bundled = e?.code === "ENOENT"
+      ? `; if this code was bundled, pass the module: import wasm from "mcpstream/mcpstream.wasm" (esbuild: --loader:.wasm=binary) and createRuntime({ wasm })`
+      : "";
+    throw new MCPStreamError("INVALID_STATE", `cannot load ${fileURLToPath(WASM_URL)}: ${e.message} (in a checkout: \`bash build.sh wasm\`)${bundled}`);
+  });
+  return compiled;
+}
+
+/** options.wasm given as a URL: a file: URL is read from disk, others fetched. */
+function load(url) {
+  return url.protocol === "file:" ? readFile(url) : fetchURL(url);
+}
+
 /**
  * Creates a runtime: one instance of the core with its own sessions and streams.
- * @param {{wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response}} [options]
+ * @param {{wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response | URL | string}} [options]
  */
 export async function createRuntime(options = {}) {
-  let source = options.wasm;
-  if (!source) {
-    compiled ??= readFile(WASM_URL).then((bytes) => WebAssembly.compile(bytes)).catch((e) => {
-      compiled = null;
-      throw new MCPStreamError("INVALID_STATE", `cannot load ${WASM_URL.pathname}: ${e.message} (run \`bash build.sh wasm\` or \`npm run build\`)`);
-    });
-    source = await compiled;
-  }
-  let instance;
-  try {
-    instance = await instantiate(source);
-  } catch (e) {
-    throw new MCPStreamError("INVALID_ARGUMENT", `options.wasm is not a usable mcpstream module: ${e.message}`, { cause: e });
-  }
-  const http = createNodeFetch(); // model connections that follow the runtime's ref state
-  const runtime = new Runtime(instance, { transportFactory: nodeTransport, fetch: http.fetch, setRef: http.setRef });
+  const runtime = await makeRuntime(options, {
+    load,
+    defaultModule,
+    hosts: () => {
+      const http = createNodeFetch(); // model connections that follow the runtime's ref state
+      return { transportFactory: nodeTransport, fetch: http.fetch, setRef: http.setRef };
+    },
+  });
   for (const ref of live) if (!ref.deref()) live.delete(ref);
   live.add(new WeakRef(runtime));
   return runtime;

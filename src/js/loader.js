@@ -1,6 +1,9 @@
-// loader.js — instantiates the core's standalone .wasm without Emscripten glue.
-// Accepts the module as a precompiled WebAssembly.Module (workers), bytes, a
-// Response (browsers: fetch), or a URL to read (Node).
+// loader.js — compiles and instantiates the core's standalone .wasm without
+// Emscripten glue. No Node built-in here: every entry point (node, browser,
+// workerd) uses it. Accepted sources: a precompiled WebAssembly.Module (what
+// workerd and bundlers give for `import wasm from "mcpstream/mcpstream.wasm"`),
+// bytes (ArrayBuffer or a typed array), a Response (or a promise of one), or a
+// URL (a URL object or a string), read by the entry point's `load`.
 
 const imports = {
   // -sALLOW_MEMORY_GROWTH makes the module tell the host when memory grew;
@@ -9,17 +12,42 @@ const imports = {
 };
 
 /**
- * @param {WebAssembly.Module | ArrayBuffer | Uint8Array | Response | Promise<Response>} source
+ * @param {unknown} source
+ * @param {(url: URL) => Promise<unknown>} load reads a URL into bytes or a Response
+ * @returns {Promise<WebAssembly.Module>}
+ */
+export async function compileWasm(source, load) {
+  let src = await source;
+  if (typeof src === "string" || src instanceof URL) src = await load(new URL(src, globalThis.location?.href));
+  if (src instanceof WebAssembly.Module) return src;
+  if (typeof Response !== "undefined" && src instanceof Response) return compileResponse(src);
+  if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) return WebAssembly.compile(/** @type {BufferSource} */ (src));
+  throw new TypeError("expected a WebAssembly.Module, bytes (ArrayBuffer or Uint8Array), a Response or a URL");
+}
+
+/** Streaming compilation when the server says application/wasm; bytes otherwise. */
+async function compileResponse(res) {
+  if (!res.ok) throw new Error(`fetching ${res.url || "the .wasm"} failed: HTTP ${res.status}`);
+  const type = res.headers.get("content-type") ?? "";
+  if (typeof WebAssembly.compileStreaming === "function" && /^application\/wasm\s*(;|$)/i.test(type)) {
+    const spare = res.clone(); // if streaming is refused, the bytes are still there
+    try {
+      return await WebAssembly.compileStreaming(res);
+    } catch {
+      return WebAssembly.compile(await spare.arrayBuffer());
+    }
+  }
+  return WebAssembly.compile(await res.arrayBuffer());
+}
+
+/**
+ * Instantiates the core and calls its `_initialize` once.
+ * @param {unknown} source a WebAssembly.Module, bytes or a Response (see compileWasm)
  * @returns {Promise<WebAssembly.Instance>}
  */
 export async function instantiate(source) {
-  let mod = await source;
-  if (typeof Response !== "undefined" && mod instanceof Response) {
-    if (!mod.ok) throw new Error(`fetching mcpstream.wasm failed: HTTP ${mod.status}`);
-    mod = await mod.arrayBuffer();
-  }
-  if (!(mod instanceof WebAssembly.Module)) mod = await WebAssembly.compile(mod);
+  const mod = await compileWasm(source, () => { throw new TypeError("instantiate() takes no URL: read it first"); });
   const instance = await WebAssembly.instantiate(mod, imports);
-  instance.exports._initialize?.();
+  /** @type {any} */ (instance.exports)._initialize?.();
   return instance;
 }
