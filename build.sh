@@ -34,6 +34,8 @@ setup_toolchain() {
   [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] || need+=(libclang-rt-14-dev)
   command -v patch >/dev/null || need+=(patch)
   command -v xz >/dev/null || need+=(xz-utils)
+  # the browser e2e tests drive Debian's Chromium (never a downloaded browser build)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
   if [ ${#need[@]} -gt 0 ]; then say "installing with apt: ${need[*]}"; apt_install "${need[@]}"; fi
 }
 
