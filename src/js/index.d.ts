@@ -1,5 +1,13 @@
 // Types of the public API of mcpstream (docs/architecture.md §4).
 
+// Symbol.asyncDispose is in TypeScript's lib only from "esnext.disposable" on; declared here
+// (as @types/node does) so that these types compile with a project's default lib.
+declare global {
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol;
+  }
+}
+
 /** A stdio server (Node) or a Streamable HTTP server, Claude-Desktop style. */
 export type ServerConfig =
   | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string }
