@@ -79,9 +79,19 @@ char *ms__json_print(const cJSON *v);
 #define MS_RPC_NOTIFICATION 2
 #define MS_RPC_RESULT 3
 #define MS_RPC_ERROR 4
+#define MS_RPC_BAD_RESPONSE 5 /* a response by its id, but with both "result" and
+                                 "error", neither, or an error that is no object */
 
 /* Classifies a parsed JSON-RPC 2.0 message. */
 int ms_rpc_classify(const cJSON *msg);
+/* What the first bytes of a message that is too big to parse say about it
+ * (ms_rpc_scan_head). Only top-level members before the first object or
+ * array value are read, so the answer is exact, never a guess. */
+#define MS_HEAD_UNKNOWN 0 /* nothing conclusive before the first nested value */
+#define MS_HEAD_ID 1      /* a response or request with an integer id (*id) */
+#define MS_HEAD_METHOD 2  /* a notification or a server request ("method" first) */
+#define MS_HEAD_OTHER 3   /* an id that cannot be one of ours (string, null, ...) */
+int ms_rpc_scan_head(const char *p, size_t n, int64_t *id);
 /* Reads an id we generated (a non-negative integer). -1 when it is not one. */
 int64_t ms_rpc_int_id(const cJSON *id);
 /* Builds {"jsonrpc":"2.0","id":id,"method":method,"params":params} (params
@@ -113,6 +123,7 @@ typedef struct ms_req {
   int32_t op_id;     /* MS_REQ_OP: the op id; MS_REQ_STREAM_TOOL: stream id */
   int progress;      /* progressToken = rpc_id was sent */
   char *pending;     /* message built but not sent yet (session not ready) */
+  char method[40];   /* for messages (cut to fit) */
 } ms_req;
 
 struct ms_session {

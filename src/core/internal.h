@@ -73,14 +73,20 @@ void ms_buf_free(ms_buf *b);
 /* Called once per complete line, without its "\n" (a trailing "\r" is
  * removed too; blank lines are skipped). `line` is borrowed for the call.
  * When a line is longer than the limit, it is called once with line == NULL
- * and len = the limit, and the rest of that line is discarded.
+ * and len = the limit, and the rest of that line is discarded; during that
+ * call the parser's head[0..head_len) holds the first bytes of the line (up
+ * to MS_NDJSON_HEAD), so that a reader can tell whose answer it was.
  * A negative return stops the feed and is returned by ms_ndjson_feed. */
 typedef int (*ms_line_cb)(void *user, const char *line, size_t len);
+
+#define MS_NDJSON_HEAD 256
 
 typedef struct ms_ndjson {
   ms_buf line;     /* the partial line carried between feeds */
   size_t max;      /* longest accepted line in bytes */
   int discarding;  /* inside an over-long line: drop until "\n" */
+  uint8_t head[MS_NDJSON_HEAD]; /* an over-long line's first bytes (see above) */
+  size_t head_len;
 } ms_ndjson;
 
 void ms_ndjson_init(ms_ndjson *d, size_t max_line);

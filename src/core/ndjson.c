@@ -65,10 +65,18 @@ static int emit(const uint8_t *s, size_t len, ms_line_cb cb, void *user) {
   return rc < 0 ? rc : 0;
 }
 
-/* Reports an over-long line as (NULL, max). Returns 0 or the callback's
- * negative return. */
-static int emit_overflow(ms_ndjson *d, ms_line_cb cb, void *user) {
+/* Reports an over-long line as (NULL, max), with its first bytes in
+ * d->head: the carried bytes d->line, then seg[0..n). Returns 0 or the
+ * callback's negative return. */
+static int emit_overflow(ms_ndjson *d, const uint8_t *seg, size_t n, ms_line_cb cb,
+                         void *user) {
+  size_t k = d->line.len < MS_NDJSON_HEAD ? d->line.len : MS_NDJSON_HEAD;
+  if (k) memcpy(d->head, d->line.data, k);
+  size_t more = n < MS_NDJSON_HEAD - k ? n : MS_NDJSON_HEAD - k;
+  if (more) memcpy(d->head + k, seg, more);
+  d->head_len = k + more;
   int rc = cb(user, NULL, d->max);
+  d->head_len = 0;
   return rc < 0 ? rc : 0;
 }
 
@@ -103,9 +111,9 @@ int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
 
     if (!nl) { /* the tail starts (or continues) a line: carry it */
       if (partial_too_long(d->max, d->line.len + seg, p[n - 1])) {
+        int rc = emit_overflow(d, p + start, seg, cb, user);
         drop_line(d);
         d->discarding = 1;
-        int rc = emit_overflow(d, cb, user);
         if (rc < 0) return rc;
       } else if (ms_buf_append(&d->line, p + start, seg) != 0) {
         drop_line(d);
@@ -119,14 +127,14 @@ int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
     i = end + 1; /* consumed whatever happens below */
     if (d->line.len == 0) { /* a whole line inside the input: no copy */
       if (seg > 0 && complete_too_long(d->max, seg, p[end - 1]))
-        rc = emit_overflow(d, cb, user);
+        rc = emit_overflow(d, p + start, seg, cb, user);
       else
         rc = emit(p + start, seg, cb, user);
     } else { /* completes the carried line */
       uint8_t last = seg > 0 ? p[end - 1] : d->line.data[d->line.len - 1];
       if (complete_too_long(d->max, d->line.len + seg, last)) {
+        rc = emit_overflow(d, p + start, seg, cb, user);
         drop_line(d);
-        rc = emit_overflow(d, cb, user);
       } else if (ms_buf_append(&d->line, p + start, seg) != 0) {
         drop_line(d);
         result = MS_ERR_NOMEM;

@@ -36,7 +36,7 @@ static int send_buf(ms_ctx *ctx, ms_session *s, const ms_buf *b) {
   return ms__fx(ctx, MS_FX_SEND, s->id, 0, 0, b->data, b->len);
 }
 
-static ms_req *add_req(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id) {
+static ms_req *add_req(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, const char *method) {
   if (s->nreqs >= ctx->max_pending) return NULL;
   if (s->nreqs == s->capreqs) {
     size_t cap = s->capreqs ? s->capreqs * 2 : 8;
@@ -50,6 +50,7 @@ static ms_req *add_req(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id) {
   r->rpc_id = s->next_rpc++;
   r->kind = kind;
   r->op_id = op_id;
+  snprintf(r->method, sizeof r->method, "%s", method);
   return r;
 }
 
@@ -101,18 +102,26 @@ static void finish_tool_waits(ms_ctx *ctx, ms_session *s, const ms_err *err) {
   s->ntool_waits = 0;
 }
 
-/* The request failed or the session went away: tell whoever waits. */
-static void fail_req(ms_ctx *ctx, ms_req *r, const ms_err *err) {
-  if (r->kind == MS_REQ_OP) ms__op_fail(ctx, r->op_id, err->code, err->msg, err->len);
-  else if (r->kind == MS_REQ_STREAM_TOOL)
-    ms__stream_tool_done(ctx, r->op_id, r->rpc_id, NULL, err->code, err->msg);
-}
-
 /* The session cannot go on: record why, close it (once). */
 static void session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg) {
   if (!s->err.code) ms_err_set(&s->err, code, "%s", msg);
   ms__session_close(ctx, s);
   ms__streams_session_changed(ctx, s->id);
+}
+
+/* Request r (already taken from the table) failed, or the session went away:
+ * tell whoever waits. The session's own requests (initialize, tools/list)
+ * cannot fail alone: the session fails with them. */
+static void fail_req(ms_ctx *ctx, ms_session *s, ms_req *r, const ms_err *err) {
+  if (r->kind == MS_REQ_OP) ms__op_fail(ctx, r->op_id, err->code, err->msg, err->len);
+  else if (r->kind == MS_REQ_STREAM_TOOL)
+    ms__stream_tool_done(ctx, r->op_id, r->rpc_id, NULL, err->code, err->msg);
+  else if (r->kind == MS_REQ_LIST_TOOLS) {
+    s->listing = 0;
+    session_fail(ctx, s, err->code, err->msg);
+  } else if (r->kind == MS_REQ_INIT && s->state == MS_SESS_INIT) {
+    session_fail(ctx, s, err->code, err->msg);
+  }
 }
 
 int ms__session_health(const ms_session *s) {
@@ -209,7 +218,7 @@ static int send_initialize(ms_ctx *ctx, ms_session *s) {
   if (ok && cJSON_AddItemToObject(p, "clientInfo", info)) info = NULL; /* p owns it now */
   else ok = 0;
   int rc = MS_ERR_NOMEM;
-  ms_req *r = ok ? add_req(ctx, s, MS_REQ_INIT, 0) : NULL;
+  ms_req *r = ok ? add_req(ctx, s, MS_REQ_INIT, 0, "initialize") : NULL;
   if (r) rc = send_req(ctx, s, r, "initialize", p);
   cJSON_Delete(info);
   cJSON_Delete(p);
@@ -254,7 +263,7 @@ static void on_initialized(ms_ctx *ctx, ms_session *s, const cJSON *result) {
 }
 
 static int send_list_tools(ms_ctx *ctx, ms_session *s, const char *cursor) {
-  ms_req *r = add_req(ctx, s, MS_REQ_LIST_TOOLS, 0);
+  ms_req *r = add_req(ctx, s, MS_REQ_LIST_TOOLS, 0, "tools/list");
   if (!r) return MS_ERR_NOMEM;
   cJSON *p = NULL;
   if (cursor) {
@@ -332,6 +341,15 @@ static void on_response(ms_ctx *ctx, ms_session *s, const cJSON *msg, int type) 
   const cJSON *result = cJSON_GetObjectItemCaseSensitive(msg, "result");
   const cJSON *error = type == MS_RPC_ERROR ? cJSON_GetObjectItemCaseSensitive(msg, "error") : NULL;
   ms_err e = {0};
+  if (type == MS_RPC_BAD_RESPONSE) { /* matched, not acceptable: it still settles */
+    const cJSON *any_error = cJSON_GetObjectItemCaseSensitive(msg, "error");
+    ms_err_set(&e, MS_ERR_PROTOCOL, "server '%s' answered %s with a response that has %s", s->name,
+               r.method, result && any_error ? "both \"result\" and \"error\""
+                         : any_error          ? "an \"error\" that is not an object"
+                                              : "neither \"result\" nor \"error\"");
+    fail_req(ctx, s, &r, &e);
+    return;
+  }
   if (error) {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(error, "message");
@@ -407,6 +425,20 @@ static void on_notification(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
   }
 }
 
+/* Handles one parsed message (a batch element, or the whole message). */
+static void dispatch(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
+  int type = ms_rpc_classify(msg);
+  switch (type) {
+    case MS_RPC_REQUEST: on_server_request(ctx, s, msg); break;
+    case MS_RPC_NOTIFICATION: on_notification(ctx, s, msg); break;
+    case MS_RPC_RESULT:
+    case MS_RPC_ERROR:
+    case MS_RPC_BAD_RESPONSE: on_response(ctx, s, msg, type); break;
+    default:
+      logf_(ctx, s, 2, "skipped a message from server '%s' that is not JSON-RPC 2.0", s->name);
+  }
+}
+
 static void handle_message(ms_ctx *ctx, ms_session *s, const char *text, size_t len) {
   long failures = ms_alloc_failures();
   cJSON *msg = ms__json_parse(text, len);
@@ -420,16 +452,52 @@ static void handle_message(ms_ctx *ctx, ms_session *s, const char *text, size_t 
           (int)(len > 60 ? 60 : len), text, len > 60 ? "..." : "");
     return;
   }
-  int type = ms_rpc_classify(msg);
-  switch (type) {
-    case MS_RPC_REQUEST: on_server_request(ctx, s, msg); break;
-    case MS_RPC_NOTIFICATION: on_notification(ctx, s, msg); break;
-    case MS_RPC_RESULT:
-    case MS_RPC_ERROR: on_response(ctx, s, msg, type); break;
-    default:
-      logf_(ctx, s, 2, "skipped a message from server '%s' that is not JSON-RPC 2.0", s->name);
+  if (cJSON_IsArray(msg)) { /* a batch (2025-03-26): each element in order */
+    if (!msg->child) logf_(ctx, s, 2, "skipped an empty batch from server '%s'", s->name);
+    for (const cJSON *m = msg->child; m; m = m->next) dispatch(ctx, s, m);
+  } else {
+    dispatch(ctx, s, msg);
   }
   cJSON_Delete(msg);
+}
+
+/* A message over the size limit was dropped; head[0..n) are its first bytes.
+ * A response whose id can be read there fails its request; a message that
+ * starts with "method" (a notification, a server request) is skipped; when
+ * nothing can be told (e.g. "result" comes before "id", as the TypeScript
+ * SDK writes it), every request sent and not answered fails, as any of them
+ * may have lost its answer. Failing is LIMIT_EXCEEDED. */
+static void on_too_big(ms_ctx *ctx, ms_session *s, const char *head, size_t n, size_t limit) {
+  int64_t id = -1;
+  int what = ms_rpc_scan_head(head, n, &id);
+  ptrdiff_t i = what == MS_HEAD_ID ? find_req(s, id) : -1;
+  if (i >= 0 && s->reqs[i].pending) i = -1;
+  ms_err e;
+  if (i >= 0) {
+    ms_req r = take_req(s, (size_t)i);
+    ms_err_set(&e, MS_ERR_LIMIT,
+               "server '%s' answered %s with a message over the %zu-byte limit (raise "
+               "limits.messageBytes, or messageBytes in the server's config)",
+               s->name, r.method, limit);
+    fail_req(ctx, s, &r, &e);
+    return;
+  }
+  int failed = 0;
+  while (what == MS_HEAD_UNKNOWN) {
+    size_t k = 0;
+    while (k < s->nreqs && s->reqs[k].pending) k++;
+    if (k == s->nreqs) break;
+    ms_req r = take_req(s, k);
+    ms_err_set(&e, MS_ERR_LIMIT,
+               "server '%s' sent a message over the %zu-byte limit that may have been the answer "
+               "to %s (its id could not be read, so every request waiting fails; raise "
+               "limits.messageBytes, or messageBytes in the server's config)",
+               s->name, limit, r.method);
+    fail_req(ctx, s, &r, &e);
+    failed++;
+  }
+  if (!failed)
+    logf_(ctx, s, 2, "skipped a message from server '%s' over the %zu-byte limit", s->name, limit);
 }
 
 typedef struct feed_ctx {
@@ -439,12 +507,11 @@ typedef struct feed_ctx {
 
 static int on_line(void *user, const char *line, size_t len) {
   feed_ctx *f = user;
+  if (f->s->state == MS_SESS_CLOSED) return 0;
   if (!line) {
-    logf_(f->ctx, f->s, 2, "skipped a message from server '%s' over the %zu-byte limit",
-          f->s->name, len);
+    on_too_big(f->ctx, f->s, (const char *)f->s->framer.head, f->s->framer.head_len, len);
     return 0;
   }
-  if (f->s->state == MS_SESS_CLOSED) return 0;
   handle_message(f->ctx, f->s, line, len);
   return 0;
 }
@@ -499,8 +566,8 @@ MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len
   if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
   if (s->state == MS_SESS_CLOSED) return 0;
   if (len > ctx->max_message) {
-    logf_(ctx, s, 2, "skipped a message from server '%s' over the %zu-byte limit", s->name,
-          ctx->max_message);
+    on_too_big(ctx, s, (const char *)ctx->input.data, len < MS_NDJSON_HEAD ? len : MS_NDJSON_HEAD,
+               ctx->max_message);
     return 0;
   }
   handle_message(ctx, s, (const char *)ctx->input.data, len);
@@ -538,7 +605,7 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
   while (s->nreqs) {
     ms_req r = take_req(s, 0);
     ms_free(r.pending);
-    fail_req(ctx, &r, &s->err);
+    fail_req(ctx, s, &r, &s->err);
   }
   finish_tool_waits(ctx, s, &s->err);
   ms__streams_session_changed(ctx, s->id);
@@ -564,8 +631,13 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
   if (method_len == 0 || (size_t)method_len + params_len > ctx->input.cap)
     return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "a method name is required");
   int h = ms__session_health(s);
-  if (h < 0 || s->state == MS_SESS_CLOSING)
-    return ms__op_fail(ctx, op_id, h < 0 ? h : MS_ERR_TRANSPORT_CLOSED, s->err.msg, s->err.len), 0;
+  if (h < 0 || s->state == MS_SESS_CLOSING) {
+    ms_err e;
+    if (s->err.len) e = s->err;
+    else ms_err_set(&e, 0, "the session with server '%s' is closing; %.*s was not sent", s->name,
+                    (int)(method_len > 64 ? 64 : method_len), (const char *)ctx->input.data);
+    return ms__op_fail(ctx, op_id, h < 0 ? h : MS_ERR_TRANSPORT_CLOSED, e.msg, e.len), 0;
+  }
   char *method = ms_strndup((const char *)ctx->input.data, method_len);
   cJSON *params = NULL;
   if (!method) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory");
@@ -578,7 +650,7 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
                       (int)method_len, (const char *)ctx->input.data);
     }
   }
-  ms_req *r = add_req(ctx, s, MS_REQ_OP, op_id);
+  ms_req *r = add_req(ctx, s, MS_REQ_OP, op_id, method);
   if (!r) {
     rc = s->nreqs >= ctx->max_pending
              ? ms__fail(ctx, MS_ERR_LIMIT, "server '%s' has %zu requests pending (the limit)", s->name, ctx->max_pending)
@@ -664,7 +736,7 @@ MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int
 int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id, const char *name,
                               const cJSON *args) {
   if (s->state != MS_SESS_READY) return ms__session_health(s) < 0 ? ms__session_health(s) : MS_ERR_STATE;
-  ms_req *r = add_req(ctx, s, MS_REQ_STREAM_TOOL, st_id);
+  ms_req *r = add_req(ctx, s, MS_REQ_STREAM_TOOL, st_id, "tools/call");
   if (!r) return s->nreqs >= ctx->max_pending ? MS_ERR_LIMIT : MS_ERR_NOMEM;
   r->progress = 1;
   int64_t id = r->rpc_id;

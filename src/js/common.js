@@ -43,7 +43,7 @@ export async function makeRuntime(options, platform) {
   } catch (e) {
     throw new MCPStreamError("INVALID_ARGUMENT", `options.wasm is not a usable mcpstream module: ${e?.message ?? e}`, { cause: e });
   }
-  return new Runtime(instance, platform.hosts());
+  return new Runtime(instance, platform.hosts(), { limits: options.limits });
 }
 
 /** Reads a URL with fetch (browsers, workers; Node for http: and data: URLs). */

@@ -11,6 +11,11 @@ export const STATUS = Object.freeze({ DONE: 0, YIELD: 1, EFFECTS: 2, WAIT: 3 });
 export const OWNER = Object.freeze({ stream: 1, agent: 2, client: 3 });
 export const END = Object.freeze({ return: 0, throw: 1, abort: 2, agentClosed: 3 });
 export const CLOSE_REASON = Object.freeze({ closed: 0, exited: 1, "open-failed": 2 });
+/** createRuntime({ limits }) names → MS_LIMIT_* (mcpstream.h), with the core's defaults. */
+export const LIMITS = Object.freeze({
+  messageBytes: { id: 1, default: 16 * 1024 * 1024 },
+  pendingRequests: { id: 2, default: 1024 },
+});
 
 import { MCPStreamError } from "./errors.js";
 
@@ -26,6 +31,12 @@ export class Core {
     this.#x = instance.exports;
     this.#ctx = this.#x.ms_ctx_new();
     if (!this.#ctx) throw new MCPStreamError("OUT_OF_MEMORY", "mcpstream core: out of memory creating its context");
+  }
+
+  /** Sets a limit (LIMITS) for the context and the objects made after the call. */
+  setLimit(name, value) {
+    const rc = this.#x ? this.#x.ms_ctx_set_limit(this.#ctx, LIMITS[name].id, value) : 0;
+    if (rc < 0) throw new MCPStreamError("INVALID_ARGUMENT", `limits.${name}: ${this.error() || "refused"}`);
   }
 
   /** False once killed: then nothing calls into the instance. */

@@ -41,7 +41,7 @@ function load(url) {
 
 /**
  * Creates a runtime: one instance of the core with its own sessions and streams.
- * @param {{wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response | URL | string}} [options]
+ * @param {{wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response | URL | string, limits?: Record<string, number>}} [options]
  */
 export async function createRuntime(options = {}) {
   const runtime = await makeRuntime(options, {

@@ -1,8 +1,8 @@
 // runtime.js — one wasm instance of the core, its host adapters and its
 // lifecycle events. All awaiting of I/O happens here and in the hosts; the
 // core only reacts. After dispose() begins, the instance is never called again.
-import { Core, FX, OWNER, CLOSE_REASON } from "./core.js";
-import { coreError, RuntimeDisposedError } from "./errors.js";
+import { Core, FX, OWNER, CLOSE_REASON, LIMITS } from "./core.js";
+import { coreError, RuntimeDisposedError, invalidArgument } from "./errors.js";
 import { startModelRequest } from "./hosts/model.js";
 
 const decoder = new TextDecoder();
@@ -48,11 +48,14 @@ export class Runtime extends EventTarget {
    * @param {WebAssembly.Instance} instance
    * @param {Hosts} hosts the platform's I/O: transports, and optionally a fetch
    *   whose connections follow setRef (so they never keep a process alive idly)
+   * @param {{limits?: Record<string, number>}} [options] see CreateRuntimeOptions in index.d.ts
    */
-  constructor(instance, hosts) {
+  constructor(instance, hosts, options = {}) {
     super();
+    const limits = checkLimits(options.limits, "createRuntime: limits");
     this.#core = new Core(instance);
     this.#hosts = hosts;
+    for (const [name, value] of Object.entries(limits)) this.#core.setLimit(name, value);
   }
 
   /** True once dispose() was called. */
@@ -315,4 +318,17 @@ export class Runtime extends EventTarget {
     const withFetch = typeof llm === "function" || llm.fetch || !this.#hosts.fetch ? llm : { ...llm, fetch: this.#hosts.fetch };
     return startModelRequest(withFetch, body, hooks);
   }
+}
+
+/** Validates a limits object (runtime-wide, or a server's overrides); returns it. */
+export function checkLimits(limits, where, allowed = Object.keys(LIMITS)) {
+  if (limits === undefined) return {};
+  if (!limits || typeof limits !== "object" || Array.isArray(limits))
+    throw invalidArgument(`${where} must be an object like { messageBytes: 1048576 }`);
+  for (const [name, value] of Object.entries(limits)) {
+    if (!allowed.includes(name)) throw invalidArgument(`${where}: unknown limit '${name}'; known: ${allowed.join(", ")}`);
+    if (!Number.isInteger(value) || value < 1 || value > 0x7fffffff)
+      throw invalidArgument(`${where}.${name} must be an integer from 1 to 2147483647`);
+  }
+  return limits;
 }

@@ -511,7 +511,56 @@ static void ndjson_should_pass_nul_bytes_and_non_ascii_through(void) {
   tlog_free(&r.log);
 }
 
+/* The callback of the head test: records the head of each overflow. */
+typedef struct head_rec {
+  ms_ndjson *d;
+  char heads[4][MS_NDJSON_HEAD + 1];
+  int n;
+} head_rec;
+
+static int record_head(void *user, const char *line, size_t len) {
+  head_rec *r = user;
+  (void)len;
+  if (!line && r->n < 4) {
+    memcpy(r->heads[r->n], r->d->head, r->d->head_len);
+    r->heads[r->n++][r->d->head_len] = '\0';
+  }
+  return 0;
+}
+
+static void ndjson_should_show_the_first_bytes_of_an_over_long_line_while_reporting_it(void) {
+  ms_ndjson d;
+  head_rec r = {&d, {{0}}, 0};
+  ms_ndjson_init(&d, 4);
+  /* whole in one feed; carried then certain; carried then completed by its LF */
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"abcdefg\n", 8, record_head, &r), 0);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"hij", 3, record_head, &r), 0);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"klmn\n", 5, record_head, &r), 0);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"opq", 3, record_head, &r), 0);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"r\r", 2, record_head, &r), 0);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"s\n", 2, record_head, &r), 0);
+  T_EQ(r.n, 3);
+  T_MEM(r.heads[0], strlen(r.heads[0]), "abcdefg");
+  T_MEM(r.heads[1], strlen(r.heads[1]), "hijklmn");
+  T_MEM(r.heads[2], strlen(r.heads[2]), "opqr\rs");
+  T_EQ(d.head_len, 0); /* only during the call */
+  ms_ndjson_free(&d);
+  /* a long line: the head is cut at MS_NDJSON_HEAD */
+  static char big[3 * MS_NDJSON_HEAD];
+  memset(big, 'x', sizeof big);
+  big[0] = '{';
+  r.n = 0;
+  ms_ndjson_init(&d, MS_NDJSON_HEAD);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)big, 10, record_head, &r), 0);
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)big + 10, sizeof big - 10, record_head, &r), 0);
+  T_EQ(r.n, 1);
+  T_EQ(strlen(r.heads[0]), MS_NDJSON_HEAD);
+  T_EQ(r.heads[0][0], '{');
+  ms_ndjson_free(&d);
+}
+
 int main(void) {
+  T_RUN(ndjson_should_show_the_first_bytes_of_an_over_long_line_while_reporting_it);
   ndjson_names = list_transcripts("ndjson-");
   T_RUN(ndjson_transcripts_should_exist);
   T_RUN(ndjson_transcripts_should_match_when_fed_whole);

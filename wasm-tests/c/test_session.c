@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L /* opendir: the transcripts are discovered */
 #include <dirent.h>
 
+#include "core.h" /* ms_rpc_scan_head */
 #include "host.h"
 #include "t.h"
 
@@ -561,6 +562,174 @@ static void session_should_take_whole_messages_from_a_framing_transport(void) {
   h_free(&h);
 }
 
+static void session_should_fail_a_request_answered_with_both_result_and_error(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 5, 0, "tools/call", "{\"name\":\"x\"}");
+  h_request(&h, sid, 6, 0, "resources/read", NULL);
+  h_request(&h, sid, 7, 0, "prompts/get", NULL);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{},\"error\":{\"code\":1,\"message\":\"m\"}}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":3}\n"
+         "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":\"broken\"}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 5 -5 server 'everything' answered tools/call with a response that has both \"result\" and \"error\"\n"
+            "OP_DONE 6 -5 server 'everything' answered resources/read with a response that has neither \"result\" nor \"error\"\n"
+            "OP_DONE 7 -5 server 'everything' answered prompts/get with a response that has an \"error\" that is not an object\n");
+  T_EQ(ms_session_state(h.ctx, sid), 1); /* the session goes on */
+  h_free(&h);
+}
+
+static void session_should_fail_initialize_answered_with_both_result_and_error(void) {
+  host h;
+  h_init(&h);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(&h, sid);
+  ms_session_list_tools(h.ctx, sid, 4);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-11-25\"},\"error\":{\"code\":1,\"message\":\"m\"}}\n");
+  h_take(&h);
+  T_LOG(&h, "CLOSE 1\n");
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_PROTOCOL);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 4 -5 server 'everything' answered initialize with a response that has both"), 1);
+  h_free(&h);
+}
+
+static void session_should_handle_each_response_of_a_batch_in_order(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 5, MS_REQ_PROGRESS, "a", NULL);
+  h_request(&h, sid, 6, 0, "b", NULL);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid,
+         "[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":2,\"progress\":1}},"
+         "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"n\":3}},"
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-1,\"message\":\"no\"}},"
+         "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"},"
+         "7,[]]\n"
+         "[]\n");
+  h_take(&h);
+  T_LOG(&h, "OP_PROGRESS 5 {\"progressToken\":2,\"progress\":1}\n"
+            "OP_DONE 6 0 {\"n\":3}\n"
+            "OP_DONE 5 -8 server 'everything' answered with error -1: no\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{}}\n"
+            "LOG 1 2 skipped a message from server 'everything' that is not JSON-RPC 2.0\n"
+            "LOG 1 2 skipped a message from server 'everything' that is not JSON-RPC 2.0\n"
+            "LOG 1 2 skipped an empty batch from server 'everything'\n");
+  h_free(&h);
+}
+
+/* A session with a 160-byte message limit, ready, with requests 5 (id 2)
+ * and 6 (id 3) sent; the log is cleared. */
+static int limited_session(host *h) {
+  h_init(h);
+  ms_ctx_set_limit(h->ctx, MS_LIMIT_MESSAGE_BYTES, 160);
+  int sid = h_session_new(h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(h, sid);
+  h_feed(h, sid, init_result("2025-11-25"));
+  h_request(h, sid, 5, 0, "tools/call", NULL);
+  h_request(h, sid, 6, 0, "resources/read", NULL);
+  h_take(h);
+  h_clear(h);
+  return sid;
+}
+
+#define BIG                                                                                    \
+  "\"................................................................................" \
+  "..............................................................................\""
+
+static void session_should_fail_the_request_whose_answer_is_over_the_size_limit(void) {
+  host h;
+  int sid = limited_session(&h);
+  /* the id comes before the big value: only that request fails */
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\", \"id\" : 3 ,\"result\":{\"text\":" BIG "}}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 6 -11 server 'everything' answered resources/read with a message over the "
+            "160-byte limit (raise limits.messageBytes, or messageBytes in the server's config)\n");
+  /* over a framing transport too */
+  h_msg(&h, sid, "{\"id\":2,\"jsonrpc\":\"2.0\",\"result\":{\"text\":" BIG "}}");
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 5 -11 server 'everything' answered tools/call with a message over the 160-byte limit"), 1);
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  h_free(&h);
+}
+
+static void session_should_fail_every_sent_request_when_an_over_long_answer_has_no_readable_id(void) {
+  host h;
+  int sid = limited_session(&h);
+  /* "result" first, as the TypeScript SDK writes it: any request may be the one */
+  h_feed(&h, sid, "{\"result\":{\"text\":" BIG "},\"jsonrpc\":\"2.0\",\"id\":3}\n");
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 5 -11 server 'everything' sent a message over the 160-byte limit that may have been the answer to tools/call"), 1);
+  T_EQ(h_count(&h, "OP_DONE 6 -11 server 'everything' sent a message over the 160-byte limit that may have been the answer to resources/read"), 1);
+  /* with nothing pending, and for a notification, it is only skipped */
+  h_feed(&h, sid, "{\"result\":{\"text\":" BIG "},\"jsonrpc\":\"2.0\",\"id\":3}\n");
+  h_request(&h, sid, 7, 0, "x", NULL);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"data\":" BIG "}}\n"
+                  "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"result\":{\"text\":" BIG "}}\n"
+                  "{\"jsonrpc\":\"2.0\",\"id\":99,\"result\":{\"text\":" BIG "}}\n");
+  h_take(&h);
+  T_EQ(h_count(&h, "LOG 1 2 skipped a message from server 'everything' over the 160-byte limit\n"), 4);
+  T_EQ(h_count(&h, "OP_DONE 7"), 0);
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  h_free(&h);
+}
+
+static void session_should_fail_when_its_tool_list_is_over_the_size_limit(void) {
+  host h;
+  h_init(&h);
+  ms_ctx_set_limit(h.ctx, MS_LIMIT_MESSAGE_BYTES, 160);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(&h, sid);
+  h_feed(&h, sid, init_result("2025-11-25"));
+  ms_session_list_tools(h.ctx, sid, 9); /* tools/list is id 2 */
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid, "{\"result\":{\"tools\":[{\"name\":" BIG "}]},\"jsonrpc\":\"2.0\",\"id\":2}\n");
+  h_take(&h);
+  T_LOG(&h, "CLOSE 1\n");
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_LIMIT);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 9 -11 server 'everything' sent a message over the 160-byte limit that may have been the answer to tools/list"), 1);
+  h_free(&h);
+}
+
+static void rpc_scan_head_should_read_only_what_is_certain(void) {
+  static const struct { const char *head; int want; long long id; } cases[] = {
+      {"{\"jsonrpc\":\"2.0\",\"id\":12,\"result\":{", MS_HEAD_ID, 12},
+      {" { \"id\" : 0 }", MS_HEAD_ID, 0},
+      {"{\"a\":\"x\\\"y\",\"b\":null,\"c\":-1.5e3,\"id\":7,", MS_HEAD_ID, 7},
+      {"{\"method\":\"x\",\"id\":3", MS_HEAD_METHOD, 0},
+      {"{\"jsonrpc\":\"2.0\",\"method\":", MS_HEAD_METHOD, 0},
+      {"{\"id\":\"3\",", MS_HEAD_OTHER, 0},
+      {"{\"id\":3.5,", MS_HEAD_OTHER, 0},
+      {"{\"id\":-3,", MS_HEAD_OTHER, 0},
+      {"{\"id\":null,", MS_HEAD_OTHER, 0},
+      {"{\"id\":12345678901234567,", MS_HEAD_OTHER, 0},
+      {"{\"id\":12", MS_HEAD_UNKNOWN, 0}, /* more digits may follow */
+      {"{\"result\":{\"id\":3}", MS_HEAD_UNKNOWN, 0},
+      {"{\"result\":[1],\"id\":3}", MS_HEAD_UNKNOWN, 0},
+      {"{\"jsonrpc\":\"2.", MS_HEAD_UNKNOWN, 0},
+      {"[{\"id\":3}]", MS_HEAD_UNKNOWN, 0},
+      {"", MS_HEAD_UNKNOWN, 0},
+      {"{\"i\\d\":3,", MS_HEAD_UNKNOWN, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    int64_t id = -1;
+    int got = ms_rpc_scan_head(cases[i].head, strlen(cases[i].head), &id);
+    if (got != cases[i].want) T_FAIL("head %s: got %d, want %d", cases[i].head, got, cases[i].want);
+    if (got == MS_HEAD_ID && id != cases[i].id) T_FAIL("head %s: id %lld", cases[i].head, (long long)id);
+    t_checks++;
+  }
+}
+
 /* ---- closing ------------------------------------------------------------------- */
 
 static void session_should_fail_every_pending_op_and_emit_one_close_event(void) {
@@ -945,6 +1114,13 @@ int main(void) {
   T_RUN(session_should_cut_a_long_malformed_line_in_its_log);
   T_RUN(session_should_skip_a_message_over_the_size_limit);
   T_RUN(session_should_take_whole_messages_from_a_framing_transport);
+  T_RUN(session_should_fail_a_request_answered_with_both_result_and_error);
+  T_RUN(session_should_fail_initialize_answered_with_both_result_and_error);
+  T_RUN(session_should_handle_each_response_of_a_batch_in_order);
+  T_RUN(session_should_fail_the_request_whose_answer_is_over_the_size_limit);
+  T_RUN(session_should_fail_every_sent_request_when_an_over_long_answer_has_no_readable_id);
+  T_RUN(session_should_fail_when_its_tool_list_is_over_the_size_limit);
+  T_RUN(rpc_scan_head_should_read_only_what_is_certain);
   T_RUN(session_should_fail_every_pending_op_and_emit_one_close_event);
   T_RUN(session_should_report_closed_calls_on_a_closed_session);
   T_RUN(session_should_fail_requests_on_a_closing_session);
