@@ -55,11 +55,21 @@ export interface Runtime extends EventTarget {
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
 }
 
+/** Limits of a runtime (integers from 1 to 2147483647). README "Limits and bad input". */
+export interface RuntimeLimits {
+  /** Largest message from a server (one NDJSON line), model SSE event or whole model response, in bytes. Default 16 MiB. */
+  messageBytes?: number;
+  /** Requests waiting for an answer, per session. Default 1024. */
+  pendingRequests?: number;
+}
+
 export interface CreateRuntimeOptions {
   /** The core: a precompiled module (workers: `import wasm from "mcpstream/mcpstream.wasm"`),
    *  bytes, a Response, or a URL to read. Without it, Node reads dist/mcpstream.wasm and a
    *  browser fetches the .wasm shipped next to the browser entry; a worker needs it. */
   wasm?: WebAssembly.Module | ArrayBuffer | Uint8Array | Response | Promise<Response> | URL | string;
+  /** Limits for everything made by this runtime; a bad name or value is a TypeError (INVALID_ARGUMENT). */
+  limits?: RuntimeLimits;
 }
 export function createRuntime(options?: CreateRuntimeOptions): Promise<Runtime>;
 
