@@ -227,7 +227,10 @@ MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,
                                        uint32_t len);
 /* End of the model response. status 200: success; otherwise the HTTP status
  * (or 0 for a network failure) and input[0..len) the body or message. When the
- * body was a whole JSON response (not SSE), pass it here with status 200. */
+ * body was a whole JSON response (not SSE), pass it here with status 200.
+ * A negative status is the host's own verdict: the stream fails with that code
+ * (MS_ERR_TIMEOUT, MS_ERR_LIMIT, MS_ERR_NOMEM or MS_ERR_LLM_PROTOCOL; any other
+ * negative value is MS_ERR_LLM_HTTP) and input[0..len) as its message, verbatim. */
 MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t st, int32_t seq,
                                       int32_t status, uint32_t len);
 /* Frees a stream. Only allowed after it reported MS_DONE or an error (else

@@ -917,6 +917,15 @@ MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int3
   st->model_inflight = 0;
   const char *body = (const char *)ctx->input.data;
   ms_err e = {0};
+  if (status < 0) { /* the host's own failure (timeout, limit, network): its code and message */
+    int code = status == MS_ERR_TIMEOUT || status == MS_ERR_LIMIT || status == MS_ERR_NOMEM ||
+                       status == MS_ERR_LLM_PROTOCOL
+                   ? status
+                   : MS_ERR_LLM_HTTP;
+    ms_err_set(&e, code, "%.*s", (int)(len < MS_ERR_MSG_MAX ? len : MS_ERR_MSG_MAX), body);
+    fail(ctx, st, e.code, e.msg);
+    return 0;
+  }
   if (status != 200) {
     ms_llm_http_error(&e, status, body, len);
     fail(ctx, st, e.code, e.msg);

@@ -2,12 +2,13 @@
 // next / return / throw drive the core's generator of the same names; the
 // lifecycle decisions (what to close, when the end is reached) are the core's.
 import { OWNER, STATUS, END } from "./core.js";
-import { coreError, invalidArgument, AbortError, RuntimeDisposedError } from "./errors.js";
+import { coreError, coreStatus, invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 import { MCPClient } from "./client.js";
 import { onAbort } from "./abort.js";
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** Abandoned streams (never returned) are cleaned up when collected: a safety net only. */
 const abandoned = new FinalizationRegistry((driver) => driver._abandon());
@@ -38,6 +39,11 @@ export class MCPAgent {
     if (typeof llm === "function") {
       this.#llm = llm;
     } else if (llm && typeof llm === "object" && typeof llm.baseURL === "string" && llm.baseURL) {
+      for (const name of LLM_LIMITS) {
+        const v = llm[name];
+        if (v !== undefined && !(typeof v === "number" && v > 0))
+          throw invalidArgument(`new MCPAgent: llm.${name} must be a positive number (Infinity for no limit)`);
+      }
       this.#llm = { ...llm };
     } else {
       throw invalidArgument("new MCPAgent: llm must be { baseURL, apiKey?, model? } for an OpenAI-compatible endpoint, or an async function (request) => assistantMessage");
@@ -226,6 +232,8 @@ class StreamDriver {
   /** next() calls made and not yet settled (one rejects when the runtime is disposed) */ #nexts = 0;
   #final = null;
   #model = null;
+  /** the typed error the host ended the current model request with (a limit, a timeout, ...) */
+  #modelFailure = null;
   #abandoned = false;
   /** the core reported stream-end: its cleanup is done */ #coreEnded = false;
   /** what the ended core stream still had to report, collected so it could be freed */ #tail = null;
@@ -300,6 +308,8 @@ class StreamDriver {
 
   /** The error a negative core status ends the stream with; `out` is its message. */
   #endErrorOf(rc, out) {
+    const model = this.#modelFailure;
+    if (model && (rc === coreStatus(model.code) || (model.forced && rc === ABORTED))) return model;
     if (rc !== ABORTED && rc !== AGENT_CLOSED) return coreError(rc, out);
     return this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"));
   }
@@ -543,22 +553,65 @@ class StreamDriver {
 
   _startModel(seq, payload) {
     this.#model?.handle.abort();
+    this.#modelFailure = null;
     const rt = this.#rt, id = this.id;
+    let endpoint = null;
+    // Whatever goes wrong handing the model's bytes to the core (a copy into wasm memory
+    // that fails for a huge answer, say) ends the stream with a typed error: it never
+    // escapes from here, and the stream never waits for an end the core did not get.
+    const guarded = (fn) => (...args) => {
+      if (rt.disposed) return;
+      try {
+        fn(...args);
+      } catch (e) {
+        this.#modelBroke(rt, seq, endpoint, e, args[1]);
+      }
+    };
     const handle = rt._model(this.#hooks.llm(), decoder.decode(payload), {
-      onChunk: (bytes) => {
-        if (rt.disposed) return;
+      onChunk: guarded((bytes) => {
         rt._core.streamModelFeed(id, seq, bytes);
         rt._drain();
-      },
-      onEnd: (status, bytes) => {
+      }),
+      onEnd: (status, bytes, detail) => {
         if (this.#model?.seq === seq) this.#model = null;
-        if (rt.disposed) return;
-        rt._core.streamModelEnd(id, seq, status, bytes);
-        rt._drain();
+        endpoint = detail?.endpoint ?? null;
+        guarded(() => {
+          if (detail?.error) {
+            this.#modelFailure = detail.error;
+            rt._core.streamModelEnd(id, seq, coreStatus(detail.error.code), bytes);
+          } else {
+            rt._core.streamModelEnd(id, seq, status, bytes);
+          }
+          rt._drain();
+        })(status, bytes);
       },
-      onError: (e) => queueMicrotask(() => { throw e; }), // a bug of ours: do not swallow it
+      onError: (e) => guarded(() => { throw e; })(),
     });
     this.#model = { seq, handle };
+  }
+
+  /** The model's answer could not be handed to the core: end the stream with a typed error. */
+  #modelBroke(rt, seq, endpoint, cause, bytes) {
+    const code = cause?.code === "OUT_OF_MEMORY" || cause instanceof RangeError ? "OUT_OF_MEMORY" : "INTERNAL";
+    const size = bytes?.byteLength ? ` (${bytes.byteLength} bytes)` : "";
+    const err = new MCPStreamError(code,
+      `the model's answer from ${endpoint ?? "the model endpoint"}${size} could not be passed to the core: ` +
+      `${cause?.message ?? cause}`, { cause });
+    err.endpoint = endpoint;
+    this.#modelFailure = err;
+    if (this.#model?.seq === seq) {
+      this.#model.handle.abort();
+      this.#model = null;
+    }
+    try {
+      // a short message: it fits in the input buffer the failed copy left behind
+      rt._core.streamModelEnd(this.id, seq, coreStatus(code), encoder.encode(err.message.slice(0, 400)));
+    } catch {
+      err.forced = true; // the core did not take even that: end the stream as aborted, reported as err
+      rt._core.streamReturn(this.id, END.abort);
+    }
+    try { rt._drain(); } catch { /* effects stay queued in the core; the next drain takes them */ }
+    this._wake();
   }
 
   _abortModel(seq) {
@@ -590,6 +643,9 @@ class StreamDriver {
     this._wake(); // a loop waiting for the core sees the end
   }
 }
+
+/** Numeric options of an llm object (see src/js/hosts/model.js). */
+const LLM_LIMITS = ["maxResponseBytes"];
 
 const ABORTED = -12;
 const AGENT_CLOSED = -13;

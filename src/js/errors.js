@@ -20,6 +20,12 @@ export const CORE_CODES = Object.freeze({
   [-15]: "CANCELLED",
 });
 
+/** Stable string code → core status code (the inverse of CORE_CODES); -9 (LLM_HTTP) if unknown. */
+export function coreStatus(code) {
+  for (const [status, name] of Object.entries(CORE_CODES)) if (name === code) return Number(status);
+  return -9;
+}
+
 /** The base class of every mcpstream error. */
 export class MCPStreamError extends Error {
   /**

@@ -109,8 +109,20 @@ export class MCPClient {
 export interface ChatMessage { role: "system" | "user" | "assistant" | "tool"; content: string | null; [key: string]: unknown }
 export interface ChatRequest { model: string; messages: ChatMessage[]; tools?: unknown[]; stream: boolean }
 
+export interface LLMEndpoint {
+  /** an OpenAI-compatible endpoint: requests go to `${baseURL}/chat/completions` */
+  baseURL: string;
+  apiKey?: string;
+  model?: string;
+  headers?: Record<string, string>;
+  fetch?: typeof fetch;
+  /** The largest answer read whole when the endpoint does not stream (default 16 MiB); a larger
+   *  one is not read further and ends the stream with LIMIT_EXCEEDED. Infinity: no limit. */
+  maxResponseBytes?: number;
+}
+
 export type LLM =
-  | { baseURL: string; apiKey?: string; model?: string; headers?: Record<string, string>; fetch?: typeof fetch }
+  | LLMEndpoint
   | ((request: ChatRequest, options: { signal: AbortSignal }) => Promise<ChatMessage | string>);
 
 export interface MCPAgentOptions {
@@ -166,6 +178,8 @@ export type ErrorCode =
 export class MCPStreamError extends Error {
   constructor(code: ErrorCode | string, message: string, options?: { cause?: unknown });
   readonly code: ErrorCode | string;
+  /** errors of a model request: the URL it went to (or "the llm function") */
+  readonly endpoint?: string;
 }
 export class RuntimeDisposedError extends MCPStreamError {
   readonly code: "RUNTIME_DISPOSED";

@@ -395,6 +395,26 @@ static void stream_should_fail_with_the_http_error_of_the_model(void) {
   h_free(&h);
 }
 
+static void stream_should_fail_with_the_hosts_own_code_for_a_negative_status(void) {
+  static const int codes[][2] = {{MS_ERR_TIMEOUT, MS_ERR_TIMEOUT},
+                                 {MS_ERR_LIMIT, MS_ERR_LIMIT},
+                                 {MS_ERR_NOMEM, MS_ERR_NOMEM},
+                                 {MS_ERR_LLM_PROTOCOL, MS_ERR_LLM_PROTOCOL},
+                                 {MS_ERR_ABORTED, MS_ERR_LLM_HTTP}, /* not the host's to claim */
+                                 {-999, MS_ERR_LLM_HTTP}};
+  for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+    host h;
+    int st = model_stream(&h, NULL);
+    T_EQ(h_model_end(&h, st, 1, codes[i][0], "no first byte from http://m/v1 within 5 ms"), 0);
+    h_take(&h);
+    T_EQ(h_run(&h, st), codes[i][1]);
+    T_OK(h_has(&h, " no first byte from http://m/v1 within 5 ms\n"));
+    T_EQ(h.model_aborts[st], 0); /* the request had ended */
+    T_EQ(h_run(&h, st), MS_DONE);
+    h_free(&h);
+  }
+}
+
 static void stream_should_fail_on_an_error_event_and_abort_the_request(void) {
   host h;
   int st = model_stream(&h, NULL);
@@ -490,6 +510,7 @@ int main(void) {
   T_RUN(stream_should_yield_text_steps_from_sse_chunks_and_a_final_step);
   T_RUN(stream_should_take_a_whole_json_response_at_the_end);
   T_RUN(stream_should_fail_with_the_http_error_of_the_model);
+  T_RUN(stream_should_fail_with_the_hosts_own_code_for_a_negative_status);
   T_RUN(stream_should_fail_on_an_error_event_and_abort_the_request);
   T_RUN(stream_should_fail_on_malformed_json_in_the_stream);
   T_RUN(stream_should_fail_on_a_model_event_over_the_limit);

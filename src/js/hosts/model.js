@@ -8,15 +8,30 @@
 //   - no hook is called before startModelRequest returns (hooks never re-enter the caller);
 //   - onChunk(bytes) only for a 2xx text/event-stream response, once per body chunk as it arrives;
 //   - exactly one onEnd per request, unless abort() came first:
-//       streamed 2xx                 onEnd(status, null)   after the last onChunk
-//       any other response           onEnd(status, whole body bytes)  (JSON answer, HTTP error)
+//       streamed 2xx                 onEnd(status, null, detail)   after the last onChunk
+//       any other response           onEnd(status, whole body bytes, detail)  (JSON answer, HTTP error)
 //       network or stream failure,
-//       function-form failure        onEnd(0, UTF-8 message saying what failed and why)
-//       function form                onEnd(200, UTF-8 JSON of the assistant message)
+//       function-form failure,
+//       a body over the limit        onEnd(0, UTF-8 message saying what failed and why, detail)
+//                                    with detail.error the typed error (MCPStreamError: code,
+//                                    message naming the endpoint, `endpoint`, `cause`)
+//       function form                onEnd(200, UTF-8 JSON of the assistant message, detail)
+//     detail is { endpoint } plus `error` as above;
 //   - after abort(), no hook is called again; abort() is idempotent and never throws;
 //   - no promise of this file ever rejects unhandled.
 // If a hook throws, the request is stopped; a throwing onChunk is followed by
 // onEnd(0, message), and the error is passed to hooks.onError(err) when given.
+//
+// Bounds: a body that is not streamed (a JSON answer, an error page) is read up to
+// llm.maxResponseBytes (default 16 MiB, the core's message limit); past that the request is
+// stopped while it is read and ends with LIMIT_EXCEEDED. Error bodies are read up to 64 KiB
+// (enough for the message; the rest is dropped).
+
+import { MCPStreamError } from "../errors.js";
+
+/** The largest JSON answer read whole (the core's default message limit). */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -39,6 +54,7 @@ export function startModelRequest(llm, body, hooks) {
   const controller = new AbortController();
   let settled = false; // onEnd called, or aborted: no hook from now on
   let reader = null;
+  const endpoint = typeof llm === "function" ? "the llm function" : endpointOf(llm?.baseURL);
 
   const reportHookError = (err) => {
     try {
@@ -48,14 +64,21 @@ export function startModelRequest(llm, body, hooks) {
     }
   };
 
-  const end = (status, bytes) => {
+  const end = (status, bytes, error) => {
     if (settled) return;
     settled = true;
     try {
-      hooks.onEnd(status, bytes);
+      hooks.onEnd(status, bytes, error ? { endpoint, error } : { endpoint });
     } catch (err) {
       reportHookError(err);
     }
+  };
+  /** Ends the request with a typed error of the host's own (a limit, a timeout, a network failure). */
+  const fail = (code, message, cause) => {
+    if (settled) return;
+    const error = new MCPStreamError(code, message, cause === undefined ? undefined : { cause });
+    error.endpoint = endpoint;
+    end(0, utf8(message), error);
   };
 
   // Returns false when the request must stop (aborted, ended, or the hook threw).
@@ -76,7 +99,7 @@ export function startModelRequest(llm, body, hooks) {
 
   const run = typeof llm === "function"
     ? () => runFunction(llm, body, controller.signal, () => settled, end)
-    : () => runHttp(llm, body, controller.signal, () => settled, end, chunk, (r) => (reader = r));
+    : () => runHttp(llm, body, controller.signal, () => settled, end, chunk, (r) => (reader = r), fail);
 
   // Start after returning, so that no hook runs inside the caller's own call.
   Promise.resolve()
@@ -93,7 +116,7 @@ export function startModelRequest(llm, body, hooks) {
   };
 }
 
-async function runHttp(llm, body, signal, isSettled, end, chunk, setReader) {
+async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail) {
   let url;
   try {
     url = chatCompletionsURL(llm?.baseURL);
@@ -151,16 +174,77 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader) {
     return;
   }
 
-  let bytes;
+  // A whole body: bounded while it is read, never buffered whole first.
+  const max = res.ok ? maxResponseBytes(llm) : MAX_ERROR_BODY_BYTES;
+  const tooLarge = () => `the model's answer from ${url} is larger than llm.maxResponseBytes (${max} bytes); ` +
+    "it was not read further (raise llm.maxResponseBytes, or let the endpoint stream its answer)";
+  const declared = Number(res.headers.get("content-length"));
+  if (res.ok && declared > max) {
+    res.body?.cancel().catch(noop);
+    fail("LIMIT_EXCEEDED", tooLarge());
+    return;
+  }
+  let bytes, over;
   try {
-    bytes = new Uint8Array(await res.arrayBuffer());
+    ({ bytes, over } = await readBounded(res, max, setReader));
   } catch (err) {
     if (isSettled()) return;
     const why = `reading the response body from ${url} failed: ${describeFetchError(err)}`;
     end(res.ok ? 0 : res.status, utf8(res.ok ? why : `HTTP ${res.status} ${res.statusText}; ${why}`));
     return;
   }
+  if (isSettled()) return;
+  if (over && res.ok) return fail("LIMIT_EXCEEDED", tooLarge()); // an error body is just cut
   end(res.ok ? 200 : res.status, bytes);
+}
+
+/** Reads the body up to `max` bytes: { bytes, over }; once more than `max` bytes come, the
+ * read stops, the body is cancelled and `bytes` holds what came before. */
+async function readBounded(res, max, setReader) {
+  if (!res.body) return { bytes: new Uint8Array(0), over: false };
+  const reader = res.body.getReader();
+  setReader(reader);
+  const parts = [];
+  let total = 0;
+  let over = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!value?.byteLength) continue;
+    if (total + value.byteLength > max) {
+      over = true;
+      reader.cancel().catch(noop);
+      break;
+    }
+    total += value.byteLength;
+    parts.push(value);
+  }
+  return { bytes: concat(parts, total), over };
+}
+
+function concat(parts, total) {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+function maxResponseBytes(llm) {
+  const n = llm?.maxResponseBytes;
+  return typeof n === "number" && n > 0 ? n : DEFAULT_MAX_RESPONSE_BYTES;
+}
+
+/** The URL a request goes to, for messages; the base URL as given when it is not valid. */
+function endpointOf(baseURL) {
+  try {
+    return chatCompletionsURL(baseURL);
+  } catch {
+    return String(baseURL);
+  }
 }
 
 async function runFunction(llm, body, signal, isSettled, end) {
