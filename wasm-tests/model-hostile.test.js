@@ -5,7 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRuntime, MCPAgent } from "../src/js/index.js";
-import { startHostileServer, writeHugeJSON } from "./fixtures/hostile-model.js";
+import { createNodeFetch } from "../src/js/hosts/http-node.js";
+import { redirectRequest } from "../src/js/hosts/redirect.js";
+import { startHostileServer, writeHugeJSON, redirect as redirectTo } from "./fixtures/hostile-model.js";
 import { everything, pidsWithTag, waitForPids, recordLifecycle, guardUnhandled, killTagged, assertClean } from "./helpers.js";
 
 const MiB = 1 << 20;
@@ -99,4 +101,124 @@ test("a copy of the model's answer into the core that throws ends the stream wit
   assert.equal(life.of("session-close").length, 1);
   assert.equal(life.of("stream-end").length, 1);
   await assertClean(runtime, life, escaped);
+});
+
+// ---- item 6: credentials never follow a redirect to another origin, nor to plain http
+
+/** An endpoint that answers every request with `text` and records it. */
+const answering = (text) => startHostileServer((req, res) => json(res, 200, answer(text)));
+
+test("a 307 to another origin reaches it with the body but without Authorization or any header the caller set; a same-origin redirect keeps them", async (t) => {
+  const { runtime, life, escaped } = await setup(t);
+  const other = await answering("from the other origin");
+  const first = await startHostileServer((req, res) => {
+    if (req.url === "/v1/chat/completions") return redirectTo(res, 307, `${other.origin}/v1/chat/completions`);
+    if (req.url === "/same/chat/completions") return redirectTo(res, 308, "/v1/here");
+    if (req.url === "/v1/here") return json(res, 200, answer("same origin"));
+    res.writeHead(404).end();
+  });
+  t.after(() => Promise.all([other.close(), first.close()]));
+  const llm = { apiKey: "sk-secret-key", headers: { "x-api-key": "second-secret", "x-trace": "t1" }, model: "m" };
+
+  const agent = new MCPAgent({ runtime, llm: { ...llm, baseURL: first.baseURL } });
+  assert.equal(await outcome(agent.run("hi"), "run").then((o) => o.value ?? o.error), "from the other origin");
+  assert.equal(other.requests.length, 1);
+  const sent = other.requests[0];
+  assert.equal(sent.method, "POST", "307 keeps the method");
+  assert.equal(sent.body, first.requests[0].body, "307 keeps the body");
+  assert.equal(sent.headers.authorization, undefined, "no Authorization to another origin");
+  assert.equal(sent.headers["x-api-key"], undefined, "no caller-set header to another origin");
+  assert.equal(sent.headers["x-trace"], undefined);
+  assert.match(sent.headers["content-type"], /^application\/json/);
+  assert.equal(first.requests[0].headers.authorization, "Bearer sk-secret-key", "the first origin had it");
+
+  const same = new MCPAgent({ runtime, llm: { ...llm, baseURL: `${first.origin}/same` } });
+  assert.equal(await outcome(same.run("hi"), "run").then((o) => o.value ?? o.error), "same origin");
+  const here = first.requests.at(-1);
+  assert.equal(here.path, "/v1/here");
+  assert.equal(here.headers.authorization, "Bearer sk-secret-key", "same origin: Authorization kept");
+  assert.equal(here.headers["x-api-key"], "second-secret");
+  await assertClean(runtime, life, escaped);
+});
+
+test("a redirect from https to http is refused with a typed error naming both URLs; nothing reaches the http URL", async (t) => {
+  const { runtime, life, escaped } = await setup(t);
+  const plain = await answering("downgraded");
+  const secure = await startHostileServer((req, res) => redirectTo(res, 302, `${plain.origin}/v1/chat/completions`));
+  t.after(() => Promise.all([plain.close(), secure.close()]));
+  // "https://secure.test" is served by `secure` (TLS itself is not what is tested here)
+  const { fetch: nodeFetch } = createNodeFetch();
+  const fetch = (url, init) => nodeFetch(String(url).replace("https://secure.test", secure.origin), init);
+  const agent = new MCPAgent({ runtime, llm: { baseURL: "https://secure.test/v1", apiKey: "sk-secret-key", model: "m", fetch } });
+  const { error } = await outcome(agent.run("hi"), "run");
+  assert.ok(error, "the run fails");
+  assert.equal(error.code, "LLM_HTTP");
+  assert.match(error.message, /downgrade/);
+  assert.ok(error.message.includes("https://secure.test/v1/chat/completions"), error.message);
+  assert.ok(error.message.includes(`${plain.origin}/v1/chat/completions`), error.message);
+  assert.equal(secure.requests.length, 1);
+  assert.equal(plain.requests.length, 0, "nothing was sent over plain http");
+  await assertClean(runtime, life, escaped);
+});
+
+test("a redirect loop ends the stream with a typed error after 20 redirects", async (t) => {
+  const { runtime, life, escaped } = await setup(t);
+  const loop = await startHostileServer((req, res) => redirectTo(res, 307, req.url));
+  t.after(() => loop.close());
+  const agent = new MCPAgent({ runtime, llm: { baseURL: loop.baseURL, model: "m" } });
+  const { error } = await outcome(agent.run("hi"), "run");
+  assert.equal(error?.code, "LLM_HTTP");
+  assert.match(error.message, /redirected more than 20 times/);
+  assert.equal(loop.requests.length, 21);
+  await assertClean(runtime, life, escaped);
+});
+
+test("redirectRequest: methods, bodies and headers as in Fetch; credentials stay with their origin", () => {
+  const post = { url: "http://a.test/v1/x", method: "POST", body: "{}",
+                 headers: { authorization: "Bearer k", "content-type": "application/json", accept: "text/event-stream", cookie: "c=1", "mcp-session-id": "s" } };
+  assert.equal(redirectRequest(post, 200, "http://b.test/"), null, "not a redirect");
+  assert.equal(redirectRequest(post, 302, null), null, "no Location: the response is the answer");
+  const same = redirectRequest(post, 307, "/v2/x");
+  assert.equal(same.url, "http://a.test/v2/x");
+  assert.equal(same.crossOrigin, false);
+  assert.equal(same.headers.get("authorization"), "Bearer k");
+  const cross = redirectRequest(post, 308, "http://a.test:8080/x");
+  assert.equal(cross.crossOrigin, true, "another port is another origin");
+  assert.deepEqual([...cross.headers.keys()].sort(), ["accept", "content-type"]);
+  assert.equal(cross.method, "POST");
+  assert.equal(cross.body, "{}");
+  for (const status of [301, 302, 303]) {
+    const r = redirectRequest(post, status, "/y");
+    assert.equal(r.method, "GET");
+    assert.equal(r.body, null);
+    assert.equal(r.headers.get("content-type"), null);
+    assert.equal(r.headers.get("authorization"), "Bearer k");
+  }
+  const back = redirectRequest({ ...cross, url: cross.url }, 307, "http://a.test/v1/x");
+  assert.equal(back.headers.get("authorization"), null, "a dropped credential is not restored");
+  const refused = (fn, reason) => assert.throws(fn, (e) => { assert.equal(e.reason, reason); assert.equal(e.code, "MCP_CONNECT_FAILED"); return true; });
+  const opts = { code: "MCP_CONNECT_FAILED" };
+  refused(() => redirectRequest({ url: "https://a.test/" }, 302, "http://a.test/", opts), "downgrade");
+  refused(() => redirectRequest({ url: "http://a.test/" }, 302, "file:///etc/passwd", opts), "unsupported-scheme");
+  refused(() => redirectRequest({ url: "http://a.test/" }, 302, "http://[bad", opts), "invalid-location");
+  refused(() => redirectRequest({ url: "http://a.test/" }, 302, "/x", { ...opts, redirects: 20 }), "too-many-redirects");
+  assert.equal(redirectRequest({ url: "http://a.test/" }, 302, "https://a.test/").url, "https://a.test/", "an upgrade is fine");
+});
+
+test("createNodeFetch follows redirects by the same rule, or hands them back with redirect: \"manual\"", async (t) => {
+  const other = await answering("x");
+  const first = await startHostileServer((req, res) => redirectTo(res, 307, `${other.origin}/there`));
+  t.after(() => Promise.all([other.close(), first.close()]));
+  const { fetch } = createNodeFetch();
+  const init = { method: "POST", body: "{}", headers: { authorization: "Bearer k", "content-type": "application/json" } };
+  const res = await fetch(`${first.origin}/here`, init);
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+  assert.equal(other.requests[0].headers.authorization, undefined);
+  assert.equal(other.requests[0].body, "{}");
+  const manual = await fetch(`${first.origin}/here`, { ...init, redirect: "manual" });
+  assert.equal(manual.status, 307);
+  assert.equal(manual.headers.get("location"), `${other.origin}/there`);
+  await manual.body?.cancel();
+  assert.equal(other.requests.length, 1);
 });

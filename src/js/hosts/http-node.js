@@ -3,13 +3,16 @@
 // yield never keeps the process alive (docs/architecture.md §3 rule 5). Global fetch has no
 // way to unref its connection; this one is built on node:http / node:https.
 // It covers what the model host needs: POST, headers, a body, an AbortSignal,
-// and a Response whose body streams.
+// and a Response whose body streams. Redirects follow the rule of ./redirect.js
+// (no credential to another origin, no https → http, at most 20); with
+// `redirect: "manual"` a redirect response is returned as it is, and with
+// `redirect: "error"` it rejects.
 import http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
+import { redirectRequest, REDIRECT_STATUSES } from "./redirect.js";
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /**
  * @returns {{ fetch: (url: string, init?: {method?:string, headers?:any, body?:any, signal?:AbortSignal}) => Promise<Response>,
@@ -19,19 +22,30 @@ export function createNodeFetch() {
   const sockets = new Set();
   let refd = false; // the runtime turns it on while something awaits I/O
 
-  /** Follows redirects as fetch() does (307/308 keep the method and body). */
-  async function fetch(url, init = {}, redirects = 0) {
-    const res = await request(url, init);
-    const location = res.headers.get("location");
-    if (!REDIRECTS.has(res.status) || !location) return res;
-    await res.body?.cancel().catch(() => {});
-    if (redirects >= 20) throw new TypeError(`too many redirects from ${url}`);
-    const next = new URL(location, url).href;
-    const keep = res.status === 307 || res.status === 308 || (init.method ?? "GET") === "GET";
-    if (keep) return fetch(next, init, redirects + 1);
-    const headers = new Headers(init.headers ?? {});
-    headers.delete("content-type");
-    return fetch(next, { ...init, method: "GET", body: undefined, headers }, redirects + 1);
+  /** Follows redirects by the rule of ./redirect.js, which throws (typed, with a `reason`)
+   * for a redirect it must not follow. */
+  async function fetch(url, init = {}) {
+    const mode = init.redirect ?? "follow";
+    let req = { url: String(url), method: init.method ?? "GET", headers: new Headers(init.headers ?? {}), body: init.body ?? null };
+    for (let redirects = 0; ; redirects++) {
+      const res = await request(req.url, { ...init, method: req.method, headers: req.headers, body: req.body });
+      if (mode === "manual") return res;
+      const location = res.headers.get("location");
+      if (mode === "error" && REDIRECT_STATUSES.includes(res.status) && location) {
+        await res.body?.cancel().catch(() => {});
+        throw new TypeError(`${req.url} redirected to ${location} and redirect is "error"`);
+      }
+      let next;
+      try {
+        next = redirectRequest(req, res.status, location, { redirects });
+      } catch (e) {
+        await res.body?.cancel().catch(() => {});
+        throw e;
+      }
+      if (!next) return res;
+      await res.body?.cancel().catch(() => {});
+      req = next;
+    }
   }
 
   function request(url, init) {

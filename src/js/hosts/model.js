@@ -28,6 +28,7 @@
 // (enough for the message; the rest is dropped).
 
 import { MCPStreamError } from "../errors.js";
+import { redirectRequest } from "./redirect.js";
 
 /** The largest JSON answer read whole (the core's default message limit). */
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -134,19 +135,41 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail
   if (llm.apiKey) headers.set("authorization", `Bearer ${llm.apiKey}`);
   if (llm.headers) new Headers(llm.headers).forEach((value, name) => headers.set(name, value));
 
+  // Redirects are followed here, by the rule of ./redirect.js, whatever fetch() is in use:
+  // credentials never reach another origin, https never continues over http.
+  let req = { url, method: "POST", headers, body };
   let res;
-  try {
-    res = await fetchImpl(url, { method: "POST", headers, body, signal });
-  } catch (err) {
-    if (!isSettled()) {
-      end(0, utf8(`could not reach the model at POST ${url}: ${describeFetchError(err)}`));
+  for (let redirects = 0; ; redirects++) {
+    try {
+      res = await fetchImpl(req.url, { method: req.method, headers: req.headers, body: req.body, signal, redirect: "manual" });
+    } catch (err) {
+      if (!isSettled()) {
+        const where = req.url === url ? url : `${req.url} (redirected from ${url})`;
+        end(0, utf8(`could not reach the model at ${req.method} ${where}: ${describeFetchError(err)}`));
+      }
+      return;
     }
-    return;
-  }
-  if (isSettled()) {
-    // Aborted while the headers were on their way (a custom fetch may ignore the signal).
+    if (isSettled()) {
+      // Aborted while the headers were on their way (a custom fetch may ignore the signal).
+      res.body?.cancel().catch(noop);
+      return;
+    }
+    if (res.type === "opaqueredirect") { // a browser's fetch hides where a redirect goes
+      fail("LLM_HTTP", `the model endpoint ${req.url} redirected, and this runtime does not say where to; ` +
+        "set llm.baseURL to the URL it redirects to");
+      return;
+    }
+    let next;
+    try {
+      next = redirectRequest(req, res.status, res.headers.get("location"), { redirects });
+    } catch (err) {
+      res.body?.cancel().catch(noop);
+      fail(err.code ?? "LLM_HTTP", `the model endpoint ${url}: ${err.message}`, err);
+      return;
+    }
+    if (!next) break;
     res.body?.cancel().catch(noop);
-    return;
+    req = next;
   }
 
   const type = res.headers.get("content-type") ?? "";
