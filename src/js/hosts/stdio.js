@@ -13,6 +13,9 @@
 //     (polled, bounded);
 //   - a server that exits on its own has the rest of its group killed (bounded) before
 //     onClose({ reason: "exited" });
+//   - a server that closes its stdout is as good as gone (nothing it says can arrive any more):
+//     it is closed as by close() (stdin EOF, grace, SIGTERM, SIGKILL), then
+//     onClose({ reason: "exited" }) says it closed its stdout;
 //   - onClose fires exactly once per transport, and no hook is called after it;
 //   - unref() stops the child and its pipes from keeping the event loop alive; a module-level
 //     process "exit" listener SIGKILLs every live group synchronously, so a script that ends
@@ -259,7 +262,11 @@ export class StdioTransport {
       if (this.#state === "closed") return;
       this.#call("onData", new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     });
-    child.stdout.on("close", () => { this.#stdoutClosed = true; });
+    child.stdout.on("close", () => {
+      this.#stdoutClosed = true;
+      // End of stdout ends the session, whether or not the process goes on running.
+      if (this.#state === "opening" || this.#state === "open") this.#startTeardown("stdout-closed");
+    });
     child.stderr.setEncoding("utf8"); // a StringDecoder: characters split across chunks stay whole
     child.stderr.on("data", (text) => {
       this.#stderrTail = (this.#stderrTail + text).slice(-STDERR_TAIL_CHARS);
@@ -366,7 +373,7 @@ export class StdioTransport {
 
   async #runTeardown(reason) {
     try {
-      if (reason === "closed") {
+      if (reason === "closed" || reason === "stdout-closed") {
         this.#endStdin();
         if (this.#leaderExit === null) await this.#waitFor(() => this.#leaderExit !== null, this.#graceMs);
       }
@@ -444,6 +451,9 @@ export class StdioTransport {
   }
 
   #closeInfo(reason) {
+    // Its stdout closed, then it ended before any signal: an ordinary exit (an exit closes
+    // stdout first), whatever the order the two events came in.
+    if (reason === "stdout-closed" && !this.#sentTerm && !this.#killedSync) reason = "exited";
     const label = describeCommand(this.#config);
     const exit = this.#leaderExit;
     const exitCode = exit?.code ?? null;
@@ -452,9 +462,9 @@ export class StdioTransport {
       : signal !== null ? `was terminated by ${signal}` : `exited with code ${exitCode}`;
     const leftover = this.#groupGone ? "" :
       " Some processes of its group could not be confirmed gone; check for leftover processes.";
+    const tail = this.#stderrTail.trim();
+    const stderr = tail ? ` Its last stderr output: ${JSON.stringify(tail.slice(-300))}.` : "";
     if (reason === "exited") {
-      const tail = this.#stderrTail.trim();
-      const stderr = tail ? ` Its last stderr output: ${JSON.stringify(tail.slice(-300))}.` : "";
       return { reason, exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
         `MCP server "${label}" ${how} on its own, before the client closed it.${stderr} ` +
         `Check the server's command, arguments and environment.${leftover}` };
@@ -463,6 +473,11 @@ export class StdioTransport {
     if (this.#killedSync) steps = "after SIGKILL";
     else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${this.#killTimeoutMs} ms)`;
     else if (this.#sentTerm) steps = "after SIGTERM";
+    if (reason === "stdout-closed") {
+      return { reason: "exited", exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
+        `MCP server "${label}" closed its stdout but kept running, so nothing it sends can arrive any more; ` +
+        `it was stopped: it ${how} ${steps}.${stderr} Check the server's logs.${leftover}` };
+    }
     return { reason, exitCode, signal, cleanupError: leftover ? leftover.trim() : null,
              message: `MCP server "${label}" closed: it ${how} ${steps}.${leftover}` };
   }
