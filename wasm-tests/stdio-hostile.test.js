@@ -110,3 +110,40 @@ async function serverPid() {
   }
   return null;
 }
+
+// ---- item 4: descendants that left the process group
+
+/** The pid a hostile server printed on stderr as "<what> <pid>". */
+async function printedPid(rec, what) {
+  const re = new RegExp(`${what} (\\d+)`);
+  await waitUntil(() => re.test(rec.stderr), 10000, `the server to print its ${what}`);
+  return Number(re.exec(rec.stderr)[1]);
+}
+
+for (const what of ["setsid-child", "detached-child"]) {
+  test(`close() also kills a descendant that left the server's process group (${what})`, async (t) => {
+    const { transport, rec } = openTransport(t, hostile(what));
+    await withTimeout(rec.opened, 5000, "onOpen");
+    const pid = await printedPid(rec, what);
+    t.after(() => killIfRunning(pid));
+    const pgrp = () => { try { const st = readFileSync(`/proc/${pid}/stat`, "latin1"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]); } catch { return null; } };
+    await waitUntil(() => isRunning(pid) && pgrp() === pid, 5000, "the descendant to run in a group of its own");
+    await withTimeout(transport.close(), 10000, "close()");
+    assert.equal(isRunning(pid), false, `the ${what} (pid ${pid}) is gone`);
+    assert.equal(isRunning(transport.pid), false);
+    assert.equal(rec.closes.length, 1);
+    assert.equal(rec.closes[0].cleanupError, null);
+  });
+}
+
+test("a server that exits on its own, leaving a setsid child behind (reparented), has that child killed before onClose", async (t) => {
+  // sh starts the setsid child, prints its pid and exits: the child's parent chain is broken
+  const { transport, rec } = openTransport(t, { command: "sh", args: ["-c", "setsid sleep 300 & echo \"setsid-child $!\" >&2; sleep 0.3; exit 3"] });
+  const pid = await printedPid(rec, "setsid-child");
+  t.after(() => killIfRunning(pid));
+  const info = await withTimeout(rec.closed, 10000, "onClose");
+  assert.equal(info.reason, "exited");
+  assert.equal(info.exitCode, 3);
+  assert.equal(isRunning(pid), false, "the reparented setsid child is gone");
+  assert.equal(isRunning(transport.pid), false);
+});
