@@ -90,6 +90,7 @@ test("a tool call pending when its server closes stdout fails with MCP_TRANSPORT
   assert.ok(err, "the call fails");
   assert.equal(err.code, "MCP_TRANSPORT_CLOSED");
   assert.match(err.message, /stdout/);
+  assert.match(err.message, /MCP server "mute" \(/, "the message names the server as configured");
   const closes = life.of("session-close");
   assert.equal(closes.length, 1);
   assert.equal(closes[0].reason, "exited");

@@ -16,8 +16,8 @@ const WASM_URL = new URL("../../dist/mcpstream.wasm", import.meta.url);
 /** @type {Promise<WebAssembly.Module> | null} */
 let compiled = null;
 
-function nodeTransport(config, hooks) {
-  if (config.command) return new StdioTransport(config, hooks);
+function nodeTransport(config, hooks, server) {
+  if (config.command) return new StdioTransport(config, hooks, { name: server });
   throw new MCPStreamError("MCP_CONNECT_FAILED",
     `server config with "url" (Streamable HTTP) is not supported in this version of mcpstream yet; use a stdio "command"`);
 }

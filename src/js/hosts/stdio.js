@@ -287,24 +287,30 @@ function describeCommand(config) {
   return label.length > LABEL_MAX_CHARS ? `${label.slice(0, LABEL_MAX_CHARS - 1)}…` : label;
 }
 
-function openFailedMessage(config, err) {
-  const label = describeCommand(config);
+/* How messages name a server: its name in the config and its command line. */
+function nameServer(name, config) {
+  const command = describeCommand(config);
+  return name ? `"${name}" (${command})` : `"${command}"`;
+}
+
+function openFailedMessage(name, config, err) {
+  const label = nameServer(name, config);
   const command = String(config?.command);
   const code = err?.code;
   if (code === "ENOENT" && config?.cwd != null && !existsSync(config.cwd)) {
-    return `Could not start MCP server "${label}": its working directory "${config.cwd}" does not exist. ` +
+    return `Could not start MCP server ${label}: its working directory "${config.cwd}" does not exist. ` +
       `Check the "cwd" in the server's config.`;
   }
   if (code === "ENOENT") {
-    return `Could not start MCP server "${label}": command "${command}" was not found (spawn ENOENT). ` +
+    return `Could not start MCP server ${label}: command "${command}" was not found (spawn ENOENT). ` +
       `Check that it is installed and on PATH, or give its absolute path as "command".`;
   }
   if (code === "EACCES") {
-    return `Could not start MCP server "${label}": "${command}" is not executable (spawn EACCES). ` +
+    return `Could not start MCP server ${label}: "${command}" is not executable (spawn EACCES). ` +
       `Check the file's permissions, or run it through its interpreter (e.g. "node").`;
   }
   const detail = err?.message ?? String(err);
-  return `Could not start MCP server "${label}": ${detail}. ` +
+  return `Could not start MCP server ${label}: ${detail}. ` +
     `Check the server's "command", "args", "env" and "cwd".`;
 }
 
@@ -320,6 +326,7 @@ function openFailedMessage(config, err) {
 
 export class StdioTransport {
   /** @type {StdioConfig} */ #config;
+  /** @type {string | null} */ #name;
   /** @type {StdioHooks} */ #hooks;
   #killTimeoutMs;
   #graceMs;
@@ -355,8 +362,10 @@ export class StdioTransport {
   /**
    * @param {StdioConfig} config
    * @param {StdioHooks} hooks
+   * @param {{ name?: string }} [options] name: the server's name in the config, for messages
    */
-  constructor(config, hooks) {
+  constructor(config, hooks, options = {}) {
+    this.#name = typeof options?.name === "string" ? options.name : null;
     this.#config = config;
     this.#hooks = hooks;
     this.#killTimeoutMs = hooks?.killTimeoutMs ?? DEFAULT_KILL_TIMEOUT_MS;
@@ -674,7 +683,7 @@ export class StdioTransport {
     // Its stdout closed, then it ended before any signal: an ordinary exit (an exit closes
     // stdout first), whatever the order the two events came in.
     if (reason === "stdout-closed" && !this.#sentTerm && !this.#killedSync) reason = "exited";
-    const label = describeCommand(this.#config);
+    const label = nameServer(this.#name, this.#config);
     const exit = this.#leaderExit;
     const exitCode = exit?.code ?? null;
     const signal = exit?.signal ?? null;
@@ -688,7 +697,7 @@ export class StdioTransport {
     const stderr = tail ? ` Its last stderr output: ${JSON.stringify(tail.slice(-300))}.` : "";
     if (reason === "exited") {
       return { reason, exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
-        `MCP server "${label}" ${how} on its own, before the client closed it.${stderr} ` +
+        `MCP server ${label} ${how} on its own, before the client closed it.${stderr} ` +
         `Check the server's command, arguments and environment.${leftover}` };
     }
     let steps = "after its stdin was closed";
@@ -697,17 +706,17 @@ export class StdioTransport {
     else if (this.#sentTerm) steps = "after SIGTERM";
     if (reason === "stdout-closed") {
       return { reason: "exited", exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
-        `MCP server "${label}" closed its stdout but kept running, so nothing it sends can arrive any more; ` +
+        `MCP server ${label} closed its stdout but kept running, so nothing it sends can arrive any more; ` +
         `it was stopped: it ${how} ${steps}.${stderr} Check the server's logs.${leftover}` };
     }
     return { reason, exitCode, signal, cleanupError: leftover ? leftover.trim() : null,
-             message: `MCP server "${label}" closed: it ${how} ${steps}.${leftover}` };
+             message: `MCP server ${label} closed: it ${how} ${steps}.${leftover}` };
   }
 
   #openFailed(err) {
     if (this.#state === "closed") return;
     this.#release();
-    this.#finish({ reason: "open-failed", message: openFailedMessage(this.#config, err), exitCode: null, signal: null });
+    this.#finish({ reason: "open-failed", message: openFailedMessage(this.#name, this.#config, err), exitCode: null, signal: null });
   }
 
   /** The one place onClose is called: exactly once, then no hook is called again. */
