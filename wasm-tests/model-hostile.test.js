@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createRuntime, MCPAgent } from "../src/js/index.js";
 import { createNodeFetch } from "../src/js/hosts/http-node.js";
 import { redirectRequest } from "../src/js/hosts/redirect.js";
-import { startHostileServer, writeHugeJSON, redirect as redirectTo } from "./fixtures/hostile-model.js";
+import { startHostileServer, writeHugeJSON, hangAfterHeaders, redirect as redirectTo } from "./fixtures/hostile-model.js";
 import { everything, pidsWithTag, waitForPids, recordLifecycle, guardUnhandled, killTagged, assertClean } from "./helpers.js";
 
 const MiB = 1 << 20;
@@ -19,6 +19,15 @@ function outcome(p, what, timeoutMs = 20000) {
     p.then((value) => ({ value }), (error) => ({ error })),
     new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${timeoutMs} ms (hang)`)), timeoutMs); }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `cond` (bounded): turns a hang into a failure. */
+async function waitFor(cond, what, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`${what} (not after ${timeoutMs} ms)`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Every error seen by process-level handlers while the test runs (none may escape). */
@@ -221,4 +230,96 @@ test("createNodeFetch follows redirects by the same rule, or hands them back wit
   assert.equal(manual.headers.get("location"), `${other.origin}/there`);
   await manual.body?.cancel();
   assert.equal(other.requests.length, 1);
+});
+
+// ---- item 8 (the model part): llm.firstByteTimeoutMs, llm.idleTimeoutMs
+
+for (const [what, handle] of [
+  ["sends its headers, then nothing", (req, res) => hangAfterHeaders(res)],
+  ["never answers", () => {}],
+]) {
+  test(`a model endpoint that ${what}: the stream ends with TIMEOUT naming the endpoint (firstByteTimeoutMs), after the owned server is closed once`, async (t) => {
+    const { runtime, life, escaped } = await setup(t);
+    const evil = await startHostileServer(handle);
+    t.after(() => evil.close());
+    const server = everything();
+    t.after(() => killTagged(server.tag));
+    const agent = new MCPAgent({ runtime, llm: { baseURL: evil.baseURL, model: "m", firstByteTimeoutMs: 300 },
+                                 mcpServers: { everything: server.config } });
+    const it = agent.stream("hi");
+    const { error } = await outcome(it.next(), "next()");
+    assert.ok(error, "the stream ends with an error");
+    assert.equal(error.code, "TIMEOUT");
+    assert.ok(error.message.includes(`${evil.baseURL}/chat/completions`), error.message);
+    assert.match(error.message, /firstByteTimeoutMs/);
+    assert.equal(error.endpoint, `${evil.baseURL}/chat/completions`);
+    await waitFor(() => evil.connections === 0, "the request is abandoned");
+    assert.deepEqual(await it.next(), { value: undefined, done: true });
+    assert.deepEqual(pidsWithTag(server.tag), []);
+    assert.equal(life.of("session-close").length, 1);
+    await assertClean(runtime, life, escaped);
+  });
+}
+
+test("a model stream that goes silent after its first event ends with TIMEOUT (idleTimeoutMs); the text before it was yielded", async (t) => {
+  const { runtime, life, escaped } = await setup(t);
+  const evil = await startHostileServer((req, res) => {
+    hangAfterHeaders(res);
+    res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { role: "assistant", content: "partial" } }] })}\n\n`);
+  });
+  t.after(() => evil.close());
+  const agent = new MCPAgent({ runtime, llm: { baseURL: evil.baseURL, model: "m", idleTimeoutMs: 300 } });
+  const it = agent.stream("hi");
+  const first = await outcome(it.next(), "first next()");
+  assert.deepEqual(first.value, { value: { type: "text", text: "partial" }, done: false });
+  const { error } = await outcome(it.next(), "second next()");
+  assert.equal(error?.code, "TIMEOUT");
+  assert.match(error.message, /idleTimeoutMs/);
+  assert.ok(error.message.includes(evil.baseURL), error.message);
+  await assertClean(runtime, life, escaped);
+});
+
+test("llm timeouts and limits must be positive numbers: INVALID_ARGUMENT", () => {
+  for (const name of ["firstByteTimeoutMs", "idleTimeoutMs", "maxResponseBytes"]) {
+    for (const bad of [0, -1, "60", NaN, null]) {
+      assert.throws(() => new MCPAgent({ llm: { baseURL: "http://127.0.0.1:1/v1", [name]: bad } }),
+        (e) => e.code === "INVALID_ARGUMENT" && e.message.includes(name), `${name}: ${String(bad)}`);
+    }
+    assert.doesNotThrow(() => new MCPAgent({ llm: { baseURL: "http://127.0.0.1:1/v1", [name]: Infinity } }));
+  }
+});
+
+// ---- item 14: what a model error says and carries
+
+test("HTTP errors from the model carry status and, for 429, retryAfter; the message names the endpoint", async (t) => {
+  const { runtime, life, escaped } = await setup(t);
+  const evil = await startHostileServer((req, res, { index }) => index === 0
+    ? json(res, 429, { error: { message: "Rate limit reached", type: "requests" } }, { "retry-after": "30" })
+    : json(res, 503, { error: { message: "overloaded" } }));
+  t.after(() => evil.close());
+  const agent = new MCPAgent({ runtime, llm: { baseURL: evil.baseURL, model: "m" } });
+  const limited = (await outcome(agent.run("hi"), "run")).error;
+  assert.equal(limited?.code, "LLM_HTTP");
+  assert.equal(limited.status, 429);
+  assert.equal(limited.retryAfter, "30");
+  assert.match(limited.message, /Rate limit reached/);
+  assert.match(limited.message, /Retry-After: 30/);
+  assert.ok(limited.message.includes(`${evil.baseURL}/chat/completions`), limited.message);
+  assert.equal(limited.endpoint, `${evil.baseURL}/chat/completions`);
+  const down = (await outcome(agent.run("hi"), "run")).error;
+  assert.equal(down?.status, 503);
+  assert.equal(down.retryAfter, undefined);
+  assert.ok(down.message.includes(evil.baseURL), down.message);
+  await assertClean(runtime, life, escaped);
+});
+
+test("an error thrown by the llm function is the cause of the stream's error, whose message says so", async (t) => {
+  const { runtime, life, escaped } = await setup(t);
+  const thrown = new Error("quota exhausted");
+  const agent = new MCPAgent({ runtime, llm: async () => { throw thrown; } });
+  const { error } = await outcome(agent.run("hi"), "run");
+  assert.equal(error?.code, "LLM_HTTP");
+  assert.equal(error.cause, thrown);
+  assert.match(error.message, /the llm function threw: quota exhausted/);
+  await assertClean(runtime, life, escaped);
 });

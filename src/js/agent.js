@@ -234,6 +234,8 @@ class StreamDriver {
   #model = null;
   /** the typed error the host ended the current model request with (a limit, a timeout, ...) */
   #modelFailure = null;
+  /** how the last model request ended: { endpoint, status, retryAfter } */
+  #modelEnd = null;
   #abandoned = false;
   /** the core reported stream-end: its cleanup is done */ #coreEnded = false;
   /** what the ended core stream still had to report, collected so it could be freed */ #tail = null;
@@ -310,6 +312,7 @@ class StreamDriver {
   #endErrorOf(rc, out) {
     const model = this.#modelFailure;
     if (model && (rc === coreStatus(model.code) || (model.forced && rc === ABORTED))) return model;
+    if (rc === LLM_HTTP || rc === LLM_PROTOCOL) return modelError(coreError(rc, out), this.#modelEnd);
     if (rc !== ABORTED && rc !== AGENT_CLOSED) return coreError(rc, out);
     return this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"));
   }
@@ -554,6 +557,7 @@ class StreamDriver {
   _startModel(seq, payload) {
     this.#model?.handle.abort();
     this.#modelFailure = null;
+    this.#modelEnd = null;
     const rt = this.#rt, id = this.id;
     let endpoint = null;
     // Whatever goes wrong handing the model's bytes to the core (a copy into wasm memory
@@ -575,6 +579,7 @@ class StreamDriver {
       onEnd: (status, bytes, detail) => {
         if (this.#model?.seq === seq) this.#model = null;
         endpoint = detail?.endpoint ?? null;
+        this.#modelEnd = { endpoint, status, retryAfter: detail?.retryAfter };
         guarded(() => {
           if (detail?.error) {
             this.#modelFailure = detail.error;
@@ -645,7 +650,25 @@ class StreamDriver {
 }
 
 /** Numeric options of an llm object (see src/js/hosts/model.js). */
-const LLM_LIMITS = ["maxResponseBytes"];
+const LLM_LIMITS = ["maxResponseBytes", "firstByteTimeoutMs", "idleTimeoutMs"];
 
+/** A model error from the core, with what the host knows: `endpoint`, and for an HTTP error
+ * `status` and `retryAfter` (the Retry-After header, as sent); the message names the endpoint. */
+function modelError(err, end) {
+  if (!end?.endpoint) return err;
+  err.endpoint = end.endpoint;
+  const notes = [];
+  if (!err.message.includes(end.endpoint)) notes.push(/^https?:/.test(end.endpoint) ? `POST ${end.endpoint}` : `from ${end.endpoint}`);
+  if (end.status !== 200 && end.status > 0) err.status = end.status;
+  if (end.retryAfter !== undefined && end.status !== 200) {
+    err.retryAfter = end.retryAfter;
+    notes.push(`Retry-After: ${end.retryAfter}`);
+  }
+  if (notes.length) err.message = `${err.message} (${notes.join("; ")})`;
+  return err;
+}
+
+const LLM_HTTP = -9;
+const LLM_PROTOCOL = -10;
 const ABORTED = -12;
 const AGENT_CLOSED = -13;

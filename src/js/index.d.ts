@@ -119,10 +119,19 @@ export interface LLMEndpoint {
   /** The largest answer read whole when the endpoint does not stream (default 16 MiB); a larger
    *  one is not read further and ends the stream with LIMIT_EXCEEDED. Infinity: no limit. */
   maxResponseBytes?: number;
+  /** From the request to the first byte of the response body, across redirects (default
+   *  60000 ms): an endpoint that never answers, or sends headers and goes silent, ends the
+   *  stream with TIMEOUT. Infinity: no limit. */
+  firstByteTimeoutMs?: number;
+  /** The longest silence after the first byte of the body (default 60000 ms), then TIMEOUT.
+   *  Infinity: no limit. */
+  idleTimeoutMs?: number;
 }
 
 export type LLM =
   | LLMEndpoint
+  /** what it throws ends the stream with LLM_HTTP, the thrown value as `cause`; no timeouts apply
+   *  to it (use the signal it gets, or your own) */
   | ((request: ChatRequest, options: { signal: AbortSignal }) => Promise<ChatMessage | string>);
 
 export interface MCPAgentOptions {
@@ -180,6 +189,14 @@ export class MCPStreamError extends Error {
   readonly code: ErrorCode | string;
   /** errors of a model request: the URL it went to (or "the llm function") */
   readonly endpoint?: string;
+  /** LLM_HTTP from an HTTP error answer of the model endpoint: its status (e.g. 429) */
+  readonly status?: number;
+  /** with `status`, when the endpoint sent a Retry-After header (typically with 429 or 503):
+   *  its value as sent, seconds ("30") or an HTTP date */
+  readonly retryAfter?: string;
+  /** for an error thrown by an `llm` function: what it threw; for a network failure: the
+   *  fetch() error; for a refused redirect: the refusal */
+  readonly cause?: unknown;
 }
 export class RuntimeDisposedError extends MCPStreamError {
   readonly code: "RUNTIME_DISPOSED";

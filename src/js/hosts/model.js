@@ -16,11 +16,18 @@
 //                                    with detail.error the typed error (MCPStreamError: code,
 //                                    message naming the endpoint, `endpoint`, `cause`)
 //       function form                onEnd(200, UTF-8 JSON of the assistant message, detail)
-//     detail is { endpoint } plus `error` as above;
+//     detail is { endpoint } plus `error` as above, and for an HTTP error with a Retry-After
+//     header `retryAfter` (its value, as sent);
 //   - after abort(), no hook is called again; abort() is idempotent and never throws;
 //   - no promise of this file ever rejects unhandled.
 // If a hook throws, the request is stopped; a throwing onChunk is followed by
 // onEnd(0, message), and the error is passed to hooks.onError(err) when given.
+//
+// Timeouts (HTTP endpoints): llm.firstByteTimeoutMs (default 60 s) bounds the wait from the
+// request to the first byte of the response body, across redirects (an endpoint that never
+// answers, or sends its headers and goes silent); llm.idleTimeoutMs (default 60 s) bounds every
+// silence after it. Either ends the request with TIMEOUT. Their timers never keep a process
+// alive by themselves (unref'd), as a stream suspended at a yield must not.
 //
 // Bounds: a body that is not streamed (a JSON answer, an error page) is read up to
 // llm.maxResponseBytes (default 16 MiB, the core's message limit); past that the request is
@@ -32,6 +39,8 @@ import { redirectRequest } from "./redirect.js";
 
 /** The largest JSON answer read whole (the core's default message limit). */
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 60_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
@@ -65,11 +74,13 @@ export function startModelRequest(llm, body, hooks) {
     }
   };
 
-  const end = (status, bytes, error) => {
+  let timer = null;
+  const end = (status, bytes, error, extra) => {
     if (settled) return;
     settled = true;
+    clearTimeout(timer);
     try {
-      hooks.onEnd(status, bytes, error ? { endpoint, error } : { endpoint });
+      hooks.onEnd(status, bytes, { endpoint, ...extra, ...(error && { error }) });
     } catch (err) {
       reportHookError(err);
     }
@@ -98,9 +109,31 @@ export function startModelRequest(llm, body, hooks) {
     return !settled;
   };
 
+  // The request's clock: started with the request, reset by every byte of the body.
+  const timeout = (name, fallback) => (typeof llm?.[name] === "number" && llm[name] > 0 ? llm[name] : fallback);
+  const firstByteMs = timeout("firstByteTimeoutMs", DEFAULT_FIRST_BYTE_TIMEOUT_MS);
+  const idleMs = timeout("idleTimeoutMs", DEFAULT_IDLE_TIMEOUT_MS);
+  const arm = (ms, message) => {
+    clearTimeout(timer);
+    if (settled || !Number.isFinite(ms)) return;
+    timer = setTimeout(() => {
+      if (settled) return;
+      controller.abort();
+      reader?.cancel().catch(noop);
+      fail("TIMEOUT", message);
+    }, Math.min(ms, 2 ** 31 - 1));
+    timer?.unref?.();
+  };
+  const clock = {
+    start: () => arm(firstByteMs, `the model endpoint ${endpoint} sent no response body within ${firstByteMs} ms ` +
+      "(llm.firstByteTimeoutMs); the request was abandoned"),
+    byte: () => arm(idleMs, `the model endpoint ${endpoint} went silent for ${idleMs} ms in the middle of its answer ` +
+      "(llm.idleTimeoutMs); the request was abandoned"),
+  };
+
   const run = typeof llm === "function"
-    ? () => runFunction(llm, body, controller.signal, () => settled, end)
-    : () => runHttp(llm, body, controller.signal, () => settled, end, chunk, (r) => (reader = r), fail);
+    ? () => runFunction(llm, body, controller.signal, () => settled, end, fail)
+    : () => runHttp(llm, body, controller.signal, () => settled, end, chunk, (r) => (reader = r), fail, clock);
 
   // Start after returning, so that no hook runs inside the caller's own call.
   Promise.resolve()
@@ -111,13 +144,14 @@ export function startModelRequest(llm, body, hooks) {
     abort() {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       controller.abort();
       reader?.cancel().catch(noop);
     },
   };
 }
 
-async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail) {
+async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail, clock) {
   let url;
   try {
     url = chatCompletionsURL(llm?.baseURL);
@@ -127,7 +161,7 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail
   }
   const fetchImpl = llm.fetch ?? globalThis.fetch;
   if (typeof fetchImpl !== "function") {
-    end(0, utf8(`cannot call the model at ${url}: no fetch() in this runtime; pass llm.fetch`));
+    fail("LLM_HTTP", `cannot call the model at ${url}: no fetch() in this runtime; pass llm.fetch`);
     return;
   }
 
@@ -139,13 +173,14 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail
   // credentials never reach another origin, https never continues over http.
   let req = { url, method: "POST", headers, body };
   let res;
+  clock.start();
   for (let redirects = 0; ; redirects++) {
     try {
       res = await fetchImpl(req.url, { method: req.method, headers: req.headers, body: req.body, signal, redirect: "manual" });
     } catch (err) {
       if (!isSettled()) {
         const where = req.url === url ? url : `${req.url} (redirected from ${url})`;
-        end(0, utf8(`could not reach the model at ${req.method} ${where}: ${describeFetchError(err)}`));
+        fail("LLM_HTTP", `could not reach the model at ${req.method} ${where}: ${describeFetchError(err)}`, err);
       }
       return;
     }
@@ -183,13 +218,14 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail
         if (isSettled()) return;
         if (done) break;
         if (!value?.byteLength) continue;
+        clock.byte();
         received += value.byteLength;
         if (!chunk(value)) return;
       }
     } catch (err) {
       // An aborted read rejects too; then nobody is listening any more.
       if (!isSettled()) {
-        end(0, utf8(`the model stream from ${url} broke after ${received} bytes: ${describeFetchError(err)}`));
+        fail("LLM_HTTP", `the model stream from ${url} broke after ${received} bytes: ${describeFetchError(err)}`, err);
       }
       return;
     }
@@ -209,7 +245,7 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail
   }
   let bytes, over;
   try {
-    ({ bytes, over } = await readBounded(res, max, setReader));
+    ({ bytes, over } = await readBounded(res, max, setReader, clock.byte));
   } catch (err) {
     if (isSettled()) return;
     const why = `reading the response body from ${url} failed: ${describeFetchError(err)}`;
@@ -218,12 +254,14 @@ async function runHttp(llm, body, signal, isSettled, end, chunk, setReader, fail
   }
   if (isSettled()) return;
   if (over && res.ok) return fail("LIMIT_EXCEEDED", tooLarge()); // an error body is just cut
-  end(res.ok ? 200 : res.status, bytes);
+  if (res.ok) return end(200, bytes);
+  const retryAfter = res.headers.get("retry-after");
+  end(res.status, bytes, undefined, retryAfter === null ? undefined : { retryAfter });
 }
 
 /** Reads the body up to `max` bytes: { bytes, over }; once more than `max` bytes come, the
  * read stops, the body is cancelled and `bytes` holds what came before. */
-async function readBounded(res, max, setReader) {
+async function readBounded(res, max, setReader, onBytes) {
   if (!res.body) return { bytes: new Uint8Array(0), over: false };
   const reader = res.body.getReader();
   setReader(reader);
@@ -234,6 +272,7 @@ async function readBounded(res, max, setReader) {
     const { done, value } = await reader.read();
     if (done) break;
     if (!value?.byteLength) continue;
+    onBytes();
     if (total + value.byteLength > max) {
       over = true;
       reader.cancel().catch(noop);
@@ -270,7 +309,7 @@ function endpointOf(baseURL) {
   }
 }
 
-async function runFunction(llm, body, signal, isSettled, end) {
+async function runFunction(llm, body, signal, isSettled, end, fail) {
   let request;
   try {
     request = JSON.parse(typeof body === "string" ? body : decoder.decode(body));
@@ -282,7 +321,7 @@ async function runFunction(llm, body, signal, isSettled, end) {
   try {
     message = await llm(request, { signal });
   } catch (err) {
-    if (!isSettled()) end(0, utf8(`the llm function threw: ${messageOf(err)}`));
+    if (!isSettled()) fail("LLM_HTTP", `the llm function threw: ${messageOf(err)}`, err);
     return;
   }
   if (isSettled()) return;
@@ -291,13 +330,13 @@ async function runFunction(llm, body, signal, isSettled, end) {
   try {
     json = message !== null && typeof message === "object" ? JSON.stringify(message) : undefined;
   } catch (err) {
-    end(0, utf8(`the llm function's message is not JSON-serialisable: ${messageOf(err)}`));
+    fail("LLM_PROTOCOL", `the llm function's message is not JSON-serialisable: ${messageOf(err)}`, err);
     return;
   }
   if (json === undefined || Array.isArray(message)) {
-    end(0, utf8(
+    fail("LLM_PROTOCOL",
       "the llm function must resolve to an assistant message " +
-      `({ role: "assistant", content, tool_calls? }), got ${describeValue(message)}`));
+      `({ role: "assistant", content, tool_calls? }), got ${describeValue(message)}`);
     return;
   }
   end(200, utf8(json));
