@@ -82,7 +82,9 @@ function worker(name, args, { nodeArgs = [], timeoutMs = 300_000 } = {}) {
         if (code !== 0) throw new Error(`exit code ${code}`);
         resolve(JSON.parse(line));
       } catch (e) {
-        const what = `${name} ${args.join(" ")}: ${e.message}; stderr: ${err.trim().split("\n").slice(-6).join(" | ")}`;
+        const lines = err.trim().split("\n");
+        const first = lines.filter((l) => /error|cause|code/i.test(l)).slice(0, 6);
+        const what = `${name} ${args.join(" ")}: ${e.message}; stderr: ${[...first, "…", ...lines.slice(-4)].join(" | ")}`;
         errors.push(what);
         log(`ERROR ${what}`);
         resolve(null);

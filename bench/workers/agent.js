@@ -32,7 +32,8 @@ if (lib === "mcpstream") {
   const tools = await client.tools();
   const model = createOpenAICompatible({ name: "bench", baseURL, apiKey: "bench" }).chatModel("bench");
   run = async (n) => {
-    const result = streamText({ model, tools, prompt: `steps=${n}`, stopWhen: isStepCount(n + 1), maxRetries: 0 });
+    // ai's default retries stay on (as a user has them): they cost nothing unless a request fails
+    const result = streamText({ model, tools, prompt: `steps=${n}`, stopWhen: isStepCount(n + 1) });
     let results = 0;
     for await (const part of result.fullStream) {
       if (part.type === "tool-result") results++;
