@@ -71,3 +71,59 @@ test("run without a model configured refuses clearly (no stand-in outside the de
     return true;
   });
 });
+
+test("--version prints the package's version", async () => {
+  const pkg = JSON.parse(await (await import("node:fs/promises")).readFile(new URL("../package.json", import.meta.url), "utf8"));
+  for (const flag of ["--version", "-v"]) {
+    const { stdout } = await run(process.execPath, [CLI, flag], { env: env() });
+    assert.equal(stdout.trim(), `mcpstream ${pkg.version}`);
+  }
+});
+
+test("run accepts a VS Code style { servers } config, and --stand-in instead of a model", async (t) => {
+  const server = everything();
+  const dir = await mkdtemp(join(tmpdir(), "mcpstream-cli-"));
+  t.after(async () => { killTagged(server.tag); await rm(dir, { recursive: true, force: true }); });
+  const config = join(dir, "mcp.json");
+  await writeFile(config, JSON.stringify({ servers: { tools: { type: "stdio", ...server.config } } }));
+  const { stdout } = await run(process.execPath, [CLI, "run", "--config", config, "--stand-in", "--quiet", "What is 2 + 40?"],
+    { env: env(), timeout: 60000 });
+  assert.equal(stdout.trim(), "The sum of 2 and 40 is 42.");
+  assert.deepEqual(pidsWithTag(server.tag), []);
+});
+
+test("silent mistakes are said: a config without servers, an endpoint without a model name", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "mcpstream-cli-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, "mcp.json");
+  await writeFile(config, JSON.stringify({ mcp: { servers: {} } }));
+  await assert.rejects(run(process.execPath, [CLI, "run", "--config", config, "--stand-in", "hi"], { env: env() }), (e) => {
+    assert.equal(e.code, 2);
+    assert.match(e.stderr, /has no "mcpServers" \(Claude Desktop style\) or "servers" \(VS Code style\) object/);
+    return true;
+  });
+  await writeFile(config, JSON.stringify({ mcpServers: {} }));
+  await assert.rejects(run(process.execPath, [CLI, "run", "--config", config, "--base-url", "http://127.0.0.1:9/v1", "hi"], { env: env() }), (e) => {
+    assert.equal(e.code, 2);
+    assert.match(e.stderr, /which model at http:\/\/127\.0\.0\.1:9\/v1\? pass --model NAME or set MCPSTREAM_MODEL/);
+    return true;
+  });
+});
+
+test("Ctrl-C stops the run, closes what it opened and prints it; exit code 130", async () => {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, [CLI, "demo", "Run a long operation for 60 seconds"], { env: env(), stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  child.stderr.on("data", (d) => { stderr += d; });
+  const exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
+  await new Promise((resolve, reject) => {
+    child.stdout.on("data", (d) => { stdout += d; if (/… progress/.test(stdout)) resolve(); });
+    child.once("exit", () => reject(new Error(`exited before any progress:\n${stdout}\n${stderr}`)));
+  });
+  child.kill("SIGINT");
+  const { code } = await exited;
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /\^C: stopping; closing what this run opened/);
+  assert.match(stdout, /session-close\s+everything #\d+ owner stream \(stream \d+\), closed/);
+  assert.match(stdout, /summary: 1 session\(s\) opened \(1 by stream\), 1 closed; every session closed exactly once: yes/);
+});

@@ -15,7 +15,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { startEverythingHTTP } from "./everything-http.js";
-import { startModelServer, demoBrain } from "../wasm-tests/fixtures/model-server.js";
+import { startModelServer, demoBrain } from "../src/js/standin-model.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TYPES = {
@@ -24,21 +24,6 @@ const TYPES = {
 };
 /** What the page may load: the demo itself, the package's JS, the core. */
 const SERVED = [/^\/web\/[\w.-]+\.(html|js|css|svg|png)$/, /^\/src\/js\/[\w./-]+\.js$/, /^\/dist\/mcpstream\.wasm$/];
-
-/**
- * The demo brain, with one addition: "… for N seconds" sets how long the
- * long-running operation runs (the Stop button needs something to stop).
- */
-export function brain(body) {
-  const turn = demoBrain(body);
-  const call = turn.toolCalls?.[0];
-  if (call?.name?.endsWith("trigger-long-running-operation")) {
-    const question = [...(body.messages ?? [])].reverse().find((m) => m.role === "user")?.content ?? "";
-    const seconds = Number(String(question).match(/(\d{1,3})\s*(?:s\b|sec|second)/i)?.[1] ?? 0);
-    if (seconds > 0) call.arguments = { duration: seconds, steps: Math.max(2, seconds * 2) };
-  }
-  return turn;
-}
 
 /**
  * Starts the demo. Resolves with { url, mcpURL, modelBaseURL, requests, close() }.
@@ -50,7 +35,7 @@ export async function startDemo({ port = 0, modelDelayMs = 25 } = {}) {
   try {
     const everything = await startEverythingHTTP();
     started.push(() => everything.close());
-    const model = await startModelServer({ script: brain, delayMs: modelDelayMs, model: "stand-in" });
+    const model = await startModelServer({ script: demoBrain, delayMs: modelDelayMs, model: "stand-in" });
     started.push(() => model.close());
     const gateway = await startGateway(new URL(everything.url), new URL(model.baseURL));
     started.push(() => gateway.close());

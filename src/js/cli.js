@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // cli.js — `mcpstream demo` (what `npm start` runs) and `mcpstream run`.
 import { readFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import path from "node:path";
 import { createRuntime, MCPAgent } from "./index.js";
 
 const USAGE = `usage:
@@ -10,17 +12,36 @@ const USAGE = `usage:
       an agent stream against @modelcontextprotocol/server-everything over stdio
       (the model is a local stand-in unless OPENAI_BASE_URL is set)
   mcpstream run --config mcp.json [options] "question"
-      any Claude-Desktop style { "mcpServers": { ... } } config
+      a Claude-Desktop { "mcpServers": { ... } } or VS Code { "servers": { ... } } config
+  mcpstream --version
 options:
   --base-url URL     OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)
   --api-key KEY      (default: $OPENAI_API_KEY)
-  --model NAME       (default: $MCPSTREAM_MODEL)
+  --model NAME       the model to ask for (default: $MCPSTREAM_MODEL; needed with --base-url)
+  --stand-in         use the local scripted stand-in instead of a model (what demo does)
   --max-steps N      (default: 10)
   --system TEXT      system prompt
   --quiet            print only the final answer`;
 
-const STAND_IN = new URL("../../wasm-tests/fixtures/model-server.js", import.meta.url);
-const EVERYTHING = new URL("../../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url);
+const STAND_IN = new URL("./standin-model.js", import.meta.url);
+const EVERYTHING_PKG = "@modelcontextprotocol/server-everything";
+
+/** server-everything: installed beside mcpstream or in the current project; else fetched with npx. */
+function everythingServer() {
+  for (const from of [fileURLToPath(import.meta.url), path.join(process.cwd(), "package.json")]) {
+    try {
+      const pkg = createRequire(from).resolve(`${EVERYTHING_PKG}/package.json`);
+      const entry = path.join(path.dirname(pkg), "dist", "index.js");
+      if (existsSync(entry)) return { config: { command: process.execPath, args: [entry, "stdio"] }, note: null };
+    } catch { /* not there */ }
+  }
+  return {
+    config: { command: process.platform === "win32" ? "npx.cmd" : "npx", args: ["-y", EVERYTHING_PKG, "stdio"] },
+    note: `${EVERYTHING_PKG} is not installed here: fetching it with npx (\`npm install ${EVERYTHING_PKG}\` makes the demo start faster)`,
+  };
+}
+
+const VERSION = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
 
 function parseArgs(argv) {
   const opts = { positional: [] };
@@ -37,7 +58,9 @@ function parseArgs(argv) {
     else if (a === "--max-steps") opts.maxSteps = Number(value());
     else if (a === "--system") opts.systemPrompt = value();
     else if (a === "--quiet") opts.quiet = true;
+    else if (a === "--stand-in") opts.standIn = true;
     else if (a === "-h" || a === "--help") opts.help = true;
+    else if (a === "-v" || a === "--version") opts.version = true;
     else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
     else opts.positional.push(a);
   }
@@ -46,18 +69,21 @@ function parseArgs(argv) {
 
 class UsageError extends Error {}
 
-/** The model: flags, then the environment, then (demo only) the local stand-in. */
+/** The model: --stand-in, flags, the environment, then (demo only) the local stand-in. */
 async function chooseModel(opts, allowStandIn) {
-  const baseURL = opts.baseURL ?? process.env.OPENAI_BASE_URL;
+  const baseURL = opts.standIn ? undefined : opts.baseURL ?? process.env.OPENAI_BASE_URL;
   if (baseURL) {
+    const model = opts.model ?? process.env.MCPSTREAM_MODEL;
+    if (!model) throw new UsageError(`which model at ${baseURL}? pass --model NAME or set MCPSTREAM_MODEL`);
     return {
-      llm: { baseURL, apiKey: opts.apiKey ?? process.env.OPENAI_API_KEY, model: opts.model ?? process.env.MCPSTREAM_MODEL ?? "gpt-4o-mini" },
-      label: `${opts.model ?? process.env.MCPSTREAM_MODEL ?? "gpt-4o-mini"} at ${baseURL}`,
+      llm: { baseURL, apiKey: opts.apiKey ?? process.env.OPENAI_API_KEY, model },
+      label: `${model} at ${baseURL}`,
       close: async () => {},
     };
   }
-  if (!allowStandIn || !existsSync(fileURLToPath(STAND_IN)))
-    throw new UsageError("no model configured: set OPENAI_BASE_URL (and OPENAI_API_KEY, MCPSTREAM_MODEL) or pass --base-url");
+  if (!allowStandIn && !opts.standIn)
+    throw new UsageError("no model configured: set OPENAI_BASE_URL and MCPSTREAM_MODEL (and OPENAI_API_KEY), " +
+      "or pass --base-url URL --model NAME; --stand-in runs the local scripted stand-in instead");
   const { startModelServer } = await import(STAND_IN.href);
   const server = await startModelServer();
   return {
@@ -98,6 +124,16 @@ function printStep(step, state) {
 
 async function runQueries({ mcpServers, questions, opts, label }) {
   const runtime = await createRuntime();
+  // Ctrl-C: stop the running stream, let it close what it opened, print that; a second Ctrl-C quits at once
+  const stop = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130); // the exit hook still kills the server trees
+    interrupted = true;
+    process.stderr.write("\n^C: stopping; closing what this run opened (Ctrl-C again to quit at once)\n");
+    stop.abort();
+  };
+  process.on("SIGINT", onSigint);
   const events = [];
   runtime.addEventListener("lifecycle", (e) => events.push(e.detail));
   const agent = new MCPAgent({
@@ -112,10 +148,11 @@ async function runQueries({ mcpServers, questions, opts, label }) {
         console.log(`  server ${name}: ${cfg.command ? `stdio \`${[cfg.command, ...(cfg.args ?? [])].join(" ")}\`` : cfg.url}`);
     }
     for (const q of questions) {
+      if (interrupted) break;
       if (!opts.quiet) console.log(`\n> ${q}`);
       const state = { inText: false };
       try {
-        for await (const step of agent.stream(q)) {
+        for await (const step of agent.stream(q, { signal: stop.signal })) {
           if (opts.quiet) { if (step.type === "final") console.log(step.text); }
           else printStep(step, state);
         }
@@ -129,9 +166,10 @@ async function runQueries({ mcpServers, questions, opts, label }) {
     await agent.close();
     const stats = runtime.stats();
     await runtime.dispose();
-    if (!opts.quiet) printSummary(events, stats);
+    if (!opts.quiet || interrupted) printSummary(events, stats);
+    process.off("SIGINT", onSigint);
   }
-  return failed ? 1 : 0;
+  return interrupted ? 130 : failed ? 1 : 0;
 }
 
 function printSummary(events, stats) {
@@ -153,17 +191,21 @@ function printSummary(events, stats) {
 async function main(argv) {
   const [command, ...rest] = argv;
   const opts = parseArgs(rest);
+  if (command === "--version" || command === "-v" || opts.version) {
+    console.log(`mcpstream ${VERSION}`);
+    return 0;
+  }
   if (!command || opts.help || command === "help" || command === "--help" || command === "-h") {
     console.log(USAGE);
     return 0;
   }
   if (command === "demo") {
-    if (!existsSync(fileURLToPath(EVERYTHING)))
-      throw new UsageError("the demo needs @modelcontextprotocol/server-everything: run `npm install` in the mcpstream checkout");
+    const everything = everythingServer();
+    if (everything.note) console.error(`mcpstream: ${everything.note}`);
     const model = await chooseModel(opts, true);
     try {
       return await runQueries({
-        mcpServers: { everything: { command: process.execPath, args: [fileURLToPath(EVERYTHING), "stdio"] } },
+        mcpServers: { everything: everything.config },
         questions: opts.positional.length ? [opts.positional.join(" ")] : ["What is 2 + 40?", "Run a long operation and show me its progress."],
         opts: { ...opts, llm: model.llm }, label: model.label,
       });
@@ -180,8 +222,16 @@ async function main(argv) {
     } catch (e) {
       throw new UsageError(`cannot read ${opts.config}: ${e.message}`);
     }
+    // Claude Desktop writes "mcpServers", VS Code "servers"; anything else is a mistake, not zero servers
+    const servers = config?.mcpServers ?? config?.servers;
+    if (!servers || typeof servers !== "object" || Array.isArray(servers))
+      throw new UsageError(`${opts.config} has no "mcpServers" (Claude Desktop style) or "servers" (VS Code style) object`);
     const model = await chooseModel(opts, false);
-    return runQueries({ mcpServers: config.mcpServers ?? {}, questions: [opts.positional.join(" ")], opts: { ...opts, llm: model.llm }, label: model.label });
+    try {
+      return await runQueries({ mcpServers: servers, questions: [opts.positional.join(" ")], opts: { ...opts, llm: model.llm }, label: model.label });
+    } finally {
+      await model.close();
+    }
   }
   throw new UsageError(`unknown command '${command}'`);
 }

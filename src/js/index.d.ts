@@ -106,8 +106,21 @@ export class MCPClient {
   close(): Promise<void>;
 }
 
-export interface ChatMessage { role: "system" | "user" | "assistant" | "tool"; content: string | null; [key: string]: unknown }
-export interface ChatRequest { model: string; messages: ChatMessage[]; tools?: unknown[]; stream: boolean }
+/** A tool call the model asked for, in a Chat Completions assistant message. */
+export interface ChatToolCall { id: string; type: "function"; function: { name: string; arguments: string } }
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string | null;
+  /** assistant messages that call tools */
+  tool_calls?: ChatToolCall[];
+  /** tool messages: the id of the call they answer */
+  tool_call_id?: string;
+  [key: string]: unknown;
+}
+/** A tool offered to the model: its (unique) name, description and JSON Schema parameters. */
+export interface ChatTool { type: "function"; function: { name: string; description?: string; parameters: Record<string, unknown> } }
+/** What an `llm` function receives: a Chat Completions request body. */
+export interface ChatRequest { model: string; messages: ChatMessage[]; tools?: ChatTool[]; stream: boolean }
 
 export interface LLMEndpoint {
   /** an OpenAI-compatible endpoint: requests go to `${baseURL}/chat/completions` */

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startEverythingHTTP } from "../../web/everything-http.js";
-import { startGateway, brain } from "../../web/server.js";
+import { startGateway } from "../../web/server.js";
 import { startModelServer } from "../fixtures/model-server.js";
 import { sessionsCreated, deletesBySession, until, NEEDS_HTTP } from "./gateway.js";
 
@@ -27,7 +27,7 @@ before(async () => {
   await promisify(execFile)(process.execPath, [path.join(ROOT, "examples/worker/build.mjs"), dir]);
   everything = await startEverythingHTTP();
   gateway = await startGateway(new URL(everything.url), null);
-  model = await startModelServer({ script: brain });
+  model = await startModelServer(); // the demo brain: "… for N seconds" runs that long
   workerd = spawn(WORKERD, ["serve", path.join(dir, "config.capnp"), "--socket-addr", "http=127.0.0.1:0", "--control-fd", "3"], {
     stdio: ["ignore", "pipe", "pipe", "pipe"],
     env: { ...process.env, MODEL_BASE_URL: model.baseURL, MODEL: "stand-in", MODEL_API_KEY: "", MCP_URL: `${gateway.origin}/mcp` },
