@@ -191,7 +191,7 @@ function newRunCard(question) {
     finish(status) {
       answer?.classList.remove("streaming");
       setStatus(status);
-      foot(` · ${closesOf(record.streamId)}`);
+      foot(` · ${closesOf(record.streamId, run.runtime)}`);
     },
     fail(e) {
       answer?.classList.remove("streaming");
@@ -217,7 +217,7 @@ function newRunCard(question) {
       note.dataset.errorCode = record.errorCode;
       el.dataset.errorCode = record.errorCode;
       steps.append(note);
-      foot(` · ${closesOf(record.streamId)}`);
+      foot(` · ${closesOf(record.streamId, run.runtime)}`);
       el.scrollIntoView({ block: "end" });
     },
   };
@@ -226,9 +226,10 @@ function newRunCard(question) {
 }
 
 /** "1 session opened, 1 closed" for a stream, from the lifecycle events seen. */
-function closesOf(streamId) {
-  const opened = events.filter((e) => e.kind === "session-open" && e.streamId === streamId && e.owner === "stream").length;
-  const closed = events.filter((e) => e.kind === "session-close" && e.streamId === streamId && e.owner === "stream").length;
+function closesOf(streamId, runtimeN) {
+  const mine = (e) => e.streamId === streamId && e.owner === "stream" && e.runtime === runtimeN;
+  const opened = events.filter((e) => e.kind === "session-open" && mine(e)).length;
+  const closed = events.filter((e) => e.kind === "session-close" && mine(e)).length;
   return `${opened} session${opened === 1 ? "" : "s"} opened, ${closed} closed`;
 }
 
@@ -392,7 +393,7 @@ const timeline = (() => {
     const t1 = Math.max(now(), ...visible.map((l) => l.end ?? 0)) + (live ? 0.4 : 0.2);
     const t0 = Math.max(0, Math.min(...visible.map((l) => l.start)) - 0.2);
     const span = Math.max(1, t1 - t0);
-    const x = (t) => LABEL + ((t - t0) / span) * (W - LABEL - 12);
+    const x = (t) => LABEL + ((t - t0) / span) * (W - LABEL - 84); // room on the right for the end labels
     const parts = [];
     // time axis
     const step = [0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120].find((s) => span / s <= 8) ?? 300;
@@ -413,11 +414,12 @@ const timeline = (() => {
       const h = stream ? 6 : 12, yy = y + (ROW - h) / 2 - 2;
       parts.push(`<rect x="${x(l.start)}" y="${yy}" width="${Math.max(2, x(end) - x(l.start))}" height="${h}" rx="${h / 2}" fill="${color}" opacity="${l.end === null ? 0.9 : 0.55}"/>`);
       if (l.end === null) parts.push(`<circle cx="${x(end)}" cy="${yy + h / 2}" r="4" fill="${color}"><animate attributeName="r" values="3;6;3" dur="1s" repeatCount="indefinite"/></circle>`);
-      else parts.push(`<text x="${Math.min(W - 6, x(end) + 6)}" y="${yy + h - 1}" style="font-size:10px;fill:var(--dim)" text-anchor="${x(end) > W - 90 ? "end" : "start"}">${escapeHTML(l.reason ?? "")}</text>`);
+      else parts.push(`<text x="${x(end) + 6}" y="${yy + h - 1}" style="font-size:10px;fill:var(--dim)">${escapeHTML(l.reason ?? "")}</text>`);
       for (const c of l.calls) {
         const ce = c.end ?? now();
-        const cc = c.status === "cancelled" ? "var(--warn)" : c.status === "error" ? "var(--bad)" : "var(--call)";
+        const cc = c.status === "error" ? "var(--bad)" : "var(--call)";
         parts.push(`<rect x="${x(c.start)}" y="${yy + 2}" width="${Math.max(2, x(ce) - x(c.start))}" height="${h - 4}" rx="3" fill="${cc}"><title>${escapeHTML(`${c.name}: ${c.status}`)}</title></rect>`);
+        if (c.status === "cancelled") parts.push(`<rect x="${x(ce) - 3}" y="${yy - 1}" width="6" height="${h + 2}" rx="2" fill="var(--warn)"><title>cancelled</title></rect>`);
         for (const p of c.progress) parts.push(`<line x1="${x(p)}" x2="${x(p)}" y1="${yy}" y2="${yy + h}" stroke="#fff" stroke-opacity=".55"/>`);
       }
       for (const k of l.ticks) parts.push(`<path d="M${x(k.t)} ${yy - 4} l4 -6 h-8 z" fill="var(--warn)"><title>request-cancel</title></path>`);
