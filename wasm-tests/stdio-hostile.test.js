@@ -148,3 +148,24 @@ test("a server that exits on its own, leaving a setsid child behind (reparented)
   assert.equal(isRunning(pid), false, "the reparented setsid child is gone");
   assert.equal(isRunning(transport.pid), false);
 });
+
+test("process exit kills a server's descendant that left its group (the exit hook's synchronous search)", async (t) => {
+  const { spawn } = await import("node:child_process");
+  const script = `
+    import { StdioTransport } from ${JSON.stringify(new URL("../src/js/hosts/stdio.js", import.meta.url).href)};
+    const t = new StdioTransport(${JSON.stringify(hostile("setsid-child"))}, {
+      onOpen() {}, onData() {}, onClose() {},
+      onStderr(text) { const m = /setsid-child (\\d+)/.exec(text); if (m) { process.stdout.write(m[1] + "\\n"); process.exit(0); } },
+    });
+    t.open();`;
+  const child = spawn(NODE, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (d) => { out += d; });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  t.after(() => child.kill("SIGKILL"));
+  await withTimeout(exited, 15000, "the script to exit");
+  const pid = Number(out.trim());
+  assert.ok(pid > 0, `the script printed the setsid child's pid (${JSON.stringify(out)})`);
+  t.after(() => killIfRunning(pid));
+  await waitUntil(() => !isRunning(pid), 5000, `the setsid child ${pid} to be gone after the exit`);
+});
