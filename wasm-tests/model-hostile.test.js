@@ -82,6 +82,23 @@ test("a JSON answer over llm.maxResponseBytes ends the stream with LIMIT_EXCEEDE
   await assertClean(runtime, life, escaped);
 });
 
+test("without llm.maxResponseBytes, the runtime's limits.messageBytes bounds a JSON answer read whole", async (t) => {
+  const escaped = escapes(t);
+  const runtime = await createRuntime({ limits: { messageBytes: MiB } });
+  t.after(() => runtime.dispose());
+  const life = recordLifecycle(runtime);
+  let sent;
+  const evil = await startHostileServer((req, res) => { sent = writeHugeJSON(res, 32 * MiB); });
+  t.after(() => evil.close());
+  const agent = new MCPAgent({ runtime, llm: { baseURL: evil.baseURL, model: "m" } });
+  const { error } = await outcome(agent.run("hi"), "run");
+  assert.equal(error?.code, "LIMIT_EXCEEDED");
+  assert.match(error.message, /1048576/);
+  const { value: { aborted } } = await outcome(sent, "the server sees the client hang up");
+  assert.equal(aborted, true);
+  await assertClean(runtime, life, escaped);
+});
+
 test("a copy of the model's answer into the core that throws ends the stream with a typed error; nothing escapes, cleanup runs once", async (t) => {
   const { runtime, life, escaped } = await setup(t);
   const evil = await startHostileServer((req, res) => json(res, 200, answer("x".repeat(4096))));

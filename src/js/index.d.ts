@@ -129,7 +129,8 @@ export interface LLMEndpoint {
   model?: string;
   headers?: Record<string, string>;
   fetch?: typeof fetch;
-  /** The largest answer read whole when the endpoint does not stream (default 16 MiB); a larger
+  /** The largest answer read whole when the endpoint does not stream (default: the runtime's
+   *  limits.messageBytes, 16 MiB unless set); a larger
    *  one is not read further and ends the stream with LIMIT_EXCEEDED. Infinity: no limit. */
   maxResponseBytes?: number;
   /** From the request to the first byte of the response body, across redirects (default

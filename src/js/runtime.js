@@ -43,6 +43,8 @@ export class Runtime extends EventTarget {
   #ownerSeq = 1;
   #holds = 0;
   #draining = false;
+  /** limits.messageBytes, the default bound of a model answer read whole */
+  #messageBytes;
 
   /**
    * @param {WebAssembly.Instance} instance
@@ -56,6 +58,7 @@ export class Runtime extends EventTarget {
     this.#core = new Core(instance);
     this.#hosts = hosts;
     for (const [name, value] of Object.entries(limits)) this.#core.setLimit(name, value);
+    this.#messageBytes = limits.messageBytes;
   }
 
   /** True once dispose() was called. */
@@ -315,8 +318,11 @@ export class Runtime extends EventTarget {
 
   /** Starts a model request for a stream; returns its abort handle. */
   _model(llm, body, hooks) {
-    const withFetch = typeof llm === "function" || llm.fetch || !this.#hosts.fetch ? llm : { ...llm, fetch: this.#hosts.fetch };
-    return startModelRequest(withFetch, body, hooks);
+    if (typeof llm === "function") return startModelRequest(llm, body, hooks);
+    const options = { ...llm };
+    if (!options.fetch && this.#hosts.fetch) options.fetch = this.#hosts.fetch;
+    options.maxResponseBytes ??= this.#messageBytes; // the runtime's message limit, unless the llm has its own
+    return startModelRequest(options, body, hooks);
   }
 }
 

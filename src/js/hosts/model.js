@@ -30,7 +30,7 @@
 // alive by themselves (unref'd), as a stream suspended at a yield must not.
 //
 // Bounds: a body that is not streamed (a JSON answer, an error page) is read up to
-// llm.maxResponseBytes (default 16 MiB, the core's message limit); past that the request is
+// llm.maxResponseBytes (the runtime passes its limits.messageBytes; 16 MiB without either); past that the request is
 // stopped while it is read and ends with LIMIT_EXCEEDED. Error bodies are read up to 64 KiB
 // (enough for the message; the rest is dropped).
 
