@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
-import { createRuntime, MCPClient } from "../src/js/index.js";
+import { createRuntime, MCPClient, MCPAgent } from "../src/js/index.js";
 import { recordLifecycle, guardUnhandled, killTagged, assertClean } from "./helpers.js";
 
 const HOSTILE = fileURLToPath(new URL("./fixtures/hostile-server.js", import.meta.url));
@@ -84,6 +84,38 @@ test("a tools/call answer over the size limit fails that call with LIMIT_EXCEEDE
   assert.match(r.error.message, /hostile/);
   assert.match(r.error.message, /1048576-byte limit/);
   assert.equal((await client.listTools()).length, 1);
+  await client.close();
+  await assertClean(runtime, life, escaped);
+});
+
+// ---- item 12: string fidelity
+
+/** A model function that calls "probe" once, records what it was sent, then answers. */
+function probingModel() {
+  const sent = [];
+  let turns = 0;
+  const llm = async (request) => {
+    sent.push(request);
+    return turns++ === 0
+      ? { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "probe", arguments: "{}" } }] }
+      : { role: "assistant", content: "done" };
+  };
+  return { llm, sent };
+}
+
+test("a lone surrogate escape and a \\u0000 in a server's answer arrive intact (callTool, tool_result, the model)", async (t) => {
+  const { runtime, life, client, escaped } = await setup(t, "strings");
+  const r = await outcome(client.callTool("hostile", "probe", {}), "callTool");
+  assert.deepEqual(r.value?.content, [{ type: "text", text: "cut \uFFFD here" }, { type: "text", text: "before\u0000after" }],
+    String(r.error?.message));
+  const { llm, sent } = probingModel();
+  const agent = new MCPAgent({ runtime, llm, client });
+  const steps = [];
+  for await (const s of agent.stream("go")) steps.push(s);
+  const result = steps.find((s) => s.type === "tool_result");
+  assert.deepEqual(result.content, r.value.content);
+  const toolMessage = sent[1].messages.find((m) => m.role === "tool");
+  assert.equal(toolMessage.content, "cut \uFFFD here\nbefore\u0000after");
   await client.close();
   await assertClean(runtime, life, escaped);
 });

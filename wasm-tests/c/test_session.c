@@ -730,6 +730,23 @@ static void rpc_scan_head_should_read_only_what_is_certain(void) {
   }
 }
 
+static void session_should_keep_nul_and_lone_surrogates_in_strings(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 5, 0, "x", NULL);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"a\":\"cut \\ud83d here\",\"b\":\"before\\u0000after\","
+         "\"c\":\"\\ud83d\\ude00\",\"d\":\"x\\udc00\\ud800\",\"e\":\"bad \xff\xc3 utf8 \xed\xa0\x80\xf0\x9f\x98\","
+         "\"f\":\"\\\\u0000\",\"g\":\"\\u00e9\\n\"}}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 5 0 {\"a\":\"cut \xEF\xBF\xBD here\",\"b\":\"before\\u0000after\",\"c\":\"\xF0\x9F\x98\x80\","
+            "\"d\":\"x\xEF\xBF\xBD\xEF\xBF\xBD\",\"e\":\"bad \xEF\xBF\xBD\xEF\xBF\xBD utf8 \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\","
+            "\"f\":\"\\\\u0000\",\"g\":\"\xC3\xA9\\n\"}\n");
+  h_free(&h);
+}
+
 /* ---- closing ------------------------------------------------------------------- */
 
 static void session_should_fail_every_pending_op_and_emit_one_close_event(void) {
@@ -1121,6 +1138,7 @@ int main(void) {
   T_RUN(session_should_fail_every_sent_request_when_an_over_long_answer_has_no_readable_id);
   T_RUN(session_should_fail_when_its_tool_list_is_over_the_size_limit);
   T_RUN(rpc_scan_head_should_read_only_what_is_certain);
+  T_RUN(session_should_keep_nul_and_lone_surrogates_in_strings);
   T_RUN(session_should_fail_every_pending_op_and_emit_one_close_event);
   T_RUN(session_should_report_closed_calls_on_a_closed_session);
   T_RUN(session_should_fail_requests_on_a_closing_session);
