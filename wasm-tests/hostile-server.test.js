@@ -7,6 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createRuntime, MCPClient, MCPAgent } from "../src/js/index.js";
 import { recordLifecycle, guardUnhandled, killTagged, assertClean } from "./helpers.js";
 
@@ -28,13 +31,13 @@ export function outcome(p, what, timeoutMs = 20000) {
 }
 
 /** A runtime of its own with a client of one hostile server. */
-async function setup(t, mode, { limits, server } = {}) {
+async function setup(t, mode, { limits, server, env } = {}) {
   const escaped = [];
   const onErr = (e) => escaped.push(e);
   process.on("unhandledRejection", onErr);
   const runtime = await createRuntime(limits ? { limits } : {});
   const life = recordLifecycle(runtime);
-  const h = hostile(mode, { config: server });
+  const h = hostile(mode, { config: server, env });
   const client = new MCPClient({ mcpServers: { hostile: h.config } }, { runtime });
   t.after(async () => {
     process.off("unhandledRejection", onErr);
@@ -83,6 +86,77 @@ test("a tools/call answer over the size limit fails that call with LIMIT_EXCEEDE
   assert.equal(r.error?.code, "LIMIT_EXCEEDED", `got ${r.error?.code ?? "a result"}: ${r.error?.message}`);
   assert.match(r.error.message, /hostile/);
   assert.match(r.error.message, /1048576-byte limit/);
+  assert.equal((await client.listTools()).length, 1);
+  await client.close();
+  await assertClean(runtime, life, escaped);
+});
+
+// ---- item 8: request timeouts (reset by progress, bounded in total)
+
+/** A log file the hostile server appends every message it receives to. */
+function serverLog(t) {
+  const dir = mkdtempSync(join(tmpdir(), "mcpstream-hostile-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "received.ndjson");
+  return { file, read: () => { try { return readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l)); } catch { return []; } } };
+}
+
+test("initialize that is never answered fails connect() with TIMEOUT after the server's timeoutMs", async (t) => {
+  const { runtime, life, client, escaped } = await setup(t, "silent-init", { server: { timeoutMs: 300 } });
+  const r = await outcome(client.connect(), "connect");
+  assert.equal(r.error?.code, "TIMEOUT", `got ${r.error?.code ?? "success"}: ${r.error?.message}`);
+  assert.match(r.error.message, /server 'hostile' did not answer initialize within 300 ms/);
+  await assertClean(runtime, life, escaped);
+});
+
+test("a stream's tools/call that is never answered ends the stream with TIMEOUT (requestTimeoutMs) and is cancelled", async (t) => {
+  const escaped = [];
+  const onErr = (e) => escaped.push(e);
+  process.on("unhandledRejection", onErr);
+  const runtime = await createRuntime();
+  const life = recordLifecycle(runtime);
+  const log = serverLog(t);
+  const h = hostile("silent-call", { env: { MCPSTREAM_HOSTILE_LOG: log.file } });
+  t.after(async () => { process.off("unhandledRejection", onErr); await runtime.dispose(); killTagged(h.tag); });
+  let turns = 0;
+  const llm = async () => (turns++ === 0
+    ? { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "probe", arguments: "{}" } }] }
+    : { role: "assistant", content: "done" });
+  const agent = new MCPAgent({ runtime, llm, mcpServers: { hostile: h.config }, requestTimeoutMs: 300 });
+  const steps = [];
+  const r = await outcome((async () => { for await (const s of agent.stream("go")) steps.push(s.type); })(), "stream");
+  assert.equal(r.error?.code, "TIMEOUT", `got ${r.error?.code ?? "the end"}: ${r.error?.message}`);
+  assert.match(r.error.message, /server 'hostile' did not answer tools\/call within 300 ms/);
+  assert.deepEqual(steps, ["tool_call"]);
+  const cancelled = log.read().filter((m) => m.method === "notifications/cancelled");
+  const call = log.read().find((m) => m.method === "tools/call");
+  assert.deepEqual(cancelled.map((m) => m.params.requestId), [call.id]);
+  assert.equal(life.of("request-cancel").filter((e) => e.reason === "timeout").length, 1);
+  await assertClean(runtime, life, escaped);
+});
+
+test("progress resets a request's timeout; maxTotalTimeoutMs still bounds it", async (t) => {
+  const { runtime, life, client, escaped } = await setup(t, "progress-call", { server: { maxTotalTimeoutMs: 3000 } });
+  let progress = 0;
+  const r = await outcome(client.callTool("hostile", "probe", {}, { timeoutMs: 1000, onProgress: () => { progress++; } }), "callTool");
+  assert.equal(r.error?.code, "TIMEOUT", `got ${r.error?.code ?? "a result"}: ${r.error?.message}`);
+  assert.match(r.error.message, /server 'hostile' did not finish tools\/call within 3000 ms in total \(maxTotalTimeoutMs\)/);
+  // notifications every ~30 ms: more than 1000 ms worth of them arrived, so progress did reset the timeout
+  assert.ok(progress > 40, `only ${progress} progress notifications`);
+  await client.close();
+  await assertClean(runtime, life, escaped);
+});
+
+test("callTool's timeoutMs fails the call with TIMEOUT and sends notifications/cancelled; the session goes on", async (t) => {
+  const log = serverLog(t);
+  const { runtime, life, client, escaped } = await setup(t, "silent-call", { env: { MCPSTREAM_HOSTILE_LOG: log.file } });
+  const r = await outcome(client.callTool("hostile", "probe", {}, { timeoutMs: 200 }), "callTool");
+  assert.equal(r.error?.code, "TIMEOUT");
+  assert.match(r.error.message, /server 'hostile' did not answer tools\/call within 200 ms/);
+  const call = log.read().find((m) => m.method === "tools/call");
+  // the server logs what it reads in its own time: wait (bounded) for the notification
+  for (let i = 0; i < 500 && !log.read().some((m) => m.method === "notifications/cancelled"); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(log.read().filter((m) => m.method === "notifications/cancelled").map((m) => m.params.requestId), [call.id]);
   assert.equal((await client.listTools()).length, 1);
   await client.close();
   await assertClean(runtime, life, escaped);

@@ -42,6 +42,9 @@ struct ms_ctx {
   int32_t next_id;
   size_t max_message;
   size_t max_pending;
+  int32_t timeout_ms;     /* default request timeout (reset by progress) */
+  int32_t max_total_ms;   /* default total time of a request */
+  double now;             /* the host's clock (ms_ctx_set_now / ms_ctx_tick) */
 };
 
 /* Queues an effect (payload copied). 0 or MS_ERR_NOMEM. */
@@ -124,6 +127,9 @@ typedef struct ms_req {
   int progress;      /* progressToken = rpc_id was sent */
   char *pending;     /* message built but not sent yet (session not ready) */
   char method[40];   /* for messages (cut to fit) */
+  int32_t timeout_ms;/* its timeout (reset by progress) */
+  double idle_deadline;  /* made/last progress + timeout_ms */
+  double total_deadline; /* made + the session's max total */
 } ms_req;
 
 struct ms_session {
@@ -145,6 +151,8 @@ struct ms_session {
   int refs;            /* streams that use the session (freed at 0 once closed) */
   int32_t *tool_waits; /* op ids waiting for the tool list */
   size_t ntool_waits, captool_waits;
+  int32_t timeout_ms;   /* its requests' timeout (server config or ctx default) */
+  int32_t max_total_ms; /* their total time */
 };
 
 /* Creates a session and queues MS_FX_OPEN (ownership is recorded first). */
@@ -152,10 +160,16 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
                        int32_t owner_id, ms_session **out);
 /* Starts listing tools if the session is ready and has no list. */
 int ms__session_want_tools(ms_ctx *ctx, ms_session *s);
-/* Sends tools/call for stream `st_id`, with a progress token. Returns the
- * JSON-RPC id (> 0) or an error. */
+/* Sends tools/call for stream `st_id`, with a progress token, timing out
+ * after timeout_ms (0: the session's). Returns the JSON-RPC id (> 0) or an
+ * error. */
 int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id,
-                              const char *name, const cJSON *args);
+                              const char *name, const cJSON *args, int32_t timeout_ms);
+/* Times out the requests of s whose deadline passed (see mcpstream.h, Time).
+ * Returns how many. */
+int ms__session_expire(ms_ctx *ctx, ms_session *s);
+/* The earliest deadline of s's requests, or -1. */
+double ms__session_next_deadline(const ms_session *s);
 /* Cancels request rpc_id (notifications/cancelled, request-cancel event). */
 int ms__session_cancel_rpc(ms_ctx *ctx, ms_session *s, int64_t rpc_id,
                            int32_t st_id, const char *reason);

@@ -13,6 +13,8 @@ MS_EXPORT ms_ctx *ms_ctx_new(void) {
   ctx->next_id = 1;
   ctx->max_message = 16u << 20;
   ctx->max_pending = 1024;
+  ctx->timeout_ms = 60000;
+  ctx->max_total_ms = 600000;
   return ctx;
 }
 
@@ -385,8 +387,35 @@ MS_EXPORT int32_t ms_ctx_set_limit(ms_ctx *ctx, int32_t which, int32_t value) {
   switch (which) {
     case MS_LIMIT_MESSAGE_BYTES: ctx->max_message = (size_t)value; return 0;
     case MS_LIMIT_PENDING_REQUESTS: ctx->max_pending = (size_t)value; return 0;
+    case MS_LIMIT_TIMEOUT_MS: ctx->timeout_ms = value; return 0;
+    case MS_LIMIT_MAX_TOTAL_TIMEOUT_MS: ctx->max_total_ms = value; return 0;
     default: return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown limit %d", (int)which);
   }
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+MS_EXPORT void ms_ctx_set_now(ms_ctx *ctx, double now_ms) {
+  if (ctx && now_ms > ctx->now) ctx->now = now_ms;
+}
+
+MS_EXPORT int32_t ms_ctx_tick(ms_ctx *ctx, double now_ms) {
+  if (!ctx) return MS_ERR_INVALID_ARGUMENT;
+  ms_ctx_set_now(ctx, now_ms);
+  int32_t n = 0;
+  /* expiring may close sessions but never frees one (only the host's
+   * ms_session_closed and ms_stream_free do), so the table stays put */
+  for (size_t i = 0; i < ctx->nsessions; i++) n += ms__session_expire(ctx, ctx->sessions[i]);
+  return n;
+}
+
+MS_EXPORT double ms_ctx_next_deadline(ms_ctx *ctx) {
+  double best = -1;
+  for (size_t i = 0; ctx && i < ctx->nsessions; i++) {
+    double d = ms__session_next_deadline(ctx->sessions[i]);
+    if (d >= 0 && (best < 0 || d < best)) best = d;
+  }
+  return best;
 }
 
 /* ---- owner close ---------------------------------------------------------- */

@@ -160,6 +160,36 @@ MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx);
 MS_EXPORT int32_t ms_ctx_set_limit(ms_ctx *ctx, int32_t which, int32_t value);
 #define MS_LIMIT_MESSAGE_BYTES 1   /* one incoming message/frame (default 16 MiB) */
 #define MS_LIMIT_PENDING_REQUESTS 2 /* per session (default 1024) */
+#define MS_LIMIT_TIMEOUT_MS 3       /* a request's timeout, reset by its progress (default 60000) */
+#define MS_LIMIT_MAX_TOTAL_TIMEOUT_MS 4 /* a request's total time, progress or not (default 600000) */
+
+/* ---- Time ------------------------------------------------------------------
+ *
+ * The core never sleeps: time is input. Every request to a server has two
+ * deadlines on the host's monotonic clock (milliseconds, any origin):
+ *   idle  = when it was sent (made) + its timeout; a progress notification
+ *           for it moves the idle deadline to now + timeout;
+ *   total = when it was made + the session's max total timeout.
+ * When either passes, the request is timed out: notifications/cancelled is
+ * sent (never for initialize, as the spec says), a request-cancel event with
+ * reason "timeout" is queued, and the request fails with MS_ERR_TIMEOUT and a
+ * message naming the server, the method and the limit. A timed-out
+ * initialize or tools/list ends its session (MS_ERR_TIMEOUT).
+ *
+ * The host tells the time with ms_ctx_set_now before calls that can start a
+ * request or report progress (opened, feed, request, list_tools,
+ * stream_next), keeps ONE timer per context for ms_ctx_next_deadline, and
+ * calls ms_ctx_tick when it fires (then takes the effects and re-arms the
+ * timer with the new next deadline). A host that never sets the time gets no
+ * timeouts (the clock stays at 0, nothing expires without a tick). */
+
+/* Sets the clock (it never goes backwards). No effects, no failures. */
+MS_EXPORT void ms_ctx_set_now(ms_ctx *ctx, double now_ms);
+/* Sets the clock and times out every request whose deadline is <= now.
+ * Returns how many timed out. */
+MS_EXPORT int32_t ms_ctx_tick(ms_ctx *ctx, double now_ms);
+/* The earliest deadline of any request in ctx, or -1 when none. */
+MS_EXPORT double ms_ctx_next_deadline(ms_ctx *ctx);
 
 /* ---- Sessions (for clients and agents; streams open their own) -------- */
 
@@ -181,15 +211,20 @@ MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len
  * session-close event is queued. Calling it again is a no-op. */
 MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason,
                                     uint32_t msg_len);
+/* Overrides a limit for one session (a server's config): MS_LIMIT_MESSAGE_BYTES,
+ * MS_LIMIT_TIMEOUT_MS or MS_LIMIT_MAX_TOTAL_TIMEOUT_MS. Call it before
+ * ms_session_opened so that initialize is covered too. 0 or an error. */
+MS_EXPORT int32_t ms_session_set_limit(ms_ctx *ctx, int32_t sid, int32_t which, int32_t value);
 /* 1 when the session is initialized and usable, 0 while opening, or an error
  * (MS_ERR_TRANSPORT_CLOSED and friends) when it failed or closed. */
 MS_EXPORT int32_t ms_session_state(ms_ctx *ctx, int32_t sid);
 /* Sends a request: method = input[0..method_len), params JSON =
  * input[method_len..method_len+params_len) (params_len 0: none). Completion
- * (after the session is ready) is reported as MS_FX_OP_DONE for op_id. */
+ * (after the session is ready) is reported as MS_FX_OP_DONE for op_id.
+ * timeout_ms > 0 overrides the session's timeout for this request (see Time). */
 MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id,
                                      int32_t flags, uint32_t method_len,
-                                     uint32_t params_len);
+                                     uint32_t params_len, int32_t timeout_ms);
 /* All tools of the session (every page), as MS_FX_OP_DONE for op_id with a
  * JSON array of tool objects. Cached until a list_changed notification. */
 MS_EXPORT int32_t ms_session_list_tools(ms_ctx *ctx, int32_t sid, int32_t op_id);

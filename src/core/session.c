@@ -36,7 +36,8 @@ static int send_buf(ms_ctx *ctx, ms_session *s, const ms_buf *b) {
   return ms__fx(ctx, MS_FX_SEND, s->id, 0, 0, b->data, b->len);
 }
 
-static ms_req *add_req(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, const char *method) {
+static ms_req *add_req(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, const char *method,
+                       int32_t timeout_ms) {
   if (s->nreqs >= ctx->max_pending) return NULL;
   if (s->nreqs == s->capreqs) {
     size_t cap = s->capreqs ? s->capreqs * 2 : 8;
@@ -51,6 +52,9 @@ static ms_req *add_req(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, cons
   r->kind = kind;
   r->op_id = op_id;
   snprintf(r->method, sizeof r->method, "%s", method);
+  r->timeout_ms = timeout_ms > 0 ? timeout_ms : s->timeout_ms;
+  r->idle_deadline = ctx->now + r->timeout_ms;
+  r->total_deadline = ctx->now + s->max_total_ms;
   return r;
 }
 
@@ -150,6 +154,8 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
   s->owner_id = owner_id;
   s->state = MS_SESS_OPENING;
   s->next_rpc = 1;
+  s->timeout_ms = ctx->timeout_ms;
+  s->max_total_ms = ctx->max_total_ms;
   ms_ndjson_init(&s->framer, ctx->max_message);
   *out = s;
 
@@ -218,7 +224,7 @@ static int send_initialize(ms_ctx *ctx, ms_session *s) {
   if (ok && cJSON_AddItemToObject(p, "clientInfo", info)) info = NULL; /* p owns it now */
   else ok = 0;
   int rc = MS_ERR_NOMEM;
-  ms_req *r = ok ? add_req(ctx, s, MS_REQ_INIT, 0, "initialize") : NULL;
+  ms_req *r = ok ? add_req(ctx, s, MS_REQ_INIT, 0, "initialize", 0) : NULL;
   if (r) rc = send_req(ctx, s, r, "initialize", p);
   cJSON_Delete(info);
   cJSON_Delete(p);
@@ -263,7 +269,7 @@ static void on_initialized(ms_ctx *ctx, ms_session *s, const cJSON *result) {
 }
 
 static int send_list_tools(ms_ctx *ctx, ms_session *s, const char *cursor) {
-  ms_req *r = add_req(ctx, s, MS_REQ_LIST_TOOLS, 0, "tools/list");
+  ms_req *r = add_req(ctx, s, MS_REQ_LIST_TOOLS, 0, "tools/list", 0);
   if (!r) return MS_ERR_NOMEM;
   cJSON *p = NULL;
   if (cursor) {
@@ -385,6 +391,7 @@ static void on_progress(ms_ctx *ctx, ms_session *s, const cJSON *params) {
   ptrdiff_t i = find_req(s, ms_rpc_int_id(tok));
   if (i < 0 || !s->reqs[i].progress) return; /* late progress of a finished request */
   ms_req *r = &s->reqs[i];
+  r->idle_deadline = ctx->now + r->timeout_ms; /* progress resets the timeout */
   if (r->kind == MS_REQ_OP) {
     char *p = ms__json_print(params);
     if (p) ms__fx(ctx, MS_FX_OP_PROGRESS, r->op_id, 0, 0, p, strlen(p));
@@ -565,9 +572,9 @@ MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len
   if (!s) return rc;
   if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
   if (s->state == MS_SESS_CLOSED) return 0;
-  if (len > ctx->max_message) {
+  if (len > s->framer.max) {
     on_too_big(ctx, s, (const char *)ctx->input.data, len < MS_NDJSON_HEAD ? len : MS_NDJSON_HEAD,
-               ctx->max_message);
+               s->framer.max);
     return 0;
   }
   handle_message(ctx, s, (const char *)ctx->input.data, len);
@@ -614,6 +621,19 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
   return 0;
 }
 
+MS_EXPORT int32_t ms_session_set_limit(ms_ctx *ctx, int32_t sid, int32_t which, int32_t value) {
+  int rc = 0;
+  ms_session *s = get_live(ctx, sid, &rc);
+  if (!s) return rc;
+  if (value <= 0) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "a limit must be positive");
+  switch (which) {
+    case MS_LIMIT_MESSAGE_BYTES: s->framer.max = (size_t)value; return 0;
+    case MS_LIMIT_TIMEOUT_MS: s->timeout_ms = value; return 0;
+    case MS_LIMIT_MAX_TOTAL_TIMEOUT_MS: s->max_total_ms = value; return 0;
+    default: return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "limit %d cannot be set per session", (int)which);
+  }
+}
+
 MS_EXPORT int32_t ms_session_state(ms_ctx *ctx, int32_t sid) {
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
@@ -624,7 +644,7 @@ MS_EXPORT int32_t ms_session_state(ms_ctx *ctx, int32_t sid) {
 }
 
 MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, int32_t flags,
-                                     uint32_t method_len, uint32_t params_len) {
+                                     uint32_t method_len, uint32_t params_len, int32_t timeout_ms) {
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
@@ -650,7 +670,7 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
                       (int)method_len, (const char *)ctx->input.data);
     }
   }
-  ms_req *r = add_req(ctx, s, MS_REQ_OP, op_id, method);
+  ms_req *r = add_req(ctx, s, MS_REQ_OP, op_id, method, timeout_ms);
   if (!r) {
     rc = s->nreqs >= ctx->max_pending
              ? ms__fail(ctx, MS_ERR_LIMIT, "server '%s' has %zu requests pending (the limit)", s->name, ctx->max_pending)
@@ -734,9 +754,9 @@ MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int
 /* ---- used by streams ------------------------------------------------------------ */
 
 int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id, const char *name,
-                              const cJSON *args) {
+                              const cJSON *args, int32_t timeout_ms) {
   if (s->state != MS_SESS_READY) return ms__session_health(s) < 0 ? ms__session_health(s) : MS_ERR_STATE;
-  ms_req *r = add_req(ctx, s, MS_REQ_STREAM_TOOL, st_id, "tools/call");
+  ms_req *r = add_req(ctx, s, MS_REQ_STREAM_TOOL, st_id, "tools/call", timeout_ms);
   if (!r) return s->nreqs >= ctx->max_pending ? MS_ERR_LIMIT : MS_ERR_NOMEM;
   r->progress = 1;
   int64_t id = r->rpc_id;
@@ -769,4 +789,52 @@ int ms__session_cancel_rpc(ms_ctx *ctx, ms_session *s, int64_t rpc_id, int32_t s
   ms_free(r.pending);
   if (was_sent && s->state == MS_SESS_READY) send_cancelled(ctx, s, rpc_id, reason);
   return ms__event(ctx, "request-cancel", s, st_id, reason);
+}
+
+/* ---- timeouts ------------------------------------------------------------------ */
+
+static double req_deadline(const ms_req *r) {
+  return r->idle_deadline < r->total_deadline ? r->idle_deadline : r->total_deadline;
+}
+
+double ms__session_next_deadline(const ms_session *s) {
+  double best = -1;
+  if (s->state == MS_SESS_CLOSED) return best;
+  for (size_t i = 0; i < s->nreqs; i++) {
+    double d = req_deadline(&s->reqs[i]);
+    if (best < 0 || d < best) best = d;
+  }
+  return best;
+}
+
+int ms__session_expire(ms_ctx *ctx, ms_session *s) {
+  int n = 0;
+  if (s->state == MS_SESS_CLOSED) return 0;
+  for (size_t i = 0; i < s->nreqs;) {
+    if (req_deadline(&s->reqs[i]) > ctx->now) {
+      i++;
+      continue;
+    }
+    ms_req r = take_req(s, i); /* the table may change below: start over */
+    i = 0;
+    n++;
+    /* initialize is never cancelled (spec); what was not sent needs no notice */
+    int cancel = r.kind != MS_REQ_INIT && r.pending == NULL && s->state == MS_SESS_READY;
+    ms_free(r.pending);
+    const char *sent = cancel ? "; notifications/cancelled was sent" : "";
+    ms_err e;
+    if (r.total_deadline <= ctx->now)
+      ms_err_set(&e, MS_ERR_TIMEOUT,
+                 "server '%s' did not finish %s within %ld ms in total (maxTotalTimeoutMs)%s", s->name,
+                 r.method, (long)s->max_total_ms, sent);
+    else
+      ms_err_set(&e, MS_ERR_TIMEOUT,
+                 "server '%s' did not answer %s within %ld ms (timeoutMs; a progress notification "
+                 "resets it)%s", s->name, r.method, (long)r.timeout_ms, sent);
+    if (cancel) send_cancelled(ctx, s, r.rpc_id, "timed out");
+    if (r.kind != MS_REQ_INIT)
+      ms__event(ctx, "request-cancel", s, r.kind == MS_REQ_STREAM_TOOL ? r.op_id : 0, "timeout");
+    fail_req(ctx, s, &r, &e);
+  }
+  return n;
 }

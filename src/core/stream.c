@@ -50,6 +50,7 @@ struct ms_stream {
   char *query;
   char *system_prompt;
   int max_steps;
+  int32_t request_timeout; /* tools/call timeout in ms (0: each server's) */
   cJSON *disallowed;  /* array of names */
   cJSON *own;         /* array of server names to open */
   cJSON *borrow;      /* array of session ids */
@@ -251,6 +252,11 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   if (!bad && v) {
     if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 100000) bad = "\"maxSteps\" must be a positive integer";
     else st->max_steps = (int)v->valuedouble;
+  }
+  v = cJSON_GetObjectItemCaseSensitive(cfg, "requestTimeoutMs");
+  if (!bad && v && !cJSON_IsNull(v)) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 2147483647.0) bad = "\"requestTimeoutMs\" must be a positive integer";
+    else st->request_timeout = (int32_t)v->valuedouble;
   }
   static const char *const arrays[] = {"disallowedTools", "own", "borrow", "history"};
   cJSON **dst[] = {&st->disallowed, &st->own, &st->borrow, &st->history};
@@ -682,7 +688,7 @@ static int run_next_call(ms_ctx *ctx, ms_stream *st) {
     cJSON_Delete(args);
     return rc;
   }
-  int64_t rpc = ms__session_call_tool(ctx, s, st->id, ref->name, args);
+  int64_t rpc = ms__session_call_tool(ctx, s, st->id, ref->name, args, st->request_timeout);
   cJSON_Delete(args);
   if (rpc < 0) {
     int code = (int)rpc;

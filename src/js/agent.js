@@ -32,7 +32,7 @@ export class MCPAgent {
    */
   constructor(options) {
     if (!options || typeof options !== "object") throw invalidArgument("new MCPAgent(options): options must be an object with at least { llm }");
-    const { runtime, llm, mcpServers, client, maxSteps = 10, disallowedTools = [], systemPrompt, memory = false } = options;
+    const { runtime, llm, mcpServers, client, maxSteps = 10, disallowedTools = [], systemPrompt, memory = false, requestTimeoutMs } = options;
     if (client !== undefined && mcpServers !== undefined)
       throw invalidArgument("new MCPAgent: pass either mcpServers (sessions the agent's streams own) or client (a borrowed MCPClient), not both");
     if (client !== undefined && !(client instanceof MCPClient)) throw invalidArgument("new MCPAgent: client must be an MCPClient");
@@ -52,10 +52,12 @@ export class MCPAgent {
     if (!Array.isArray(disallowedTools) || !disallowedTools.every((t) => typeof t === "string"))
       throw invalidArgument("new MCPAgent: disallowedTools must be an array of tool names");
     if (systemPrompt !== undefined && typeof systemPrompt !== "string") throw invalidArgument("new MCPAgent: systemPrompt must be a string");
+    if (requestTimeoutMs !== undefined && !(Number.isInteger(requestTimeoutMs) && requestTimeoutMs >= 1 && requestTimeoutMs <= 0x7fffffff))
+      throw invalidArgument("new MCPAgent: requestTimeoutMs must be an integer from 1 to 2147483647");
     this.#servers = validateServers(mcpServers, "MCPAgent mcpServers");
     this.#client = client ?? null;
     this.#runtimeOption = runtime;
-    this.#options = { maxSteps, disallowedTools: [...disallowedTools], systemPrompt, memory: !!memory };
+    this.#options = { maxSteps, disallowedTools: [...disallowedTools], systemPrompt, memory: !!memory, requestTimeoutMs };
   }
 
   /**
@@ -161,6 +163,7 @@ export class MCPAgent {
       model: typeof this.#llm === "function" ? "" : (this.#llm.model ?? ""),
       systemPrompt: this.#options.systemPrompt ?? null,
       maxSteps: this.#options.maxSteps,
+      requestTimeoutMs: this.#options.requestTimeoutMs ?? null,
       disallowedTools: this.#options.disallowedTools,
       history: this.#options.memory ? this.#history : [],
     }),

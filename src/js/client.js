@@ -95,7 +95,8 @@ export class MCPClient {
     if (typeof name !== "string" || !name) throw invalidArgument("callTool(server, name, args): name must be a non-empty string");
     if (args === null || typeof args !== "object" || Array.isArray(args)) throw invalidArgument("callTool(server, name, args): args must be an object");
     const { signal, onProgress, timeoutMs } = options;
-    if (timeoutMs !== undefined && !(timeoutMs > 0)) throw invalidArgument("callTool: timeoutMs must be a positive number");
+    if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 0x7fffffff))
+      throw invalidArgument("callTool: timeoutMs must be an integer from 1 to 2147483647");
     try {
       JSON.stringify(args);
     } catch (e) {
@@ -108,15 +109,15 @@ export class MCPClient {
     if (signal?.aborted) throw aborted(); // aborted just after connecting
     const rt = this.#runtime;
     const sid = this.#sid(server);
-    let opId = 0, timer, offAbort;
+    let opId = 0, offAbort;
+    // the core times the call out (reset by progress, bounded by the server's maxTotalTimeoutMs)
     const result = this.#op(server, (op) => {
       opId = op;
-      return rt._core.sessionRequest(sid, op, onProgress ? 1 : 0, "tools/call", { name, arguments: args });
+      return rt._core.sessionRequest(sid, op, onProgress ? 1 : 0, "tools/call", { name, arguments: args }, timeoutMs ?? 0);
     }, onProgress && ((p) => onProgress({ progress: p.progress, total: p.total, message: p.message })));
     if (signal) {
       offAbort = subscribeAbort(signal, () => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, false); rt._drain(); } });
     }
-    if (timeoutMs) timer = setTimeout(() => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, true); rt._drain(); } }, timeoutMs);
     try {
       const r = await result;
       return { ...r, content: r.content ?? [], isError: r.isError === true, structuredContent: r.structuredContent ?? null };
@@ -124,7 +125,6 @@ export class MCPClient {
       if (e?.code === "CANCELLED" && signal?.aborted) throw aborted();
       throw e;
     } finally {
-      clearTimeout(timer);
       offAbort?.();
     }
   }

@@ -15,7 +15,14 @@ export const CLOSE_REASON = Object.freeze({ closed: 0, exited: 1, "open-failed":
 export const LIMITS = Object.freeze({
   messageBytes: { id: 1, default: 16 * 1024 * 1024 },
   pendingRequests: { id: 2, default: 1024 },
+  timeoutMs: { id: 3, default: 60000 },
+  maxTotalTimeoutMs: { id: 4, default: 600000 },
 });
+/** Limits a server's config may override (ms_session_set_limit). */
+export const SERVER_LIMITS = Object.freeze(["messageBytes", "timeoutMs", "maxTotalTimeoutMs"]);
+
+/** The host's monotonic clock in ms (mcpstream.h, Time). */
+export const now = () => performance.now();
 
 import { MCPStreamError } from "./errors.js";
 
@@ -96,25 +103,39 @@ export class Core {
     const x = this.#x; if (!x) return -3;
     return x.ms_session_new(this.#ctx, owner, ownerId, this.#put(name));
   }
-  sessionOpened(sid) { return this.#x ? this.#x.ms_session_opened(this.#ctx, sid) : 0; }
+  sessionOpened(sid) {
+    const x = this.#x; if (!x) return 0;
+    x.ms_ctx_set_now(this.#ctx, now());
+    return x.ms_session_opened(this.#ctx, sid);
+  }
   sessionFeed(sid, bytes) {
     const x = this.#x; if (!x) return 0;
+    x.ms_ctx_set_now(this.#ctx, now());
     return x.ms_session_feed(this.#ctx, sid, this.#put(bytes));
+  }
+  /** A server's own limits (SERVER_LIMITS names), before it is opened. */
+  sessionSetLimit(sid, name, value) {
+    return this.#x ? this.#x.ms_session_set_limit(this.#ctx, sid, LIMITS[name].id, value) : 0;
   }
   sessionClosed(sid, reason, message = "") {
     const x = this.#x; if (!x) return 0;
     return x.ms_session_closed(this.#ctx, sid, reason, this.#put(message));
   }
-  sessionRequest(sid, opId, flags, method, params) {
+  sessionRequest(sid, opId, flags, method, params, timeoutMs = 0) {
     const x = this.#x; if (!x) return -3;
+    x.ms_ctx_set_now(this.#ctx, now());
     const m = encoder.encode(method);
     const p = params === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify(params));
     const all = new Uint8Array(m.length + p.length);
     all.set(m); all.set(p, m.length);
     this.#put(all);
-    return x.ms_session_request(this.#ctx, sid, opId, flags, m.length, p.length);
+    return x.ms_session_request(this.#ctx, sid, opId, flags, m.length, p.length, timeoutMs);
   }
-  sessionListTools(sid, opId) { return this.#x ? this.#x.ms_session_list_tools(this.#ctx, sid, opId) : -3; }
+  sessionListTools(sid, opId) {
+    const x = this.#x; if (!x) return -3;
+    x.ms_ctx_set_now(this.#ctx, now());
+    return x.ms_session_list_tools(this.#ctx, sid, opId);
+  }
   sessionCancel(sid, opId, timeout) { return this.#x ? this.#x.ms_session_cancel(this.#ctx, sid, opId, timeout ? 1 : 0) : 0; }
   ownerClose(owner, ownerId, opId) { return this.#x ? this.#x.ms_owner_close(this.#ctx, owner, ownerId, opId) : -3; }
 
@@ -123,7 +144,11 @@ export class Core {
     const x = this.#x; if (!x) return -3;
     return x.ms_stream_new(this.#ctx, this.#put(JSON.stringify(config)));
   }
-  streamNext(st) { return this.#x ? this.#x.ms_stream_next(this.#ctx, st) : STATUS.DONE; }
+  streamNext(st) {
+    const x = this.#x; if (!x) return STATUS.DONE;
+    x.ms_ctx_set_now(this.#ctx, now());
+    return x.ms_stream_next(this.#ctx, st);
+  }
   streamReturn(st, why) { return this.#x ? this.#x.ms_stream_return(this.#ctx, st, why) : STATUS.DONE; }
   streamOutput(st) {
     const x = this.#x; if (!x) return "";
@@ -138,6 +163,12 @@ export class Core {
     return x.ms_stream_model_end(this.#ctx, st, seq, status, bytes ? this.#put(bytes) : 0);
   }
   streamFree(st) { return this.#x ? this.#x.ms_stream_free(this.#ctx, st) : 0; }
+
+  // ---- time (the runtime's one timer)
+  /** Times out what is due; the caller drains the effects. */
+  tick() { if (this.#x) this.#x.ms_ctx_tick(this.#ctx, now()); }
+  /** When tick() is due next (the now() clock), or -1. */
+  nextDeadline() { return this.#x ? this.#x.ms_ctx_next_deadline(this.#ctx) : -1; }
 
   // ---- numbers
   /** Allocations held by sessions and streams (not by the context's own buffers). */

@@ -8,10 +8,20 @@ declare global {
   }
 }
 
+/** Per-server overrides of the runtime's limits (integers from 1 to 2147483647). */
+export interface ServerLimits {
+  /** Timeout of each request to this server in ms, reset by its progress notifications (default: limits.timeoutMs, 60000). */
+  timeoutMs?: number;
+  /** Longest a request to this server may take in all, progress or not, in ms (default: limits.maxTotalTimeoutMs, 600000). */
+  maxTotalTimeoutMs?: number;
+  /** Largest message accepted from this server, in bytes (default: limits.messageBytes). */
+  messageBytes?: number;
+}
+
 /** A stdio server (Node) or a Streamable HTTP server, Claude-Desktop style. */
 export type ServerConfig =
-  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string }
-  | { url: string; headers?: Record<string, string> };
+  | ({ command: string; args?: string[]; env?: Record<string, string>; cwd?: string } & ServerLimits)
+  | ({ url: string; headers?: Record<string, string> } & ServerLimits);
 
 export type McpServers = Record<string, ServerConfig>;
 
@@ -61,6 +71,10 @@ export interface RuntimeLimits {
   messageBytes?: number;
   /** Requests waiting for an answer, per session. Default 1024. */
   pendingRequests?: number;
+  /** Default timeout of a request to a server in ms, reset by its progress notifications. Default 60000. */
+  timeoutMs?: number;
+  /** Default longest time of a request to a server in ms, progress or not. Default 600000 (10 min). */
+  maxTotalTimeoutMs?: number;
 }
 
 export interface CreateRuntimeOptions {
@@ -92,6 +106,7 @@ export interface CallToolResult {
 export interface CallToolOptions {
   signal?: AbortSignal;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** This call's timeout in ms (instead of the server's timeoutMs), reset by its progress; bounded by the server's maxTotalTimeoutMs. */
   timeoutMs?: number;
 }
 
@@ -159,6 +174,8 @@ export interface MCPAgentOptions {
   disallowedTools?: string[];
   systemPrompt?: string;
   memory?: boolean;
+  /** Timeout of the agent's tool calls in ms, reset by their progress (default: each server's timeoutMs). A call that times out is cancelled and ends the stream with TIMEOUT. */
+  requestTimeoutMs?: number;
 }
 
 export type Step =

@@ -1,7 +1,7 @@
 // runtime.js — one wasm instance of the core, its host adapters and its
 // lifecycle events. All awaiting of I/O happens here and in the hosts; the
 // core only reacts. After dispose() begins, the instance is never called again.
-import { Core, FX, OWNER, CLOSE_REASON, LIMITS } from "./core.js";
+import { Core, FX, OWNER, CLOSE_REASON, LIMITS, SERVER_LIMITS, now } from "./core.js";
 import { coreError, RuntimeDisposedError, invalidArgument } from "./errors.js";
 import { startModelRequest } from "./hosts/model.js";
 
@@ -45,6 +45,9 @@ export class Runtime extends EventTarget {
   #draining = false;
   /** limits.messageBytes, the default bound of a model answer read whole */
   #messageBytes;
+  /** the one timer for request deadlines (mcpstream.h, Time), and when it fires */
+  #timer = null;
+  #timerAt = -1;
 
   /**
    * @param {WebAssembly.Instance} instance
@@ -83,6 +86,8 @@ export class Runtime extends EventTarget {
     if (this.#disposing) return this.#disposing;
     this.#disposed = true;
     this.#core.kill();
+    clearTimeout(this.#timer);
+    this.#timer = null;
     this.#disposing = this.#teardown();
     return this.#disposing;
   }
@@ -211,6 +216,28 @@ export class Runtime extends EventTarget {
     } finally {
       this.#draining = false;
     }
+    this.#schedule();
+  }
+
+  /** Keeps the one timer at the core's next request deadline. */
+  #schedule() {
+    if (this.#disposed) return;
+    const at = this.#core.nextDeadline();
+    if (at === this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = at;
+    if (at < 0) return;
+    // +1: never early (a timer may round down); capped: setTimeout's range
+    const delay = Math.min(Math.max(0, Math.ceil(at - now()) + 1), 0x7fffffff);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = -1;
+      if (this.#disposed) return;
+      this.#core.tick();
+      this._drain();
+    }, delay);
+    this.#timer.unref?.(); // a deadline alone never keeps a Node process alive
   }
 
   #dispatch(fx) {
@@ -263,6 +290,7 @@ export class Runtime extends EventTarget {
     const config = configOf?.(info.server);
     const fail = (message) => this.#reportClosed(sid, CLOSE_REASON["open-failed"], message);
     if (!config) return fail(`no configuration for server '${info.server}'`);
+    for (const name of SERVER_LIMITS) if (config[name] !== undefined) this.#core.sessionSetLimit(sid, name, config[name]);
     let transport;
     try {
       transport = this.#hosts.transportFactory(config, {

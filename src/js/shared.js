@@ -35,6 +35,10 @@ export function validateServers(servers, where) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
       throw invalidArgument(`${where}: server name '${name}' must be 1-64 characters of letters, digits, '_', '.' or '-'`);
     if (!c || typeof c !== "object") throw invalidArgument(`${where}.${name} must be an object`);
+    for (const k of ["timeoutMs", "maxTotalTimeoutMs", "messageBytes"]) {
+      if (c[k] !== undefined && !(Number.isInteger(c[k]) && c[k] >= 1 && c[k] <= 0x7fffffff))
+        throw invalidArgument(`${where}.${name}.${k} must be an integer from 1 to 2147483647`);
+    }
     if (c.env !== undefined && (typeof c.env !== "object" || c.env === null || Object.values(c.env).some((v) => typeof v !== "string")))
       throw invalidArgument(`${where}.${name}.env must be an object of strings`);
     if (typeof c.command === "string" && c.command) {

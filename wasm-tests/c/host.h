@@ -306,7 +306,7 @@ static H_FN int h_request(host *h, int sid, int op, int flags, const char *metho
   if (!in) return h->nomem = 1, MS_ERR_NOMEM;
   memcpy(in, method, ml);
   if (pl) memcpy(in + ml, params, pl);
-  return h_rc(h, ms_session_request(h->ctx, sid, op, flags, (uint32_t)ml, (uint32_t)pl));
+  return h_rc(h, ms_session_request(h->ctx, sid, op, flags, (uint32_t)ml, (uint32_t)pl, 0));
 }
 
 static H_FN int h_model_feed_n(host *h, int st, int seq, const void *p, size_t n) {

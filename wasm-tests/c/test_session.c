@@ -747,6 +747,78 @@ static void session_should_keep_nul_and_lone_surrogates_in_strings(void) {
   h_free(&h);
 }
 
+/* ---- timeouts (time is input) -------------------------------------------------- */
+
+static void session_should_time_out_a_request_at_its_deadline_and_cancel_it(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(ms_ctx_next_deadline(h.ctx), -1);
+  ms_ctx_set_now(h.ctx, 1000);
+  h_request(&h, sid, 5, 0, "tools/call", "{\"name\":\"slow\"}"); /* id 2, default 60 s */
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(ms_ctx_next_deadline(h.ctx), 61000);
+  T_EQ(ms_ctx_tick(h.ctx, 60999), 0);
+  ms_ctx_set_now(h.ctx, 5); /* the clock never goes back */
+  T_EQ(ms_ctx_tick(h.ctx, 61000), 1);
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":2,\"reason\":\"timed out\"}}\n"
+            "EVENT {\"kind\":\"request-cancel\",\"server\":\"everything\",\"sessionId\":1,\"owner\":\"client\",\"streamId\":null,\"reason\":\"timeout\"}\n"
+            "OP_DONE 5 -14 server 'everything' did not answer tools/call within 60000 ms (timeoutMs; a progress notification resets it); notifications/cancelled was sent\n");
+  T_EQ(ms_ctx_next_deadline(h.ctx), -1);
+  /* a late answer is skipped; the session goes on */
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n");
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  h_free(&h);
+}
+
+static void session_should_reset_a_timeout_on_progress_within_the_max_total(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(ms_session_set_limit(h.ctx, sid, MS_LIMIT_MAX_TOTAL_TIMEOUT_MS, 250), 0);
+  T_EQ(ms_session_set_limit(h.ctx, sid, MS_LIMIT_PENDING_REQUESTS, 5), MS_ERR_INVALID_ARGUMENT);
+  ms_ctx_set_now(h.ctx, 0);
+  uint8_t *in = ms_ctx_input(h.ctx, 1);
+  memcpy(in, "x", 1);
+  T_EQ(ms_session_request(h.ctx, sid, 5, MS_REQ_PROGRESS, 1, 0, 100), 0); /* id 2, 100 ms */
+  T_EQ(ms_ctx_next_deadline(h.ctx), 100);
+  ms_ctx_set_now(h.ctx, 90);
+  h_feed(&h, sid, PROGRESS(2, 1));
+  T_EQ(ms_ctx_next_deadline(h.ctx), 190);
+  T_EQ(ms_ctx_tick(h.ctx, 180), 0);
+  h_feed(&h, sid, PROGRESS(2, 2));
+  T_EQ(ms_ctx_next_deadline(h.ctx), 250); /* the total comes first now */
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(ms_ctx_tick(h.ctx, 250), 1);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 5 -14 server 'everything' did not finish x within 250 ms in total (maxTotalTimeoutMs); notifications/cancelled was sent\n"), 1);
+  h_free(&h);
+}
+
+static void session_should_end_when_initialize_times_out_without_cancelling_it(void) {
+  host h;
+  h_init(&h);
+  ms_ctx_set_limit(h.ctx, MS_LIMIT_TIMEOUT_MS, 500);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  ms_ctx_set_now(h.ctx, 100);
+  h_opened(&h, sid);
+  h_request(&h, sid, 5, 0, "x", NULL); /* waits for ready */
+  ms_session_list_tools(h.ctx, sid, 6);
+  h_take(&h);
+  h_clear(&h);
+  T_EQ(ms_ctx_tick(h.ctx, 600), 2); /* initialize and the request made while opening */
+  h_take(&h);
+  T_EQ(h_count(&h, "notifications/cancelled"), 0);
+  T_EQ(h_count(&h, "CLOSE 1\n"), 1);
+  T_EQ(h_count(&h, "OP_DONE 5 -14 server 'everything' did not answer x within 500 ms"), 1);
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_TIMEOUT);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 6 -14 server 'everything' did not answer initialize within 500 ms (timeoutMs; a progress notification resets it)\n"), 1);
+  h_free(&h);
+}
+
 /* ---- closing ------------------------------------------------------------------- */
 
 static void session_should_fail_every_pending_op_and_emit_one_close_event(void) {
@@ -1139,6 +1211,9 @@ int main(void) {
   T_RUN(session_should_fail_when_its_tool_list_is_over_the_size_limit);
   T_RUN(rpc_scan_head_should_read_only_what_is_certain);
   T_RUN(session_should_keep_nul_and_lone_surrogates_in_strings);
+  T_RUN(session_should_time_out_a_request_at_its_deadline_and_cancel_it);
+  T_RUN(session_should_reset_a_timeout_on_progress_within_the_max_total);
+  T_RUN(session_should_end_when_initialize_times_out_without_cancelling_it);
   T_RUN(session_should_fail_every_pending_op_and_emit_one_close_event);
   T_RUN(session_should_report_closed_calls_on_a_closed_session);
   T_RUN(session_should_fail_requests_on_a_closing_session);
