@@ -193,3 +193,57 @@ test("a lone surrogate escape and a \\u0000 in a server's answer arrive intact (
   await client.close();
   await assertClean(runtime, life, escaped);
 });
+
+// ---- item 13: memory budgets
+
+test("a 100 MB model response ends the stream with LIMIT_EXCEEDED and leaves the heap small", async (t) => {
+  const escaped = [];
+  const onErr = (e) => escaped.push(e);
+  process.on("unhandledRejection", onErr);
+  const runtime = await createRuntime();
+  const life = recordLifecycle(runtime);
+  t.after(async () => { process.off("unhandledRejection", onErr); await runtime.dispose(); });
+  const huge = "x".repeat(100e6);
+  const agent = new MCPAgent({ runtime, llm: async () => ({ role: "assistant", content: huge }) });
+  const r = await outcome(agent.run("go"), "run");
+  assert.equal(r.error?.code, "LIMIT_EXCEEDED", `got ${r.error?.code ?? "the answer"}: ${r.error?.message}`);
+  assert.match(r.error.message, /16777216-byte limit \(limits\.messageBytes\)/);
+  assert.ok(runtime.stats().heapBytes < 64 * 2 ** 20, `heap ${runtime.stats().heapBytes} bytes`);
+  await assertClean(runtime, life, escaped);
+});
+
+test("a streamed model answer bigger than limits.streamMemoryBytes ends that stream with LIMIT_EXCEEDED; the runtime goes on", async (t) => {
+  const escaped = [];
+  const onErr = (e) => escaped.push(e);
+  process.on("unhandledRejection", onErr);
+  const runtime = await createRuntime({ limits: { streamMemoryBytes: 8 * 2 ** 20 } });
+  const life = recordLifecycle(runtime);
+  t.after(async () => { process.off("unhandledRejection", onErr); await runtime.dispose(); });
+  // an OpenAI-style SSE stream of 100 MB of text deltas (1 MB each), from a fetch of our own
+  const delta = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "y".repeat(2 ** 20) } }] })}\n\n`;
+  const chunk = new TextEncoder().encode(delta);
+  let sent = 0;
+  const fetch = async () => new Response(new ReadableStream({
+    pull(c) {
+      if (sent++ < 100) c.enqueue(chunk);
+      else { c.enqueue(new TextEncoder().encode('data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')); c.close(); }
+    },
+  }), { status: 200, headers: { "content-type": "text/event-stream" } });
+  const agent = new MCPAgent({ runtime, llm: { baseURL: "http://127.0.0.1:9/v1", model: "m", fetch } });
+  const r = await outcome(agent.run("go"), "run");
+  assert.equal(r.error?.code, "LIMIT_EXCEEDED", `got ${r.error?.code ?? "the answer"}: ${r.error?.message}`);
+  assert.match(r.error.message, /memory budget of 8388608 bytes \(limits\.streamMemoryBytes\)/);
+  assert.ok(sent < 100, "the model request was aborted");
+  assert.ok(runtime.stats().heapBytes < 64 * 2 ** 20, `heap ${runtime.stats().heapBytes} bytes`);
+  // the next stream of the same runtime works
+  const ok = new MCPAgent({ runtime, llm: async () => ({ role: "assistant", content: "fine" }) });
+  assert.equal(await ok.run("again"), "fine");
+  await assertClean(runtime, life, escaped);
+});
+
+test("limits and per-server limits are checked: a bad name or value is a TypeError with code INVALID_ARGUMENT", async () => {
+  await assert.rejects(createRuntime({ limits: { messageByte: 5 } }), (e) => e.code === "INVALID_ARGUMENT" && /messageByte/.test(e.message));
+  await assert.rejects(createRuntime({ limits: { streamMemoryBytes: 0 } }), (e) => e.code === "INVALID_ARGUMENT");
+  assert.throws(() => new MCPClient({ mcpServers: { a: { command: "x", timeoutMs: -1 } } }), (e) => e.code === "INVALID_ARGUMENT" && /timeoutMs/.test(e.message));
+  assert.throws(() => new MCPAgent({ llm: async () => "x", requestTimeoutMs: 1.5 }), (e) => e.code === "INVALID_ARGUMENT");
+});

@@ -14,10 +14,14 @@
 #include "internal.h"
 
 typedef union ms_hdr {
-  size_t size;
+  struct {
+    size_t size;
+    ms_account *acct; /* charged to (NULL: none) */
+  } h;
   max_align_t align; /* keeps the user block aligned for any type */
 } ms_hdr;
 
+static ms_account *current; /* the account charged now (MS_ALLOC_SCOPE) */
 static long live_allocs;
 static long live_bytes;
 static long fail_countdown; /* 0: off; 1: the next allocation fails */
@@ -32,11 +36,25 @@ static int should_fail(void) {
 
 long ms_alloc_failures(void) { return failures; }
 
+/* 1 when `a` cannot take `grow` more bytes (and marks it exceeded). */
+static int over_budget(ms_account *a, size_t grow) {
+  if (!a || !a->limit || grow == 0) return 0;
+  if (a->used <= a->limit && grow <= a->limit - a->used) return 0;
+  a->exceeded = 1;
+  failures++;
+  return 1;
+}
+
 void *ms_malloc(size_t n) {
-  if (should_fail() || n > SIZE_MAX - sizeof(ms_hdr)) return NULL;
+  if (should_fail() || n > SIZE_MAX - sizeof(ms_hdr) || over_budget(current, n)) return NULL;
   ms_hdr *h = malloc(sizeof(ms_hdr) + n);
   if (!h) return failures++, NULL;
-  h->size = n;
+  h->h.size = n;
+  h->h.acct = current;
+  if (current) {
+    current->used += n;
+    current->blocks++;
+  }
   live_allocs++;
   live_bytes += (long)n;
   return h + 1;
@@ -46,10 +64,13 @@ void *ms_realloc(void *p, size_t n) {
   if (!p) return ms_malloc(n);
   if (should_fail() || n > SIZE_MAX - sizeof(ms_hdr)) return NULL;
   ms_hdr *old = (ms_hdr *)p - 1;
-  size_t old_size = old->size;
+  size_t old_size = old->h.size;
+  ms_account *a = old->h.acct; /* a block stays with the account it was made under */
+  if (n > old_size && over_budget(a, n - old_size)) return NULL;
   ms_hdr *h = realloc(old, sizeof(ms_hdr) + n);
   if (!h) return failures++, NULL;
-  h->size = n;
+  h->h.size = n;
+  if (a) a->used = a->used - old_size + n;
   live_bytes += (long)n - (long)old_size;
   return h + 1;
 }
@@ -57,10 +78,38 @@ void *ms_realloc(void *p, size_t n) {
 void ms_free(void *p) {
   if (!p) return;
   ms_hdr *h = (ms_hdr *)p - 1;
+  ms_account *a = h->h.acct;
+  if (a) {
+    a->used -= h->h.size;
+    if (--a->blocks == 0 && a->dead) free(a);
+  }
   live_allocs--;
-  live_bytes -= (long)h->size;
+  live_bytes -= (long)h->h.size;
   free(h);
 }
+
+ms_account *ms_account_new(size_t limit) {
+  if (should_fail()) return NULL; /* failmalloc reaches it too */
+  ms_account *a = calloc(1, sizeof *a);
+  if (!a) return failures++, NULL;
+  a->limit = limit;
+  return a;
+}
+
+void ms_account_release(ms_account *a) {
+  if (!a) return;
+  if (current == a) current = NULL;
+  a->dead = 1;
+  if (a->blocks == 0) free(a);
+}
+
+ms_account *ms_alloc_use(ms_account *a) {
+  ms_account *prev = current;
+  current = a;
+  return prev;
+}
+
+void ms_alloc_restore(ms_account **prev) { current = *prev; }
 
 char *ms_strndup(const char *s, size_t n) {
   char *d = ms_malloc(n + 1);

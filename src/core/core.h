@@ -44,6 +44,7 @@ struct ms_ctx {
   size_t max_pending;
   int32_t timeout_ms;     /* default request timeout (reset by progress) */
   int32_t max_total_ms;   /* default total time of a request */
+  size_t max_memory;      /* memory budget of each stream and session */
   double now;             /* the host's clock (ms_ctx_set_now / ms_ctx_tick) */
 };
 
@@ -153,6 +154,7 @@ struct ms_session {
   size_t ntool_waits, captool_waits;
   int32_t timeout_ms;   /* its requests' timeout (server config or ctx default) */
   int32_t max_total_ms; /* their total time */
+  ms_account *acct;     /* its memory budget: what its messages make is charged here */
 };
 
 /* Creates a session and queues MS_FX_OPEN (ownership is recorded first). */

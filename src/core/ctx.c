@@ -15,6 +15,7 @@ MS_EXPORT ms_ctx *ms_ctx_new(void) {
   ctx->max_pending = 1024;
   ctx->timeout_ms = 60000;
   ctx->max_total_ms = 600000;
+  ctx->max_memory = 256u << 20;
   return ctx;
 }
 
@@ -33,8 +34,13 @@ MS_EXPORT void ms_ctx_free(ms_ctx *ctx) {
   ms_free(ctx);
 }
 
+/* The context's own buffers and tables are charged to no stream or session
+ * (MS_ALLOC_SCOPE(NULL)): they outlive them all, and a stream at its budget
+ * must still be able to queue the effects of its cleanup. */
+
 MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len) {
   if (!ctx) return NULL;
+  MS_ALLOC_SCOPE(NULL);
   ms_buf_reset(&ctx->input);
   if (ms_buf_reserve(&ctx->input, len ? len : 1)) return NULL;
   return ctx->input.data;
@@ -48,6 +54,7 @@ MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len) {
 #define MS_FX_SPARE_BYTES 1024
 
 static void fx_make_room(ms_ctx *ctx) { /* best effort: failures are retried later */
+  MS_ALLOC_SCOPE(NULL);
   if (ctx->nfx == ctx->capfx) {
     size_t cap = ctx->capfx ? ctx->capfx * 2 : 16;
     ms_fx_rec *fx = ms_realloc(ctx->fx, cap * sizeof *fx);
@@ -61,6 +68,7 @@ static void fx_make_room(ms_ctx *ctx) { /* best effort: failures are retried lat
 
 int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
            size_t len) {
+  MS_ALLOC_SCOPE(NULL);
   if (ctx->nfx == ctx->capfx) {
     size_t cap = ctx->capfx ? ctx->capfx * 2 : 16;
     ms_fx_rec *fx = ms_realloc(ctx->fx, cap * sizeof *fx);
@@ -77,6 +85,7 @@ int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *p
 
 MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
   if (!ctx) return MS_ERR_INVALID_ARGUMENT;
+  MS_ALLOC_SCOPE(NULL);
   if (ctx->out_cap < ctx->nfx) {
     ms_effect *out = ms_realloc(ctx->out, ctx->nfx * sizeof *out);
     if (!out) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory taking effects");
@@ -325,6 +334,7 @@ int32_t ms__new_id(ms_ctx *ctx) { return ctx->next_id++; }
 
 static int grow(void **arr, size_t *cap, size_t n, size_t size) {
   if (n < *cap) return 0;
+  MS_ALLOC_SCOPE(NULL);
   size_t c = *cap ? *cap * 2 : 8;
   void *p = ms_realloc(*arr, c * size);
   if (!p) return MS_ERR_NOMEM;
@@ -389,6 +399,7 @@ MS_EXPORT int32_t ms_ctx_set_limit(ms_ctx *ctx, int32_t which, int32_t value) {
     case MS_LIMIT_PENDING_REQUESTS: ctx->max_pending = (size_t)value; return 0;
     case MS_LIMIT_TIMEOUT_MS: ctx->timeout_ms = value; return 0;
     case MS_LIMIT_MAX_TOTAL_TIMEOUT_MS: ctx->max_total_ms = value; return 0;
+    case MS_LIMIT_STREAM_MEMORY_BYTES: ctx->max_memory = (size_t)value; return 0;
     default: return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown limit %d", (int)which);
   }
 }
@@ -405,7 +416,10 @@ MS_EXPORT int32_t ms_ctx_tick(ms_ctx *ctx, double now_ms) {
   int32_t n = 0;
   /* expiring may close sessions but never frees one (only the host's
    * ms_session_closed and ms_stream_free do), so the table stays put */
-  for (size_t i = 0; i < ctx->nsessions; i++) n += ms__session_expire(ctx, ctx->sessions[i]);
+  for (size_t i = 0; i < ctx->nsessions; i++) {
+    MS_ALLOC_SCOPE(ctx->sessions[i]->acct);
+    n += ms__session_expire(ctx, ctx->sessions[i]);
+  }
   return n;
 }
 

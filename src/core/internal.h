@@ -26,10 +26,44 @@ void ms_alloc_init(void);
  * next one); 0 disables. Returns how many allocations were made since the
  * last call (so a test can learn how many a scenario makes). */
 long ms_alloc_fail_at(long n);
-/* How many allocations have been refused so far (all contexts). Comparing it
- * before and after a call tells "out of memory" from "malformed input" when
- * the call (cJSON's parser, say) reports both as NULL. */
+/* How many allocations have been refused so far (all contexts), for lack of
+ * memory or of budget. Comparing it before and after a call tells "out of
+ * memory" from "malformed input" when the call (cJSON's parser, say) reports
+ * both as NULL. */
 long ms_alloc_failures(void);
+
+/* ---- memory budgets (DESIGN §7) -------------------------------------------
+ *
+ * An account charges the bytes of every block allocated while it is the
+ * current account to one owner (a stream, a session), up to its limit: an
+ * allocation that would go over fails like an out-of-memory one and marks the
+ * account `exceeded`, so that the owner reports LIMIT_EXCEEDED instead of
+ * OUT_OF_MEMORY. A block stays charged to the account it was made under,
+ * through ms_realloc, until ms_free, even when another object ends up owning
+ * it; so an account outlives its owner while blocks are charged to it (it is
+ * freed with the last of them). Accounts are bookkeeping in libc memory: they
+ * are not counted by ms_live_allocations. With no current account (NULL),
+ * nothing is charged or limited. */
+typedef struct ms_account {
+  size_t used;   /* bytes charged */
+  size_t limit;  /* 0: no limit */
+  long blocks;   /* blocks charged */
+  int exceeded;  /* an allocation was refused for the limit */
+  int dead;      /* its owner released it */
+} ms_account;
+
+/* A new account with `limit` bytes (0: none), or NULL when out of memory. */
+ms_account *ms_account_new(size_t limit);
+/* The owner is done with `a` (NULL is ignored): freed now, or with its last
+ * charged block. */
+void ms_account_release(ms_account *a);
+/* Makes `a` (may be NULL) the current account; returns the previous one. */
+ms_account *ms_alloc_use(ms_account *a);
+void ms_alloc_restore(ms_account **prev);
+/* Charges what the rest of the enclosing block allocates to `a`, and puts the
+ * previous account back when the block is left, whichever way. */
+#define MS_ALLOC_SCOPE(a) \
+  ms_account *ms__prev_account __attribute__((cleanup(ms_alloc_restore), unused)) = ms_alloc_use(a)
 
 /* ---- err: an error code + message kept on a handle -------------------- */
 

@@ -89,8 +89,14 @@ static int send_req(ms_ctx *ctx, ms_session *s, ms_req *r, const char *method,
   return rc;
 }
 
-static int op_done_json(ms_ctx *ctx, int32_t op_id, const cJSON *v) {
+static int op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON *v) {
   char *s = ms__json_print(v);
+  if (!s && ss->acct->exceeded) {
+    ms_err e;
+    ms_err_set(&e, MS_ERR_LIMIT, "the answer of server '%s' needs more than the session's memory "
+               "budget of %zu bytes (limits.streamMemoryBytes)", ss->name, ss->acct->limit);
+    return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
+  }
   if (!s) return ms__op_fail(ctx, op_id, MS_ERR_NOMEM, "out of memory", 13);
   int rc = ms__fx(ctx, MS_FX_OP_DONE, op_id, 0, 0, s, strlen(s));
   ms_free(s);
@@ -101,13 +107,17 @@ static int op_done_json(ms_ctx *ctx, int32_t op_id, const cJSON *v) {
 static void finish_tool_waits(ms_ctx *ctx, ms_session *s, const ms_err *err) {
   for (size_t i = 0; i < s->ntool_waits; i++) {
     if (err) ms__op_fail(ctx, s->tool_waits[i], err->code, err->msg, err->len);
-    else op_done_json(ctx, s->tool_waits[i], s->tools);
+    else op_done_json(ctx, s, s->tool_waits[i], s->tools);
   }
   s->ntool_waits = 0;
 }
 
 /* The session cannot go on: record why, close it (once). */
 static void session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg) {
+  if (!s->err.code && code == MS_ERR_NOMEM && s->acct->exceeded)
+    ms_err_set(&s->err, MS_ERR_LIMIT,
+               "server '%s' sent more than the session's memory budget of %zu bytes can hold "
+               "(limits.streamMemoryBytes)", s->name, s->acct->limit);
   if (!s->err.code) ms_err_set(&s->err, code, "%s", msg);
   ms__session_close(ctx, s);
   ms__streams_session_changed(ctx, s->id);
@@ -143,7 +153,9 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
   if (!s) return MS_ERR_NOMEM;
   memset(s, 0, sizeof *s);
   s->name = ms_strndup(name, name_len);
-  if (!s->name || ms__add_session(ctx, s)) {
+  s->acct = ms_account_new(ctx->max_memory);
+  if (!s->name || !s->acct || ms__add_session(ctx, s)) {
+    ms_account_release(s->acct);
     ms_free(s->name);
     ms_free(s);
     return MS_ERR_NOMEM;
@@ -200,6 +212,7 @@ void ms__session_free(ms_session *s) {
   cJSON_Delete(s->tools_partial);
   ms_ndjson_free(&s->framer);
   ms_free(s->name);
+  ms_account_release(s->acct);
   ms_free(s);
 }
 
@@ -378,7 +391,7 @@ static void on_response(ms_ctx *ctx, ms_session *s, const cJSON *msg, int type) 
     case MS_REQ_LIST_TOOLS: on_tools_page(ctx, s, result, error); break;
     case MS_REQ_OP:
       if (error) ms__op_fail(ctx, r.op_id, e.code, e.msg, e.len);
-      else op_done_json(ctx, r.op_id, result);
+      else op_done_json(ctx, s, r.op_id, result);
       break;
     case MS_REQ_STREAM_TOOL:
       ms__stream_tool_done(ctx, r.op_id, r.rpc_id, error ? NULL : result, e.code, e.msg);
@@ -548,6 +561,7 @@ MS_EXPORT int32_t ms_session_opened(ms_ctx *ctx, int32_t sid) {
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
+  MS_ALLOC_SCOPE(s->acct);
   if (s->state != MS_SESS_OPENING) return 0; /* closing already, or late */
   rc = send_initialize(ctx, s);
   if (rc) session_fail(ctx, s, rc, "out of memory sending initialize");
@@ -558,6 +572,7 @@ MS_EXPORT int32_t ms_session_feed(ms_ctx *ctx, int32_t sid, uint32_t len) {
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
+  MS_ALLOC_SCOPE(s->acct);
   if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
   if (s->state == MS_SESS_CLOSED) return 0;
   feed_ctx f = {ctx, s};
@@ -570,6 +585,7 @@ MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
+  MS_ALLOC_SCOPE(s->acct);
   if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
   if (s->state == MS_SESS_CLOSED) return 0;
   if (len > s->framer.max) {
@@ -648,6 +664,7 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
+  MS_ALLOC_SCOPE(s->acct);
   if (method_len == 0 || (size_t)method_len + params_len > ctx->input.cap)
     return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "a method name is required");
   int h = ms__session_health(s);
@@ -701,9 +718,10 @@ MS_EXPORT int32_t ms_session_list_tools(ms_ctx *ctx, int32_t sid, int32_t op_id)
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
+  MS_ALLOC_SCOPE(s->acct);
   int h = ms__session_health(s);
   if (h < 0) return ms__op_fail(ctx, op_id, h, s->err.msg, s->err.len), 0;
-  if (s->tools) return op_done_json(ctx, op_id, s->tools), 0;
+  if (s->tools) return op_done_json(ctx, s, op_id, s->tools), 0;
   if (s->ntool_waits == s->captool_waits) {
     size_t cap = s->captool_waits ? s->captool_waits * 2 : 4;
     int32_t *w = ms_realloc(s->tool_waits, cap * sizeof *w);
@@ -734,6 +752,7 @@ MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int
   int rc = 0;
   ms_session *s = get_live(ctx, sid, &rc);
   if (!s) return rc;
+  MS_ALLOC_SCOPE(s->acct);
   for (size_t i = 0; i < s->nreqs; i++) {
     if (s->reqs[i].kind != MS_REQ_OP || s->reqs[i].op_id != op_id) continue;
     ms_req r = take_req(s, i);

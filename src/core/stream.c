@@ -41,6 +41,7 @@ typedef struct ms_step {
 struct ms_stream {
   int32_t id;
   int state;
+  ms_account *acct;   /* its memory budget (limits.streamMemoryBytes) */
   ms_err err;         /* the failure to report once ENDED (code 0: none) */
   int reported;       /* the end was reported by ms_stream_next */
   int wake_queued;    /* an MS_FX_WAKE is queued and not yet answered */
@@ -124,6 +125,7 @@ void ms__stream_free(ms_stream *st) {
   ms_sse_free(&st->sse);
   ms_llm_acc_free(&st->acc);
   ms_free(st->held.json);
+  ms_account_release(st->acct);
   ms_free(st);
 }
 
@@ -204,6 +206,9 @@ static void begin_end(ms_ctx *ctx, ms_stream *st, const char *reason) {
 
 static void fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg) {
   if (!st->err.code) ms_err_set(&st->err, code, "%s", msg);
+  if (st->err.code == MS_ERR_NOMEM && st->acct->exceeded) /* not the machine's memory: the budget */
+    ms_err_set(&st->err, MS_ERR_LIMIT, "the stream needed more than its memory budget of %zu bytes "
+               "(limits.streamMemoryBytes)", st->acct->limit);
   begin_end(ctx, st, "error");
   wake(ctx, st);
 }
@@ -229,6 +234,8 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   if (!st) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory");
   memset(st, 0, sizeof *st);
   ms_sse_init(&st->sse, ctx->max_message);
+  if (!(st->acct = ms_account_new(ctx->max_memory))) return config_error(ctx, st, oom);
+  MS_ALLOC_SCOPE(st->acct);
   long failures = ms_alloc_failures();
   cJSON *cfg = ms__json_parse((const char *)ctx->input.data, len);
   if (!cJSON_IsObject(cfg)) {
@@ -710,6 +717,7 @@ void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSO
                           int code, const char *msg) {
   ms_stream *st = ms__stream_get(ctx, st_id);
   if (!st || !st->call_started || st->call_rpc != rpc_id) return;
+  MS_ALLOC_SCOPE(st->acct);
   st->call_started = 0;
   ms_session *s = ms__session_get(ctx, st->call_sid);
   const ms_tool_ref *ref = st->call_ref;
@@ -740,6 +748,7 @@ void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSO
 void ms__stream_tool_progress(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSON *params) {
   ms_stream *st = ms__stream_get(ctx, st_id);
   if (!st || !st->call_started || st->call_rpc != rpc_id) return;
+  MS_ALLOC_SCOPE(st->acct);
   const cJSON *progress = cJSON_GetObjectItemCaseSensitive(params, "progress");
   const cJSON *total = cJSON_GetObjectItemCaseSensitive(params, "total");
   const cJSON *message = cJSON_GetObjectItemCaseSensitive(params, "message");
@@ -848,6 +857,7 @@ MS_EXPORT int32_t ms_stream_next(ms_ctx *ctx, int32_t id) {
   int32_t rc = 0;
   ms_stream *st = get_stream(ctx, id, &rc);
   if (!st) return rc;
+  MS_ALLOC_SCOPE(st->acct);
   st->wake_queued = 0;
   if (st->qhead < st->qlen) return report(ctx, st);
   if (st->state == ST_NEW) start(ctx, st);
@@ -861,6 +871,7 @@ MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t id, int32_t why) {
   int32_t rc = 0;
   ms_stream *st = get_stream(ctx, id, &rc);
   if (!st) return rc;
+  MS_ALLOC_SCOPE(st->acct);
   static const char *const reasons[] = {"return", "throw", "abort", "agent-closed"};
   if (why < MS_END_RETURN || why > MS_END_AGENT_CLOSED)
     return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown end reason %d", (int)why);
@@ -901,6 +912,7 @@ MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t id, int32_t seq, uin
   int32_t rc = 0;
   ms_stream *st = model_target(ctx, id, seq, len, &rc);
   if (!st) return rc;
+  MS_ALLOC_SCOPE(st->acct);
   sse_user u = {ctx, st};
   size_t before = st->qlen;
   int r = ms_sse_feed(&st->sse, ctx->input.data, len, on_model_event, &u);
@@ -920,9 +932,16 @@ MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int3
   int32_t rc = 0;
   ms_stream *st = model_target(ctx, id, seq, len, &rc);
   if (!st) return rc;
+  MS_ALLOC_SCOPE(st->acct);
   st->model_inflight = 0;
   const char *body = (const char *)ctx->input.data;
   ms_err e = {0};
+  if (status == 200 && len > ctx->max_message) { /* the host may pass only max + 1 bytes */
+    ms_err_set(&e, MS_ERR_LIMIT, "the model's response is over the %zu-byte limit (limits.messageBytes)",
+               ctx->max_message);
+    fail(ctx, st, e.code, e.msg);
+    return 0;
+  }
   if (status < 0) { /* the host's own failure (timeout, limit, network): its code and message */
     int code = status == MS_ERR_TIMEOUT || status == MS_ERR_LIMIT || status == MS_ERR_NOMEM ||
                        status == MS_ERR_LLM_PROTOCOL

@@ -17,6 +17,7 @@ export const LIMITS = Object.freeze({
   pendingRequests: { id: 2, default: 1024 },
   timeoutMs: { id: 3, default: 60000 },
   maxTotalTimeoutMs: { id: 4, default: 600000 },
+  streamMemoryBytes: { id: 5, default: 256 * 1024 * 1024 },
 });
 /** Limits a server's config may override (ms_session_set_limit). */
 export const SERVER_LIMITS = Object.freeze(["messageBytes", "timeoutMs", "maxTotalTimeoutMs"]);
@@ -32,6 +33,7 @@ const decoder = new TextDecoder();
 export class Core {
   /** @type {any} */ #x;
   #ctx = 0;
+  #messageBytes = LIMITS.messageBytes.default;
 
   /** @param {WebAssembly.Instance} instance */
   constructor(instance) {
@@ -44,6 +46,7 @@ export class Core {
   setLimit(name, value) {
     const rc = this.#x ? this.#x.ms_ctx_set_limit(this.#ctx, LIMITS[name].id, value) : 0;
     if (rc < 0) throw new MCPStreamError("INVALID_ARGUMENT", `limits.${name}: ${this.error() || "refused"}`);
+    if (name === "messageBytes") this.#messageBytes = value;
   }
 
   /** False once killed: then nothing calls into the instance. */
@@ -160,6 +163,10 @@ export class Core {
   }
   streamModelEnd(st, seq, status, bytes) {
     const x = this.#x; if (!x) return 0;
+    // a whole response over the limit is refused by the core from its first
+    // limit + 1 bytes: the rest is never copied into wasm memory (which never shrinks)
+    const most = status === 200 ? this.#messageBytes + 1 : 65536;
+    if (bytes && bytes.length > most) bytes = bytes.subarray(0, most);
     return x.ms_stream_model_end(this.#ctx, st, seq, status, bytes ? this.#put(bytes) : 0);
   }
   streamFree(st) { return this.#x ? this.#x.ms_stream_free(this.#ctx, st) : 0; }

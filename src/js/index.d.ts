@@ -75,6 +75,9 @@ export interface RuntimeLimits {
   timeoutMs?: number;
   /** Default longest time of a request to a server in ms, progress or not. Default 600000 (10 min). */
   maxTotalTimeoutMs?: number;
+  /** Memory budget of each stream, and of each session, in bytes: what goes over ends that stream
+   *  (or session) with LIMIT_EXCEEDED instead of growing the runtime's memory. Default 256 MiB. */
+  streamMemoryBytes?: number;
 }
 
 export interface CreateRuntimeOptions {

@@ -747,6 +747,56 @@ static void session_should_keep_nul_and_lone_surrogates_in_strings(void) {
   h_free(&h);
 }
 
+/* ---- memory budgets ------------------------------------------------------------- */
+
+static void session_should_end_with_limit_exceeded_when_a_message_needs_more_than_its_budget(void) {
+  host h;
+  h_init(&h);
+  ms_ctx_set_limit(h.ctx, MS_LIMIT_STREAM_MEMORY_BYTES, 16384);
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
+  h_opened(&h, sid);
+  h_feed(&h, sid, init_result("2025-11-25"));
+  h_request(&h, sid, 5, 0, "x", NULL);
+  h_take(&h);
+  h_clear(&h);
+  /* 6 KB of text, but 3000 nodes once parsed: over 16 KB */
+  static char line[8192];
+  size_t n = (size_t)snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"a\":[0");
+  while (n < sizeof line - 16) n += (size_t)snprintf(line + n, sizeof line - n, ",0");
+  snprintf(line + n, sizeof line - n, "]}}\n");
+  h_feed(&h, sid, line);
+  h_take(&h);
+  T_LOG(&h, "CLOSE 1\n");
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_LIMIT);
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 5 -11 server 'everything' sent more than the session's memory budget of 16384 bytes can hold (limits.streamMemoryBytes)\n"), 1);
+  h_free(&h);
+}
+
+static void stream_should_end_with_limit_exceeded_when_the_model_sends_more_than_its_budget(void) {
+  host h;
+  h_init(&h);
+  ms_ctx_set_limit(h.ctx, MS_LIMIT_STREAM_MEMORY_BYTES, 65536);
+  int st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"q\"}");
+  T_EQ(h_run(&h, st), MS_WAIT);
+  T_EQ(h.model_seq[st], 1);
+  /* text deltas nobody takes: the steps and the answer pile up */
+  static char ev[1200];
+  int n = snprintf(ev, sizeof ev, "data: {\"choices\":[{\"delta\":{\"content\":\"");
+  memset(ev + n, 'z', 1000);
+  snprintf(ev + n + 1000, sizeof ev - (size_t)n - 1000, "\"}}]}\n\n");
+  for (int i = 0; i < 200; i++) h_model_feed(&h, st, 1, ev);
+  h_clear(&h);
+  int rc = h_run(&h, st);
+  for (int i = 0; i < 1000 && (rc == MS_YIELD || rc == MS_WAIT); i++) rc = h_next(&h, st); /* steps queued before the end */
+  T_EQ(rc, MS_ERR_LIMIT);
+  T_OK(h_has(&h, "ERROR -11 the stream needed more than its memory budget of 65536 bytes (limits.streamMemoryBytes)\n"));
+  T_EQ(h.model_aborts[st], 1);
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  h_free(&h);
+}
+
 /* ---- timeouts (time is input) -------------------------------------------------- */
 
 static void session_should_time_out_a_request_at_its_deadline_and_cancel_it(void) {
@@ -1211,6 +1261,8 @@ int main(void) {
   T_RUN(session_should_fail_when_its_tool_list_is_over_the_size_limit);
   T_RUN(rpc_scan_head_should_read_only_what_is_certain);
   T_RUN(session_should_keep_nul_and_lone_surrogates_in_strings);
+  T_RUN(session_should_end_with_limit_exceeded_when_a_message_needs_more_than_its_budget);
+  T_RUN(stream_should_end_with_limit_exceeded_when_the_model_sends_more_than_its_budget);
   T_RUN(session_should_time_out_a_request_at_its_deadline_and_cancel_it);
   T_RUN(session_should_reset_a_timeout_on_progress_within_the_max_total);
   T_RUN(session_should_end_when_initialize_times_out_without_cancelling_it);
