@@ -12,8 +12,13 @@
  * or split at "\n" into whole messages (ms_session_feed_message).
  *
  *   byte 0: bits 0-3 chunk-size seed, bit 4 whole messages, bit 5 a 256-byte
- *           message limit, bit 6 the server exits at the end (else the client
- *           closes), bit 7 the consumer leaves (return) before the end.
+ *           message limit and a 64 KiB memory budget per stream and session,
+ *           bit 6 the server exits at the end (else the client closes), bit 7
+ *           the consumer leaves (return) before the end.
+ *
+ * Time: the clock advances 1 ms per chunk, requests time out after 40 ms
+ * (20 ms in total for chunk seeds >= 8), so timeouts land anywhere in the
+ * exchange; at the end every request left times out.
  *
  * Then the host ends everything: the stream is returned, the session closed
  * by its owner (or it exits), the stream runs to its end and is freed.
@@ -74,7 +79,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   host h;
   CHECK(h_init(&h) == 0);
   h.quiet = !getenv("FUZZ_LOG"); /* FUZZ_LOG=1: print the effect log (debugging) */
-  if (opt & 0x20) ms_ctx_set_limit(h.ctx, MS_LIMIT_MESSAGE_BYTES, 256);
+  if (opt & 0x20) {
+    ms_ctx_set_limit(h.ctx, MS_LIMIT_MESSAGE_BYTES, 256);
+    ms_ctx_set_limit(h.ctx, MS_LIMIT_STREAM_MEMORY_BYTES, 65536);
+  }
+  ms_ctx_set_limit(h.ctx, MS_LIMIT_TIMEOUT_MS, 40);
+  if ((opt & 15) >= 8) ms_ctx_set_limit(h.ctx, MS_LIMIT_MAX_TOTAL_TIMEOUT_MS, 20);
+  double now = 0;
   int sid = h_session_new(&h, MS_OWNER_CLIENT, 1, "everything");
   CHECK(sid == 1);
   h_request(&h, sid, 100, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\"}");
@@ -98,8 +109,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       CHECK(h_feed_n(&h, sid, data + off, n) == 0);
     }
     off += n;
+    ms_ctx_tick(h.ctx, ++now);
     settle(&h, st);
   }
+  CHECK(ms_ctx_next_deadline(h.ctx) == -1 || ms_ctx_next_deadline(h.ctx) > now);
+  ms_ctx_tick(h.ctx, now + 1e9);
+  CHECK(ms_ctx_next_deadline(h.ctx) == -1);
+  settle(&h, st);
 
   /* the end */
   if (opt & 0x80) h_return(&h, st, MS_END_RETURN);
