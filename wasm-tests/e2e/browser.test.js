@@ -119,3 +119,14 @@ test("no page errors; a screenshot is saved as a test artifact", async () => {
   assert.ok(existsSync(file));
   assert.deepEqual(pageErrors, []);
 });
+
+test("leaving the page mid-run is a disposal too: the session gets its DELETE", NEEDS_HTTP, async () => {
+  const i = await ask("Run a long operation for 30 seconds");
+  await waitRun(i, (run) => run.steps.includes("progress"));
+  const before = sessionsCreated(demo.requests).length;
+  await page.goto("about:blank"); // pagehide disposes the runtime; the DELETE goes out with keepalive
+  const sessions = sessionsCreated(demo.requests);
+  assert.equal(sessions.length, before);
+  await until(() => deletesBySession(demo.requests).get(sessions.at(-1)) === 1, "the DELETE of the left page's session");
+  assert.deepEqual(pageErrors, []);
+});
