@@ -97,7 +97,11 @@ static int op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON 
                "budget of %zu bytes (limits.streamMemoryBytes)", ss->name, ss->acct->limit);
     return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
   }
-  if (!s) return ms__op_fail(ctx, op_id, MS_ERR_NOMEM, "out of memory", 13);
+  if (!s) {
+    ms_err e;
+    ms_err_set(&e, MS_ERR_NOMEM, "out of memory taking the answer of server '%s'", ss->name);
+    return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
+  }
   int rc = ms__fx(ctx, MS_FX_OP_DONE, op_id, 0, 0, s, strlen(s));
   ms_free(s);
   return rc;
@@ -118,7 +122,9 @@ static void session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg) 
     ms_err_set(&s->err, MS_ERR_LIMIT,
                "server '%s' sent more than the session's memory budget of %zu bytes can hold "
                "(limits.streamMemoryBytes)", s->name, s->acct->limit);
-  if (!s->err.code) ms_err_set(&s->err, code, "%s", msg);
+  if (!s->err.code) /* every message names the server */
+    ms_err_set(&s->err, code, strstr(msg, "server '") ? "%s%s" : "server '%s': %s",
+               strstr(msg, "server '") ? "" : s->name, msg);
   ms__session_close(ctx, s);
   ms__streams_session_changed(ctx, s->id);
 }

@@ -747,6 +747,24 @@ static void session_should_keep_nul_and_lone_surrogates_in_strings(void) {
   h_free(&h);
 }
 
+static void session_should_name_the_server_when_it_fails_for_lack_of_memory(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 5, 0, "x", NULL);
+  h_take(&h);
+  h_clear(&h);
+  ms_alloc_fail_at(1); /* the parse of the answer */
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n");
+  ms_alloc_fail_at(0);
+  T_EQ(ms_session_state(h.ctx, sid), MS_ERR_NOMEM);
+  T_MEM(ms_ctx_error_ptr(h.ctx), ms_ctx_error_len(h.ctx),
+        "server 'everything': out of memory reading a message from the server");
+  h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
+  h_take(&h);
+  T_EQ(h_count(&h, "OP_DONE 5 -1 server 'everything': out of memory reading a message from the server\n"), 1);
+  h_free(&h);
+}
+
 /* ---- memory budgets ------------------------------------------------------------- */
 
 static void session_should_end_with_limit_exceeded_when_a_message_needs_more_than_its_budget(void) {
@@ -1261,6 +1279,7 @@ int main(void) {
   T_RUN(session_should_fail_when_its_tool_list_is_over_the_size_limit);
   T_RUN(rpc_scan_head_should_read_only_what_is_certain);
   T_RUN(session_should_keep_nul_and_lone_surrogates_in_strings);
+  T_RUN(session_should_name_the_server_when_it_fails_for_lack_of_memory);
   T_RUN(session_should_end_with_limit_exceeded_when_a_message_needs_more_than_its_budget);
   T_RUN(stream_should_end_with_limit_exceeded_when_the_model_sends_more_than_its_budget);
   T_RUN(session_should_time_out_a_request_at_its_deadline_and_cancel_it);
