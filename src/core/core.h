@@ -133,6 +133,13 @@ typedef struct ms_req {
   double total_deadline; /* made + the session's max total */
 } ms_req;
 
+typedef struct ms_sse_resp { /* one SSE response being read (session_http.c) */
+  int32_t key;           /* the request id it answers; 0: the GET stream */
+  ms_sse parser;
+  ms_buf reported_id;    /* the cursor last reported (MS_FX_SSE_CURSOR) */
+  long reported_retry;
+} ms_sse_resp;
+
 struct ms_session {
   int32_t id;
   char *name;
@@ -155,6 +162,8 @@ struct ms_session {
   int32_t timeout_ms;   /* its requests' timeout (server config or ctx default) */
   int32_t max_total_ms; /* their total time */
   ms_account *acct;     /* its memory budget: what its messages make is charged here */
+  ms_sse_resp *sse;    /* Streamable HTTP: responses being read */
+  size_t nsse, capsse;
 };
 
 /* Creates a session and queues MS_FX_OPEN (ownership is recorded first). */
@@ -183,6 +192,15 @@ void ms__session_free(ms_session *s);
 void ms__session_collect(ms_ctx *ctx, ms_session *s);
 /* 1 ready, 0 opening, negative: failed/closed. */
 int ms__session_health(const ms_session *s);
+/* For session_http.c: fail the session (close it once, wake its streams);
+ * handle one whole message; 1 when request rpc_id was sent and still waits
+ * for its answer; fail request rpc_id with code/msg (no-op unless waiting). */
+void ms__session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg);
+void ms__session_handle(ms_ctx *ctx, ms_session *s, const char *text, size_t len);
+int ms__session_waiting(const ms_session *s, int64_t rpc_id);
+void ms__session_lose(ms_ctx *ctx, ms_session *s, int64_t rpc_id, int code, const char *msg);
+/* session_http.c: frees the session's SSE parsers. */
+void ms__session_http_free(ms_session *s);
 
 /* ---- stream.c (called by session.c) ----------------------------------- */
 

@@ -80,7 +80,10 @@ typedef struct ms_effect {
  * transport configured for that server; then call ms_session_opened, or
  * ms_session_closed(MS_CLOSE_OPEN_FAILED). */
 #define MS_FX_OPEN 1
-/* a = session id. Payload: one JSON-RPC message (UTF-8, no framing). */
+/* a = session id. Payload: one JSON-RPC message (UTF-8, no framing).
+ * For hosts that need it (Streamable HTTP): b = the JSON-RPC id of the request
+ * the message is (0: a notification or a response), or, with MS_SEND_CANCEL,
+ * the id of the request it cancels; c = MS_SEND_* (0: none of them). */
 #define MS_FX_SEND 2
 /* a = session id. Close the transport (stdio: end stdin, wait, SIGTERM,
  * SIGKILL). Then call ms_session_closed(MS_CLOSE_CLOSED). Issued at most
@@ -105,6 +108,21 @@ typedef struct ms_effect {
 /* a = session id (0: none), b = level (0 debug .. 3 error). Payload: UTF-8
  * text (a server's log notification, or a skipped bad input). */
 #define MS_FX_LOG 10
+
+/* a = session id. Payload: the protocol version the session negotiated.
+ * Queued once, right before the SEND of notifications/initialized (the HTTP
+ * host puts it in the MCP-Protocol-Version header from then on). */
+#define MS_FX_PROTOCOL 11
+/* a = session id, b = response key (see ms_session_sse_feed), c = the last
+ * `retry:` value in ms (-1: none seen). Payload: the last event id (may be
+ * empty). Queued after a feed that changed either, so the host can resume the
+ * response with GET + Last-Event-ID, waiting `retry` ms first. */
+#define MS_FX_SSE_CURSOR 12
+
+/* c of MS_FX_SEND. */
+#define MS_SEND_INITIALIZE 1  /* initialize: sent without a session id; its answer brings one */
+#define MS_SEND_INITIALIZED 2 /* notifications/initialized */
+#define MS_SEND_CANCEL 3      /* notifications/cancelled; b = the cancelled request's id */
 
 /* Why a transport closed (ms_session_closed). */
 #define MS_CLOSE_CLOSED 0      /* closed after MS_FX_CLOSE */
@@ -207,6 +225,34 @@ MS_EXPORT int32_t ms_session_feed(ms_ctx *ctx, int32_t sid, uint32_t len);
 /* One whole JSON-RPC message from the server: input[0..len). For transports
  * that frame messages themselves. */
 MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len);
+/* ---- Streamable HTTP: messages framed per HTTP response --------------------
+ * The host POSTs each MS_FX_SEND payload. A response body of type
+ * application/json is one message: ms_session_feed_message. A body of type
+ * text/event-stream is fed here, keyed by `key` = the request id the POST
+ * carried (MS_FX_SEND b), or 0 for the GET stream; each key gets its own SSE
+ * parser (src/core/sse.c), created by its first feed and freed by
+ * ms_session_response_end. Every event of type "message" with data is one
+ * JSON-RPC message, handled as by ms_session_feed_message, in arrival order;
+ * events of other types and empty ones (priming events) are skipped; an event
+ * over the message size limit is skipped with a log. A resumed response (GET
+ * with Last-Event-ID) is fed under the same key after ending the first one.
+ * Returns 1 while request `key` (> 0) is still waiting for its answer (the
+ * host stops reading a response once it returns 0), 0 otherwise, or an
+ * error. */
+MS_EXPORT int32_t ms_session_sse_feed(ms_ctx *ctx, int32_t sid, int32_t key, uint32_t len);
+/* The response body for `key` ended (or the host stopped reading it): frees
+ * its SSE parser (an event not yet ended by a blank line is dropped). Returns
+ * 1 when request `key` (> 0) is still waiting for its answer — the host then
+ * resumes the response, or calls ms_session_request_failed — else 0. */
+MS_EXPORT int32_t ms_session_response_end(ms_ctx *ctx, int32_t sid, int32_t key);
+/* Request `key` will get no answer: the POST failed (an HTTP error status, a
+ * network failure) or its response ended unanswered and cannot be resumed.
+ * It fails with `code` (an MS_ERR_*) and the message input[0..msg_len): an op
+ * gets MS_FX_OP_DONE, a stream's tool call ends its stream, a lost
+ * initialize or tools/list fails the session (it closes, once).
+ * A request that is not waiting (answered, cancelled, unknown) is ignored. */
+MS_EXPORT int32_t ms_session_request_failed(ms_ctx *ctx, int32_t sid, int32_t key,
+                                            int32_t code, uint32_t msg_len);
 /* The transport is gone (MS_CLOSE_*). input[0..msg_len) says why (may be 0).
  * Pending requests fail; streams using the session are woken; exactly one
  * session-close event is queued. Calling it again is a no-op. */

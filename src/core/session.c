@@ -36,9 +36,17 @@ static int send_buf(ms_ctx *ctx, ms_session *s, const ms_buf *b) {
   return ms__fx(ctx, MS_FX_SEND, s->id, 0, 0, b->data, b->len);
 }
 
+/* A SEND that tells an HTTP host what it carries: b = the JSON-RPC id of the
+ * request it is (or of the request it cancels), c = MS_SEND_* (mcpstream.h). */
+static int send_tagged(ms_ctx *ctx, ms_session *s, const void *p, size_t len, int64_t id,
+                       int flags) {
+  return ms__fx(ctx, MS_FX_SEND, s->id, (int32_t)id, flags, p, len);
+}
+
 static ms_req *add_req(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, const char *method,
                        int32_t timeout_ms) {
   if (s->nreqs >= ctx->max_pending) return NULL;
+  if (s->next_rpc > INT32_MAX) return NULL; /* ids travel as int32 in SEND effects */
   if (s->nreqs == s->capreqs) {
     size_t cap = s->capreqs ? s->capreqs * 2 : 8;
     ms_req *r = ms_realloc(s->reqs, cap * sizeof *r);
@@ -79,7 +87,8 @@ static int send_req(ms_ctx *ctx, ms_session *s, ms_req *r, const char *method,
   int rc = ms_rpc_build(&b, r->rpc_id, method, params);
   if (!rc) {
     if (s->state == MS_SESS_READY || r->kind == MS_REQ_INIT) {
-      rc = send_buf(ctx, s, &b);
+      rc = send_tagged(ctx, s, b.data, b.len, r->rpc_id,
+                       r->kind == MS_REQ_INIT ? MS_SEND_INITIALIZE : 0);
     } else {
       r->pending = ms_strndup((const char *)b.data, b.len);
       if (!r->pending) rc = MS_ERR_NOMEM;
@@ -217,6 +226,7 @@ void ms__session_free(ms_session *s) {
   cJSON_Delete(s->tools);
   cJSON_Delete(s->tools_partial);
   ms_ndjson_free(&s->framer);
+  ms__session_http_free(s);
   ms_free(s->name);
   ms_account_release(s->acct);
   ms_free(s);
@@ -270,15 +280,16 @@ static void on_initialized(ms_ctx *ctx, ms_session *s, const cJSON *result) {
   }
   snprintf(s->protocol, sizeof s->protocol, "%s", ver);
   ms_buf b = {0};
-  int rc = ms_rpc_build(&b, -1, "notifications/initialized", NULL);
-  if (!rc) rc = send_buf(ctx, s, &b);
+  int rc = ms__fx(ctx, MS_FX_PROTOCOL, s->id, 0, 0, s->protocol, strlen(s->protocol));
+  if (!rc) rc = ms_rpc_build(&b, -1, "notifications/initialized", NULL);
+  if (!rc) rc = send_tagged(ctx, s, b.data, b.len, 0, MS_SEND_INITIALIZED);
   ms_buf_free(&b);
   s->state = MS_SESS_READY;
   /* send what was asked for while opening, in order */
   for (size_t i = 0; !rc && i < s->nreqs; i++) {
     ms_req *r = &s->reqs[i];
     if (!r->pending) continue;
-    rc = ms__fx(ctx, MS_FX_SEND, s->id, 0, 0, r->pending, strlen(r->pending));
+    rc = send_tagged(ctx, s, r->pending, strlen(r->pending), r->rpc_id, 0);
     ms_free(r->pending);
     r->pending = NULL;
   }
@@ -542,6 +553,31 @@ static int on_line(void *user, const char *line, size_t len) {
   return 0;
 }
 
+/* ---- for transports that frame per response (session_http.c) ------------------ */
+
+void ms__session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg) {
+  session_fail(ctx, s, code, msg);
+}
+
+void ms__session_handle(ms_ctx *ctx, ms_session *s, const char *text, size_t len) {
+  handle_message(ctx, s, text, len);
+}
+
+int ms__session_waiting(const ms_session *s, int64_t rpc_id) {
+  ptrdiff_t i = rpc_id > 0 ? find_req(s, rpc_id) : -1;
+  return i >= 0 && !s->reqs[i].pending;
+}
+
+void ms__session_lose(ms_ctx *ctx, ms_session *s, int64_t rpc_id, int code, const char *msg) {
+  ptrdiff_t i = rpc_id > 0 ? find_req(s, rpc_id) : -1;
+  if (i < 0 || s->reqs[i].pending) return;
+  ms_req r = take_req(s, (size_t)i);
+  ms_free(r.pending);
+  ms_err e;
+  ms_err_set(&e, code, "%s", msg);
+  fail_req(ctx, s, &r, &e); /* initialize or tools/list: the session fails with them */
+}
+
 /* ---- exports ----------------------------------------------------------------- */
 
 static ms_session *get_live(ms_ctx *ctx, int32_t sid, int *rc) {
@@ -747,7 +783,7 @@ static int send_cancelled(ms_ctx *ctx, ms_session *s, int64_t rpc_id, const char
       cJSON_AddStringToObject(p, "reason", reason)) {
     ms_buf b = {0};
     rc = ms_rpc_build(&b, -1, "notifications/cancelled", p);
-    if (!rc) rc = send_buf(ctx, s, &b);
+    if (!rc) rc = send_tagged(ctx, s, b.data, b.len, rpc_id, MS_SEND_CANCEL);
     ms_buf_free(&b);
   }
   cJSON_Delete(p);

@@ -5,8 +5,10 @@
 
 export const FX = Object.freeze({
   OPEN: 1, SEND: 2, CLOSE: 3, MODEL_REQUEST: 4, MODEL_ABORT: 5, WAKE: 6,
-  OP_DONE: 7, OP_PROGRESS: 8, EVENT: 9, LOG: 10,
+  OP_DONE: 7, OP_PROGRESS: 8, EVENT: 9, LOG: 10, PROTOCOL: 11, SSE_CURSOR: 12,
 });
+/** c of an FX.SEND (mcpstream.h MS_SEND_*). */
+export const SEND = Object.freeze({ INITIALIZE: 1, INITIALIZED: 2, CANCEL: 3 });
 export const STATUS = Object.freeze({ DONE: 0, YIELD: 1, EFFECTS: 2, WAIT: 3 });
 export const OWNER = Object.freeze({ stream: 1, agent: 2, client: 3 });
 export const END = Object.freeze({ return: 0, throw: 1, abort: 2, agentClosed: 3 });
@@ -119,6 +121,25 @@ export class Core {
   /** A server's own limits (SERVER_LIMITS names), before it is opened. */
   sessionSetLimit(sid, name, value) {
     return this.#x ? this.#x.ms_session_set_limit(this.#ctx, sid, LIMITS[name].id, value) : 0;
+  }
+  /** Streamable HTTP: SSE bytes of response `key`; true while request `key` waits for its answer. */
+  sessionSseFeed(sid, key, bytes) {
+    const x = this.#x; if (!x) return false;
+    x.ms_ctx_set_now(this.#ctx, now()); // progress and answers in it reset deadlines
+    return x.ms_session_sse_feed(this.#ctx, sid, key, this.#put(bytes)) === 1;
+  }
+  /** One whole JSON-RPC message (an application/json body). */
+  sessionFeedMessage(sid, bytes) {
+    const x = this.#x; if (!x) return 0;
+    x.ms_ctx_set_now(this.#ctx, now());
+    return x.ms_session_feed_message(this.#ctx, sid, this.#put(bytes));
+  }
+  /** The response for `key` ended; true when request `key` still waits for its answer. */
+  sessionResponseEnd(sid, key) { return this.#x ? this.#x.ms_session_response_end(this.#ctx, sid, key) === 1 : false; }
+  /** Request `key` gets no answer: it fails with core status `status` and `message`. */
+  sessionRequestFailed(sid, key, status, message) {
+    const x = this.#x; if (!x) return 0;
+    return x.ms_session_request_failed(this.#ctx, sid, key, status, this.#put(message));
   }
   sessionClosed(sid, reason, message = "") {
     const x = this.#x; if (!x) return 0;

@@ -66,6 +66,8 @@ typedef struct h_server {
 typedef struct host {
   ms_ctx *ctx;
   int hide_wake;           /* leave WAKE effects out of the log */
+  int show_http;           /* log SEND's b/c and the PROTOCOL / SSE_CURSOR effects
+                              (Streamable HTTP hosts only; hidden by default) */
   int quiet;               /* log nothing (fuzz targets) */
   int nomem;               /* some host call got MS_ERR_NOMEM or NULL input */
   char *log;               /* since the last h_clear (NUL-terminated) */
@@ -185,7 +187,18 @@ static H_FN int h_id_ok(int id) { return id > 0 && id < H_MAX_IDS; }
 static H_FN void h_log_fx(host *h, const h_fx *f) {
   switch (f->kind) {
     case MS_FX_OPEN: h_addf(h, "OPEN %d ", f->a); break;
-    case MS_FX_SEND: h_addf(h, "SEND %d ", f->a); break;
+    case MS_FX_SEND:
+      if (h->show_http) h_addf(h, "SEND %d %d %d ", f->a, f->b, f->c);
+      else h_addf(h, "SEND %d ", f->a);
+      break;
+    case MS_FX_PROTOCOL:
+      if (!h->show_http) return;
+      h_addf(h, "PROTOCOL %d ", f->a);
+      break;
+    case MS_FX_SSE_CURSOR:
+      if (!h->show_http) return;
+      h_addf(h, "SSE_CURSOR %d %d %d ", f->a, f->b, f->c);
+      break;
     case MS_FX_CLOSE: h_addf(h, "CLOSE %d", f->a); break;
     case MS_FX_MODEL_REQUEST: h_addf(h, "MODEL_REQUEST %d %d ", f->a, f->b); break;
     case MS_FX_MODEL_ABORT: h_addf(h, "MODEL_ABORT %d %d", f->a, f->b); break;
@@ -290,6 +303,19 @@ static H_FN int h_feed(host *h, int sid, const char *s) { return h_feed_n(h, sid
 static H_FN int h_msg(host *h, int sid, const char *s) {
   if (h_in(h, s, strlen(s))) return MS_ERR_NOMEM;
   return h_rc(h, ms_session_feed_message(h->ctx, sid, (uint32_t)strlen(s)));
+}
+
+/* Streamable HTTP: SSE bytes of response `key`; the end of a response; a
+ * request that gets no answer. */
+static H_FN int h_sse_n(host *h, int sid, int key, const void *p, size_t n) {
+  if (h_in(h, p, n)) return MS_ERR_NOMEM;
+  return h_rc(h, ms_session_sse_feed(h->ctx, sid, key, (uint32_t)n));
+}
+static H_FN int h_sse(host *h, int sid, int key, const char *s) { return h_sse_n(h, sid, key, s, strlen(s)); }
+static H_FN int h_resp_end(host *h, int sid, int key) { return h_rc(h, ms_session_response_end(h->ctx, sid, key)); }
+static H_FN int h_req_failed(host *h, int sid, int key, int code, const char *msg) {
+  if (h_in(h, msg, strlen(msg))) return MS_ERR_NOMEM;
+  return h_rc(h, ms_session_request_failed(h->ctx, sid, key, code, (uint32_t)strlen(msg)));
 }
 
 static H_FN int h_closed(host *h, int sid, int reason, const char *msg) {
