@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { StdioTransport } from "./hosts/stdio.js";
+import { StreamableHttpTransport } from "./hosts/http.js";
 import { createNodeFetch } from "./hosts/http-node.js";
 import { setDefaultRuntimeFactory } from "./shared.js";
 import { MCPStreamError } from "./errors.js";
@@ -16,10 +17,12 @@ const WASM_URL = new URL("../../dist/mcpstream.wasm", import.meta.url);
 /** @type {Promise<WebAssembly.Module> | null} */
 let compiled = null;
 
-function nodeTransport(config, hooks, server) {
-  if (config.command) return new StdioTransport(config, hooks, { name: server });
-  throw new MCPStreamError("MCP_CONNECT_FAILED",
-    `server config with "url" (Streamable HTTP) is not supported in this version of mcpstream yet; use a stdio "command"`);
+/** A transport per server config: stdio for "command", Streamable HTTP for "url" (on the
+ * runtime's unref-able fetch: an idle GET stream never keeps the process alive). */
+function nodeTransport(fetch) {
+  return (config, hooks, server) => (config.command
+    ? new StdioTransport(config, hooks, { name: server })
+    : new StreamableHttpTransport(config, hooks, { fetch }));
 }
 
 /** The .wasm next to this file, compiled once per process. */
@@ -49,7 +52,7 @@ export async function createRuntime(options = {}) {
     defaultModule,
     hosts: () => {
       const http = createNodeFetch(); // model connections that follow the runtime's ref state
-      return { transportFactory: nodeTransport, fetch: http.fetch, setRef: http.setRef };
+      return { transportFactory: nodeTransport(http.fetch), fetch: http.fetch, setRef: http.setRef };
     },
   });
   for (const ref of live) if (!ref.deref()) live.delete(ref);

@@ -2,10 +2,12 @@
 // lifecycle events. All awaiting of I/O happens here and in the hosts; the
 // core only reacts. After dispose() begins, the instance is never called again.
 import { Core, FX, OWNER, CLOSE_REASON, LIMITS, SERVER_LIMITS, now } from "./core.js";
-import { coreError, RuntimeDisposedError, invalidArgument } from "./errors.js";
+import { coreError, CORE_CODES, RuntimeDisposedError, invalidArgument } from "./errors.js";
 import { startModelRequest } from "./hosts/model.js";
 
 const decoder = new TextDecoder();
+/** Stable code → core status (the inverse of CORE_CODES). */
+const CORE_STATUS = Object.fromEntries(Object.entries(CORE_CODES).map(([status, code]) => [code, Number(status)]));
 const text = (bytes) => decoder.decode(bytes);
 
 /** How long dispose() waits for transports to go away: above the stdio host's
@@ -243,7 +245,9 @@ export class Runtime extends EventTarget {
   #dispatch(fx) {
     switch (fx.kind) {
       case FX.OPEN: return this.#open(fx.a, JSON.parse(text(fx.payload)));
-      case FX.SEND: return this.#transports.get(fx.a)?.send(fx.payload);
+      case FX.SEND: return this.#transports.get(fx.a)?.send(fx.payload, { id: fx.b, flags: fx.c });
+      case FX.PROTOCOL: return this.#transports.get(fx.a)?.setProtocolVersion?.(text(fx.payload));
+      case FX.SSE_CURSOR: return this.#transports.get(fx.a)?.sseCursor?.(fx.b, text(fx.payload), fx.c);
       case FX.CLOSE: return this.#close(fx.a);
       case FX.MODEL_REQUEST: return this.#drivers.get(fx.a)?._startModel(fx.b, fx.payload);
       case FX.MODEL_ABORT: return this.#drivers.get(fx.a)?._abortModel(fx.b);
@@ -297,6 +301,26 @@ export class Runtime extends EventTarget {
         onOpen: () => { if (!this.#disposed) { this.#core.sessionOpened(sid); this._drain(); } },
         onData: (bytes) => { if (!this.#disposed) { this.#core.sessionFeed(sid, bytes); this._drain(); } },
         onStderr: (text) => this.#log(sid, "stderr", text),
+        // Streamable HTTP: bodies framed per response (src/js/hosts/http.js)
+        onMessage: (bytes) => { if (!this.#disposed) { this.#core.sessionFeedMessage(sid, bytes); this._drain(); } },
+        onSse: (key, bytes) => {
+          if (this.#disposed) return false;
+          const waiting = this.#core.sessionSseFeed(sid, key, bytes);
+          this._drain();
+          return waiting;
+        },
+        onResponseEnd: (key) => {
+          if (this.#disposed) return false;
+          const waiting = this.#core.sessionResponseEnd(sid, key);
+          this._drain();
+          return waiting;
+        },
+        onRequestFailed: (key, code, message) => {
+          if (this.#disposed) return;
+          this.#core.sessionRequestFailed(sid, key, CORE_STATUS[code] ?? CORE_STATUS.MCP_TRANSPORT_CLOSED, message);
+          this._drain();
+        },
+        onLog: (level, text) => this.#log(sid, level, text),
         onClose: (why) => {
           this.#transports.delete(sid);
           if (why.cleanupError) this.#cleanupError(sid, why.cleanupError);

@@ -1,11 +1,11 @@
 // web-hosts.js — transports for the browser and workerd entry points: MCP
 // servers reached with fetch (Streamable HTTP). No Node built-in here.
 import { MCPStreamError } from "./errors.js";
+import { StreamableHttpTransport } from "./hosts/http.js";
 
 /** @type {import("./runtime.js").Hosts["transportFactory"]} */
-export function webTransport(config) {
+export function webTransport(config, hooks) {
   if (config.command)
     throw new MCPStreamError("MCP_CONNECT_FAILED", `a stdio server ("command": ${JSON.stringify(config.command)}) needs Node; in a browser or worker use a Streamable HTTP server ("url")`);
-  throw new MCPStreamError("MCP_CONNECT_FAILED",
-    `server config with "url" (Streamable HTTP) is not supported in this version of mcpstream yet`);
+  return new StreamableHttpTransport(config, hooks); // the global fetch
 }
