@@ -234,3 +234,38 @@ test("a DELETE that hangs: close() resolves within its bound, with a cleanup-err
   assert.match(errors[0].reason, /DELETE of session .* did not complete within 2000 ms/);
   await s.done();
 });
+
+test("custom headers reach the server; a redirect to another origin does not get them", async (t) => {
+  const guard = guardUnhandled(t);
+  const target = await startRecordingProxy(srv.url); // another port: another origin
+  const front = await startRecordingProxy(srv.url, {
+    intercept: (info, res) => {
+      if (info.body?.method === "tools/call") { // only calls move elsewhere
+        res.writeHead(307, { location: target.url });
+        res.end();
+        return true;
+      }
+      return false;
+    },
+  });
+  const runtime = await createRuntime();
+  t.after(async () => { await runtime.dispose(); await front.close(); await target.close(); });
+  const headers = { Authorization: "Bearer s3cret", "X-Api-Key": "k3y" };
+  const client = new MCPClient({ mcpServers: { remote: { url: front.url, headers } } }, { runtime });
+  await client.listTools();
+  assert.equal((await client.callTool("remote", "echo", { message: "moved" })).content[0].text, "Echo: moved");
+  for (const r of front.records) {
+    assert.equal(r.headers.authorization, "Bearer s3cret", `${r.method} ${r.body?.method ?? ""} without the bearer token`);
+    assert.equal(r.headers["x-api-key"], "k3y");
+  }
+  const moved = target.posted("tools/call");
+  assert.equal(moved.length, 1, "the call followed the 307 with its body");
+  for (const r of target.records) {
+    assert.equal(r.headers.authorization, undefined, "the bearer token went to another origin");
+    assert.equal(r.headers["x-api-key"], undefined, "a custom header went to another origin");
+  }
+  assert.ok(moved[0].sessionId, "the session id went with the request");
+  await client.close();
+  assert.equal(runtime.stats().liveAllocations, 0);
+  await guard.assertNone();
+});

@@ -21,6 +21,8 @@ export interface ServerLimits {
 /** A stdio server (Node) or a Streamable HTTP server, Claude-Desktop style. */
 export type ServerConfig =
   | ({ command: string; args?: string[]; env?: Record<string, string>; cwd?: string } & ServerLimits)
+  /** Streamable HTTP (MCP 2025-11-25). `headers` go on every request to the server's origin,
+   * never to another origin a redirect points at. */
   | ({ url: string; headers?: Record<string, string> } & ServerLimits);
 
 export type McpServers = Record<string, ServerConfig>;

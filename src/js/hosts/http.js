@@ -20,7 +20,8 @@
 //   - close(): the notifications already sent are delivered, every fetch is aborted, then
 //     DELETE ends the session; all of it within closeTimeoutMs (default 2 s);
 //   - redirects are followed by hand (307/308) and credentials never go to another origin
-//     (or from https to http): custom headers and the session id are dropped there.
+//     (nor from https to http): the custom headers (a bearer token, say) are dropped there.
+//     (A shared redirect rule module for all hosts is planned; this transport has its own.)
 //
 // Hook contract (the runtime's): onOpen once, after open() returned; onClose exactly once,
 // and no hook after it; hooks never run inside the transport's own methods.
@@ -630,8 +631,7 @@ function stripCredentials(headers, custom) {
   for (const name of custom.keys()) h.delete(name);
   h.delete("authorization");
   h.delete("cookie");
-  h.delete("mcp-session-id");
-  return h;
+  return h; // Mcp-Session-Id stays: the session is the redirect target's own
 }
 
 function describeError(e) {
