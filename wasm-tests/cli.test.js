@@ -126,4 +126,20 @@ test("Ctrl-C stops the run, closes what it opened and prints it; exit code 130",
   assert.match(stderr, /\^C: stopping; closing what this run opened/);
   assert.match(stdout, /session-close\s+everything #\d+ owner stream \(stream \d+\), closed/);
   assert.match(stdout, /summary: 1 session\(s\) opened \(1 by stream\), 1 closed; every session closed exactly once: yes/);
+test("run --config with a url entry: the server over Streamable HTTP, its session DELETEd at the end", async (t) => {
+  const { startEverythingHttp, startRecordingProxy } = await import("./fixtures/http-everything.js");
+  const model = await startModelServer();
+  const srv = await startEverythingHttp();
+  const proxy = await startRecordingProxy(srv.url);
+  const dir = await mkdtemp(join(tmpdir(), "mcpstream-cli-"));
+  t.after(async () => { await model.close(); await proxy.close(); await srv.close(); await rm(dir, { recursive: true, force: true }); });
+  const config = join(dir, "mcp.json");
+  await writeFile(config, JSON.stringify({ mcpServers: { tools: { url: proxy.url, headers: { "X-Team": "qa" } } } }));
+  const { stdout } = await run(process.execPath, [CLI, "run", "--config", config, "Echo \"hello there\""], {
+    env: env({ OPENAI_BASE_URL: model.baseURL, OPENAI_API_KEY: "k", MCPSTREAM_MODEL: "m" }), timeout: 60000,
+  });
+  assert.match(stdout, /server tools: http:\/\/127\.0\.0\.1:\d+\/mcp/);
+  assert.match(stdout, /The echo tool replied: Echo: hello there/);
+  assert.equal(proxy.of("DELETE").length, 1, "the session was ended with DELETE");
+  assert.ok(proxy.records.every((r) => r.headers["x-team"] === "qa"), "the config's headers went with every request");
 });

@@ -5,6 +5,9 @@ import { invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } fro
 import { onAbort as subscribeAbort, raceAbort } from "./abort.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 
+/** A server paginating a list past this is broken (the same bound as tools/list in the core). */
+const MAX_PAGES = 1000;
+
 export class MCPClient {
   #servers;
   #runtimeOption;
@@ -81,6 +84,61 @@ export class MCPClient {
     for (const [server, sid] of this.#sids) {
       const tools = await this.#op(server, (op) => rt._core.sessionListTools(sid, op));
       for (const t of tools) out.push({ server, name: t.name, description: t.description, inputSchema: t.inputSchema });
+    }
+    return out;
+  }
+
+  /** Resources of every server (all pages): [{ server, uri, name, description?, mimeType?, … }]. */
+  listResources() { return this.#listAll("resources/list", "resources"); }
+
+  /** Resource templates of every server (all pages): [{ server, uriTemplate, name, … }]. */
+  listResourceTemplates() { return this.#listAll("resources/templates/list", "resourceTemplates"); }
+
+  /** Reads a resource: the MCP ReadResourceResult { contents: [{ uri, mimeType?, text | blob }] }. */
+  async readResource(server, uri) {
+    if (typeof uri !== "string" || !uri) throw invalidArgument("readResource(server, uri): uri must be a non-empty string");
+    return this.#request(server, "resources/read", { uri });
+  }
+
+  /** Prompts of every server (all pages): [{ server, name, description?, arguments? }]. */
+  listPrompts() { return this.#listAll("prompts/list", "prompts"); }
+
+  /** Gets a prompt: the MCP GetPromptResult { description?, messages }. */
+  async getPrompt(server, name, args = {}) {
+    if (typeof name !== "string" || !name) throw invalidArgument("getPrompt(server, name, args): name must be a non-empty string");
+    if (args === null || typeof args !== "object" || Array.isArray(args) || !Object.values(args).every((v) => typeof v === "string"))
+      throw invalidArgument("getPrompt(server, name, args): args must be an object of strings");
+    return this.#request(server, "prompts/get", { name, arguments: args });
+  }
+
+  /** One request to one server; resolves with its result. */
+  async #request(server, method, params) {
+    await this.connect();
+    const rt = this.#runtime;
+    const sid = this.#sid(server);
+    return this.#op(server, (op) => rt._core.sessionRequest(sid, op, 0, method, params));
+  }
+
+  /** Every page of a list method from every server; a server without it (-32601) has none. */
+  async #listAll(method, key) {
+    await this.connect();
+    const out = [];
+    for (const server of this.#sids.keys()) {
+      let cursor;
+      for (let page = 1; ; page++) {
+        let r;
+        try {
+          r = await this.#request(server, method, cursor === undefined ? undefined : { cursor });
+        } catch (e) {
+          if (e?.code === "MCP_ERROR" && /error -32601/.test(e.message)) break; // not offered
+          throw e;
+        }
+        for (const item of Array.isArray(r?.[key]) ? r[key] : []) out.push({ server, ...item });
+        if (typeof r?.nextCursor !== "string" || !r.nextCursor) break;
+        if (page >= MAX_PAGES)
+          throw new MCPStreamError("MCP_PROTOCOL", `server '${server}' paginated ${method} past ${MAX_PAGES} pages`);
+        cursor = r.nextCursor;
+      }
     }
     return out;
   }

@@ -108,6 +108,14 @@ export interface CallToolResult {
   [key: string]: unknown;
 }
 
+export interface Resource { server: string; uri: string; name: string; description?: string; mimeType?: string; [key: string]: unknown }
+export interface ResourceTemplate { server: string; uriTemplate: string; name: string; description?: string; mimeType?: string; [key: string]: unknown }
+export interface ResourceContents { uri: string; mimeType?: string; text?: string; blob?: string; [key: string]: unknown }
+export interface ReadResourceResult { contents: ResourceContents[]; [key: string]: unknown }
+export interface Prompt { server: string; name: string; description?: string;
+  arguments?: { name: string; description?: string; required?: boolean }[]; [key: string]: unknown }
+export interface GetPromptResult { description?: string; messages: { role: "user" | "assistant"; content: ContentItem }[]; [key: string]: unknown }
+
 export interface CallToolOptions {
   signal?: AbortSignal;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
@@ -122,6 +130,13 @@ export class MCPClient {
   connect(): Promise<void>;
   listTools(): Promise<Tool[]>;
   callTool(server: string, name: string, args?: Record<string, unknown>, options?: CallToolOptions): Promise<CallToolResult>;
+  /** Resources of every server, every page (a server that offers none is skipped). */
+  listResources(): Promise<Resource[]>;
+  listResourceTemplates(): Promise<ResourceTemplate[]>;
+  readResource(server: string, uri: string): Promise<ReadResourceResult>;
+  /** Prompts of every server, every page (a server that offers none is skipped). */
+  listPrompts(): Promise<Prompt[]>;
+  getPrompt(server: string, name: string, args?: Record<string, string>): Promise<GetPromptResult>;
   /** Closes each session once; resolves when all are closed. */
   close(): Promise<void>;
 }
