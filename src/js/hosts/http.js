@@ -528,13 +528,37 @@ export class StreamableHttpTransport {
     this.#call("onRequestFailed", key, code, message);
   }
 
-  /** The transport cannot go on: abort what runs and report onClose(reason). */
+  /** The transport cannot go on: abort what runs, end a session the server made (bounded),
+   * and report onClose(reason). */
   #fail(reason, message) {
     if (this.#state !== "open") return;
     this.#state = "closing";
     this.#abortAll();
-    this.#closePromise = Promise.resolve();
-    this.#finish({ reason, message, cleanupError: null });
+    this.#closePromise = (async () => {
+      const cleanupError = await this.#deleteSession(Date.now() + this.#closeTimeoutMs);
+      this.#finish({ reason, message, cleanupError: reason === "exited" ? null : cleanupError });
+    })();
+  }
+
+  /** DELETE of the session, if there is one, by `deadline`. Resolves with a cleanup error or null. */
+  async #deleteSession(deadline) {
+    if (!this.#sessionId) return null;
+    const controller = new AbortController();
+    this.#controllers.add(controller); // killSync() aborts it too
+    const t = setTimeout(() => controller.abort(), Math.max(1, deadline - Date.now())); // ref'd: a close keeps the process alive
+    try {
+      const res = await this.#fetch(this.#url, { method: "DELETE", headers: this.#headers("DELETE"), signal: controller.signal, redirect: "manual" });
+      await res.body?.cancel().catch(() => {});
+      if (!res.ok && res.status !== 405 && res.status !== 404) return `DELETE of session ${this.#sessionId} got HTTP ${res.status}`;
+      return null;
+    } catch (e) {
+      return controller.signal.aborted
+        ? `DELETE of session ${this.#sessionId} did not complete within ${this.#closeTimeoutMs} ms`
+        : `DELETE of session ${this.#sessionId} failed: ${describeError(e)}`;
+    } finally {
+      clearTimeout(t);
+      this.#controllers.delete(controller);
+    }
   }
 
   #abortAll() {
@@ -560,24 +584,8 @@ export class StreamableHttpTransport {
     await bound(Promise.all([this.#drainChain(this.#chain), this.#initHeaders]));
     if (this.#state === "closed") return; // killSync() came meanwhile
     this.#abortAll();
-    let cleanupError = null;
-    if (this.#sessionId) {
-      const controller = new AbortController();
-      const left = Math.max(1, deadline - Date.now());
-      const t = setTimeout(() => controller.abort(), left); // ref'd: a close keeps the process alive
-      try {
-        const res = await this.#fetch(this.#url, { method: "DELETE", headers: this.#headers("DELETE"), signal: controller.signal, redirect: "manual" });
-        await res.body?.cancel().catch(() => {});
-        if (!res.ok && res.status !== 405 && res.status !== 404)
-          cleanupError = `DELETE of session ${this.#sessionId} got HTTP ${res.status}`;
-      } catch (e) {
-        cleanupError = controller.signal.aborted
-          ? `DELETE of session ${this.#sessionId} did not complete within ${this.#closeTimeoutMs} ms`
-          : `DELETE of session ${this.#sessionId} failed: ${describeError(e)}`;
-      } finally {
-        clearTimeout(t);
-      }
-    }
+    const cleanupError = await this.#deleteSession(deadline);
+    if (this.#state === "closed") return;
     this.#finish({ reason: "closed", message: `the session with ${this.#url} was closed`, cleanupError });
   }
 
