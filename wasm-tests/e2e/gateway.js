@@ -25,4 +25,4 @@ export async function until(fn, what, timeoutMs = 20000) {
 }
 
 /** The e2e runs that need `url` servers wait for the Streamable HTTP transport. */
-export const NEEDS_HTTP = { skip: "needs the Streamable HTTP transport (url servers), not on main yet" };
+export const NEEDS_HTTP = {};

@@ -97,7 +97,8 @@ export class StreamableHttpTransport {
     this.#hooks = hooks;
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== "function") throw new TypeError("no fetch() in this runtime for Streamable HTTP");
-    this.#fetch = f;
+    // never called as a method of this object: browsers and workerd want fetch's own `this`
+    this.#fetch = options.fetch ? (url, init) => f(url, init) : (url, init) => globalThis.fetch(url, init);
     this.#closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   }
