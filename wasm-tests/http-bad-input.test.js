@@ -235,17 +235,18 @@ test("a DELETE that hangs: close() resolves within its bound, with a cleanup-err
   await s.done();
 });
 
-test("custom headers reach the server; a redirect to another origin does not get them", async (t) => {
+test("custom headers reach the server; a redirect keeps them on the same origin, never to another", async (t) => {
   const guard = guardUnhandled(t);
   const target = await startRecordingProxy(srv.url); // another port: another origin
-  const front = await startRecordingProxy(srv.url, {
+  let front;
+  front = await startRecordingProxy(srv.url, {
     intercept: (info, res) => {
-      if (info.body?.method === "tools/call") { // only calls move elsewhere
-        res.writeHead(307, { location: target.url });
-        res.end();
-        return true;
-      }
-      return false;
+      const message = info.body?.params?.arguments?.message;
+      if (info.body?.method !== "tools/call" || info.url !== "/mcp" || (message !== "same" && message !== "elsewhere")) return false;
+      // "same": to another path of this origin; "elsewhere": to the other origin
+      res.writeHead(307, { location: message === "same" ? `${front.url}?moved=1` : target.url });
+      res.end();
+      return true;
     },
   });
   const runtime = await createRuntime();
@@ -253,18 +254,28 @@ test("custom headers reach the server; a redirect to another origin does not get
   const headers = { Authorization: "Bearer s3cret", "X-Api-Key": "k3y" };
   const client = new MCPClient({ mcpServers: { remote: { url: front.url, headers } } }, { runtime });
   await client.listTools();
-  assert.equal((await client.callTool("remote", "echo", { message: "moved" })).content[0].text, "Echo: moved");
+  assert.equal((await client.callTool("remote", "echo", { message: "same" })).content[0].text, "Echo: same");
   for (const r of front.records) {
-    assert.equal(r.headers.authorization, "Bearer s3cret", `${r.method} ${r.body?.method ?? ""} without the bearer token`);
+    assert.equal(r.headers.authorization, "Bearer s3cret", `${r.method} ${r.url} ${r.body?.method ?? ""} without the bearer token`);
     assert.equal(r.headers["x-api-key"], "k3y");
   }
+  assert.equal(front.records.filter((r) => r.url.includes("moved")).length, 1, "the same-origin redirect was followed");
+  // to another origin: no credential and no session id go there, so that server cannot
+  // answer for the session: a typed error, and no new session is started for it
+  await assert.rejects(client.callTool("remote", "echo", { message: "elsewhere" }), (e) => {
+    assert.equal(e.code, "MCP_TRANSPORT_CLOSED");
+    assert.match(e.message, /HTTP 400/);
+    return true;
+  });
   const moved = target.posted("tools/call");
   assert.equal(moved.length, 1, "the call followed the 307 with its body");
   for (const r of target.records) {
     assert.equal(r.headers.authorization, undefined, "the bearer token went to another origin");
     assert.equal(r.headers["x-api-key"], undefined, "a custom header went to another origin");
+    assert.equal(r.sessionId, null, "the session id went to another origin");
   }
-  assert.ok(moved[0].sessionId, "the session id went with the request");
+  assert.equal(front.posted("initialize").length, 1, "a 400 from another origin does not end the session");
+  assert.equal((await client.callTool("remote", "get-sum", { a: 1, b: 2 })).isError, false);
   await client.close();
   assert.equal(runtime.stats().liveAllocations, 0);
   await guard.assertNone();

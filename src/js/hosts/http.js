@@ -19,9 +19,9 @@
 //     initialized messages are replayed) and retry the message, once;
 //   - close(): the notifications already sent are delivered, every fetch is aborted, then
 //     DELETE ends the session; all of it within closeTimeoutMs (default 2 s);
-//   - redirects are followed by hand (307/308) and credentials never go to another origin
-//     (nor from https to http): the custom headers (a bearer token, say) are dropped there.
-//     (A shared redirect rule module for all hosts is planned; this transport has its own.)
+//   - redirects follow the shared rule of ./redirect.js: your headers (a bearer token, say)
+//     and the session id never go to another origin, nothing goes from https to http; a
+//     redirect that would turn a POST into a GET is an error (configure the final URL).
 //
 // Hook contract (the runtime's): onOpen once, after open() returned; onClose exactly once,
 // and no hook after it; hooks never run inside the transport's own methods.
@@ -41,6 +41,8 @@ const EXCERPT_CHARS = 300;
 const DEFAULT_MAX_BODY = 16 << 20;
 const SEND_INITIALIZE = 1, SEND_INITIALIZED = 2, SEND_CANCEL = 3;
 
+import { redirectRequest } from "./redirect.js";
+
 const decoder = new TextDecoder();
 
 /** Why a fetch of ours ended: our own abort, not the network. */
@@ -58,7 +60,6 @@ class Aborted extends Error {}
 
 export class StreamableHttpTransport {
   #url;
-  #origin;
   #custom;
   #hooks;
   #fetch;
@@ -92,7 +93,6 @@ export class StreamableHttpTransport {
    */
   constructor(config, hooks, options = {}) {
     this.#url = new URL(config.url).href;
-    this.#origin = new URL(this.#url).origin;
     this.#custom = new Headers(config.headers ?? {});
     this.#hooks = hooks;
     const f = options.fetch ?? globalThis.fetch;
@@ -194,7 +194,7 @@ export class StreamableHttpTransport {
       res = await pending;
       if (!res.ok) {
         const excerpt = await this.#excerpt(res);
-        if (!retried && sentSession && this.#sessionGone(res.status, excerpt)) {
+        if (!retried && sentSession && this.#sessionGone(res.status, excerpt, res)) {
           if (await this.#reinitialize(res.status)) return this.#postRequest(bytes, id, isInit, true);
           return;
         }
@@ -289,7 +289,7 @@ export class StreamableHttpTransport {
         return;
       }
       const excerpt = await this.#excerpt(res);
-      if (!retried && sentSession && flags !== SEND_INITIALIZED && this.#state === "open" && this.#sessionGone(res.status, excerpt)) {
+      if (!retried && sentSession && flags !== SEND_INITIALIZED && this.#state === "open" && this.#sessionGone(res.status, excerpt, res)) {
         if (await this.#reinitialize(res.status)) return this.#postNotification(bytes, flags, true);
         return;
       }
@@ -327,7 +327,7 @@ export class StreamableHttpTransport {
     }
     if (!res.ok || mediaType(res.headers.get("content-type")) !== "text/event-stream" || !res.body) {
       const excerpt = await this.#excerpt(res);
-      if (this.#sessionGone(res.status, excerpt) && this.#sessionId) {
+      if (this.#sessionGone(res.status, excerpt, res) && this.#sessionId) {
         this.#getStream = false;
         await this.#reinitialize(res.status);
         return;
@@ -357,7 +357,8 @@ export class StreamableHttpTransport {
   // ---- session expiry
 
   /** 404 (spec) or server-everything's 400 "No valid session ID": the session is gone. */
-  #sessionGone(status, excerpt) {
+  #sessionGone(status, excerpt, res) {
+    if (res && this.#elsewhere.has(res)) return false;
     return status === 404 || (status === 400 && /session/i.test(excerpt));
   }
 
@@ -406,27 +407,28 @@ export class StreamableHttpTransport {
     this.#controllers.add(controller);
     if (key !== null) this.#byKey.set(key, controller);
     try {
-      let url = this.#url, h = headers;
+      let req = { url: this.#url, method, headers, body: body ?? null };
+      let crossOrigin = false;
       for (let hops = 0; ; hops++) {
         let res;
         try {
-          res = await this.#fetch(url, { method, headers: h, body, signal: controller.signal, redirect: "manual" });
+          res = await this.#fetch(req.url, { method: req.method, headers: req.headers, body: req.body ?? undefined,
+                                              signal: controller.signal, redirect: "manual" });
         } catch (e) {
           if (controller.signal.aborted) throw new Aborted();
           throw e;
         }
         if (res.type === "opaqueredirect")
-          throw new Error(`the server redirected ${method} ${url}; this runtime hides the target. Configure the final URL`);
-        const location = res.headers.get("location");
-        if (!(res.status >= 300 && res.status < 400) || !location) return this.#track(res, controller, key);
+          throw new Error(`the server redirected ${method} ${req.url}; this runtime hides the target. Configure the final URL`);
+        // the shared rule (./redirect.js): no credential and no session id to another origin
+        const next = redirectRequest(req, res.status, res.headers.get("location"),
+          { redirects: hops, maxRedirects: MAX_REDIRECTS, code: "MCP_CONNECT_FAILED" });
+        if (!next) return this.#track(res, controller, key, crossOrigin);
         await res.body?.cancel().catch(() => {});
-        if (res.status !== 307 && res.status !== 308)
-          throw new Error(`the server redirected ${method} ${url} with HTTP ${res.status} (only 307/308 keep the request); configure the final URL`);
-        if (hops >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects from ${this.#url}`);
-        const next = new URL(location, url);
-        if (next.protocol !== "http:" && next.protocol !== "https:") throw new Error(`redirect to unsupported ${next.protocol} URL`);
-        if (!sameTrust(this.#origin, next)) h = stripCredentials(h, this.#custom);
-        url = next.href;
+        if (next.method !== method)
+          throw new Error(`the server redirected ${method} ${req.url} with HTTP ${res.status}, which would make it a ${next.method}; configure the final URL`);
+        crossOrigin ||= next.crossOrigin;
+        req = next;
       }
     } catch (e) {
       this.#forget(controller, key);
@@ -440,8 +442,9 @@ export class StreamableHttpTransport {
   }
 
   /** Keeps the controller until the response body is consumed or cancelled. */
-  #track(res, controller, key) {
+  #track(res, controller, key, crossOrigin) {
     const release = () => this.#forget(controller, key);
+    if (crossOrigin) this.#elsewhere.add(res);
     if (!res.body) {
       release();
       return res;
@@ -459,8 +462,14 @@ export class StreamableHttpTransport {
       },
       cancel(reason) { release(); return reader.cancel(reason); },
     });
-    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    const wrapped = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    if (crossOrigin) this.#elsewhere.add(wrapped);
+    return wrapped;
   }
+
+  /** Responses from another origin than the server's (after a redirect): they never saw our
+   * session id, so their 404/400 does not mean the session ended. */
+  #elsewhere = new WeakSet();
 
   /** A whole body as bytes, or null when over the limit (or, with `discard`, nothing). */
   async #readAll(res, discard = false) {
@@ -632,16 +641,6 @@ function retryDelay(retry) {
   return retry >= 0 ? Math.min(retry, MAX_RETRY_MS) : DEFAULT_RETRY_MS;
 }
 
-/** Credentials may follow a redirect only to the same origin (never https → http). */
-function sameTrust(origin, next) { return next.origin === origin; }
-
-function stripCredentials(headers, custom) {
-  const h = new Headers(headers);
-  for (const name of custom.keys()) h.delete(name);
-  h.delete("authorization");
-  h.delete("cookie");
-  return h; // Mcp-Session-Id stays: the session is the redirect target's own
-}
 
 function describeError(e) {
   const cause = e?.cause;
