@@ -126,6 +126,8 @@ test("Ctrl-C stops the run, closes what it opened and prints it; exit code 130",
   assert.match(stderr, /\^C: stopping; closing what this run opened/);
   assert.match(stdout, /session-close\s+everything #\d+ owner stream \(stream \d+\), closed/);
   assert.match(stdout, /summary: 1 session\(s\) opened \(1 by stream\), 1 closed; every session closed exactly once: yes/);
+});
+
 test("run --config with a url entry: the server over Streamable HTTP, its session DELETEd at the end", async (t) => {
   const { startEverythingHttp, startRecordingProxy } = await import("./fixtures/http-everything.js");
   const model = await startModelServer();
