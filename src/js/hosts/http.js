@@ -80,6 +80,8 @@ export class StreamableHttpTransport {
   #refed = true;
   /** notifications and responses POSTed, in order: later POSTs wait for their status */ #chain = Promise.resolve();
   #reinit = null;
+  /** notifications queued or in flight */ #notes = 0;
+  /** initialize's POST is waiting for its headers */ #initWaiting = false;
   /** settles once initialize's response headers came (or it failed): close() waits for them,
    * so that a session the server made while we were closing still gets its DELETE */
   #initHeaders = Promise.resolve();
@@ -133,7 +135,9 @@ export class StreamableHttpTransport {
       // other requests: a long tool call must not hold up a cancel
       this.#chain.then(() => this.#postRequest(bytes, id, flags === SEND_INITIALIZE)).catch(() => {});
     } else {
-      this.#chain = this.#chain.then(() => this.#postNotification(bytes, flags)).catch(() => {});
+      this.#notes++;
+      this.#chain = this.#chain.then(() => this.#postNotification(bytes, flags)).catch(() => {})
+        .finally(() => { this.#notes--; });
     }
   }
 
@@ -190,7 +194,10 @@ export class StreamableHttpTransport {
         }
         return r;
       });
-      if (isInit) this.#initHeaders = pending.then(() => {}, () => {});
+      if (isInit) {
+        this.#initWaiting = true;
+        this.#initHeaders = pending.then(() => {}, () => {}).finally(() => { this.#initWaiting = false; });
+      }
       res = await pending;
       if (!res.ok) {
         const excerpt = await this.#excerpt(res);
@@ -557,7 +564,8 @@ export class StreamableHttpTransport {
     this.#controllers.add(controller); // killSync() aborts it too
     const t = setTimeout(() => controller.abort(), Math.max(1, deadline - Date.now())); // ref'd: a close keeps the process alive
     try {
-      const res = await this.#fetch(this.#url, { method: "DELETE", headers: this.#headers("DELETE"), signal: controller.signal, redirect: "manual" });
+      const res = await this.#fetch(this.#url, { method: "DELETE", headers: this.#headers("DELETE"), signal: controller.signal,
+                                                  redirect: "manual", keepalive: true }); // keepalive: it may outlive a page
       await res.body?.cancel().catch(() => {});
       if (!res.ok && res.status !== 405 && res.status !== 404) return `DELETE of session ${this.#sessionId} got HTTP ${res.status}`;
       return null;
@@ -587,6 +595,14 @@ export class StreamableHttpTransport {
     }
     this.#state = "closing";
     const deadline = Date.now() + this.#closeTimeoutMs;
+    if (this.#notes === 0 && !this.#initWaiting && this.#sessionId) {
+      // nothing to deliver first: the DELETE goes out now, synchronously (keepalive), so that
+      // a page being left (pagehide disposes the runtime) still ends its session
+      this.#abortAll();
+      const cleanupError = await this.#deleteSession(deadline);
+      if (this.#state === "closed") return;
+      return this.#finish({ reason: "closed", message: `the session with ${this.#url} was closed`, cleanupError });
+    }
     let timer;
     const bound = (p) => Promise.race([p, new Promise((r) => { timer = setTimeout(r, Math.max(0, deadline - Date.now())); })])
       .finally(() => clearTimeout(timer));
