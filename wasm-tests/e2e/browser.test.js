@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startDemo } from "../../web/server.js";
-import { sessionsCreated, deletesBySession, until, NEEDS_HTTP } from "./gateway.js";
+import { sessionsCreated, deletesBySession, until } from "./gateway.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -59,7 +59,7 @@ test("the page loads the browser entry and compiles the .wasm: nothing failed", 
   assert.deepEqual(pageErrors, []);
 });
 
-test("a question runs to the final answer; its session got exactly one DELETE", NEEDS_HTTP, async () => {
+test("a question runs to the final answer; its session got exactly one DELETE", async () => {
   const i = await ask("What is 2 + 40?");
   await waitRun(i, (run) => run.status !== "running");
   const run = await runOf(i);
@@ -72,7 +72,7 @@ test("a question runs to the final answer; its session got exactly one DELETE", 
   assert.equal(deletesBySession(demo.requests).get(sessions[0]), 1, "one DELETE for the finished run's session");
 });
 
-test("Stop mid-stream: the stream ends with ABORTED; its session got exactly one DELETE, before the page saw the end", NEEDS_HTTP, async () => {
+test("Stop mid-stream: the stream ends with ABORTED; its session got exactly one DELETE, before the page saw the end", async () => {
   const i = await ask("Run a long operation for 30 seconds");
   await waitRun(i, (run) => run.steps.includes("progress"));
   await page.click("#stop");
@@ -91,7 +91,7 @@ test("Stop mid-stream: the stream ends with ABORTED; its session got exactly one
   assert.equal(await page.getAttribute(`.run:nth-child(${i + 1})`, "data-status"), "stopped");
 });
 
-test("dispose runtime with a next() pending: it rejects with RUNTIME_DISPOSED; the session's DELETE was attempted once", NEEDS_HTTP, async () => {
+test("dispose runtime with a next() pending: it rejects with RUNTIME_DISPOSED; the session's DELETE was attempted once", async () => {
   const i = await ask("Run a long operation for 30 seconds");
   await waitRun(i, (run) => run.steps.includes("progress"));
   await page.click("#dispose");
@@ -120,7 +120,7 @@ test("no page errors; a screenshot is saved as a test artifact", async () => {
   assert.deepEqual(pageErrors, []);
 });
 
-test("leaving the page mid-run is a disposal too: the session gets its DELETE", NEEDS_HTTP, async () => {
+test("leaving the page mid-run is a disposal too: the session gets its DELETE", async () => {
   const i = await ask("Run a long operation for 30 seconds");
   await waitRun(i, (run) => run.steps.includes("progress"));
   const before = sessionsCreated(demo.requests).length;

@@ -23,6 +23,3 @@ export async function until(fn, what, timeoutMs = 20000) {
     await new Promise((r) => setTimeout(r, 25));
   }
 }
-
-/** The e2e runs that need `url` servers wait for the Streamable HTTP transport. */
-export const NEEDS_HTTP = {};

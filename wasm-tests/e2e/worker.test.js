@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { startEverythingHTTP } from "../../web/everything-http.js";
 import { startGateway } from "../../web/server.js";
 import { startModelServer } from "../fixtures/model-server.js";
-import { sessionsCreated, deletesBySession, until, NEEDS_HTTP } from "./gateway.js";
+import { sessionsCreated, deletesBySession, until } from "./gateway.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKERD = path.join(ROOT, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
@@ -93,7 +93,7 @@ async function post(query) {
 const assertQuietLog = () =>
   assert.doesNotMatch(log, /error|uncaught|exception/i, `workerd's log:\n${log}`);
 
-test("a full run streams through final; its session got one DELETE", NEEDS_HTTP, async () => {
+test("a full run streams through final; its session got one DELETE", async () => {
   const before = gateway.requests.length;
   const sse = await post("What is 2 + 40?");
   const events = [];
@@ -110,7 +110,7 @@ test("a full run streams through final; its session got one DELETE", NEEDS_HTTP,
   assertQuietLog();
 });
 
-test("a client that reads two events and disconnects ends the run: exactly one DELETE, nothing in workerd's log", NEEDS_HTTP, async () => {
+test("a client that reads two events and disconnects ends the run: exactly one DELETE, nothing in workerd's log", async () => {
   const before = gateway.requests.length;
   const sse = await post("Run a long operation for 60 seconds");
   assert.equal((await sse.event()).event, "tool_call");
@@ -126,7 +126,7 @@ test("a client that reads two events and disconnects ends the run: exactly one D
   assertQuietLog();
 });
 
-test("ten concurrent early disconnects: ten sessions, ten DELETEs, each once", NEEDS_HTTP, async () => {
+test("ten concurrent early disconnects: ten sessions, ten DELETEs, each once", async () => {
   const before = gateway.requests.length;
   const clients = await Promise.all(Array.from({ length: 10 }, () => post("Run a long operation for 60 seconds")));
   await Promise.all(clients.map(async (c) => {
