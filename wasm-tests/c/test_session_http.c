@@ -242,7 +242,7 @@ static void a_failed_initialize_should_close_the_session_once_with_the_hosts_err
   h_take(&h);
   h_closed(&h, sid, MS_CLOSE_CLOSED, "");
   h_take(&h);
-  T_OK(h_has(&h, "OP_DONE 60 -7 HTTP 503 from http://x/mcp: down\n"));
+  T_OK(h_has(&h, "OP_DONE 60 -7 server 'remote': HTTP 503 from http://x/mcp: down\n"));
   h_free(&h);
 }
 
@@ -257,7 +257,7 @@ static void a_lost_tools_list_should_fail_the_session_once(void) {
   T_OK(h_has(&h, "CLOSE 1\n"));
   h_closed(&h, sid, MS_CLOSE_CLOSED, "");
   h_take(&h);
-  T_OK(h_has(&h, "OP_DONE 60 -6 HTTP 500: boom\n"));
+  T_OK(h_has(&h, "OP_DONE 60 -6 server 'remote': HTTP 500: boom\n"));
   T_EQ(h.closes[1], 1);
   h_free(&h);
 }
