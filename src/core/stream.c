@@ -662,8 +662,12 @@ static int run_next_call(ms_ctx *ctx, ms_stream *st) {
   const char *raw = cJSON_GetObjectItemCaseSensitive(fn, "arguments")->valuestring;
   ms_free(st->call_id);
   if (!(st->call_id = ms_strndup(id, strlen(id)))) return MS_ERR_NOMEM;
+  /* strict, as every parse of the core: one JSON object, nothing after it
+   * ("{...} garbage" or "{...}{...}" must not run the tool with the first) */
   long failures = ms_alloc_failures();
-  cJSON *args = raw[0] ? cJSON_Parse(raw) : cJSON_CreateObject();
+  size_t raw_len = strlen(raw), blank = 0;
+  while (blank < raw_len && (raw[blank] == ' ' || raw[blank] == '\t' || raw[blank] == '\r' || raw[blank] == '\n')) blank++;
+  cJSON *args = blank < raw_len ? ms__json_parse(raw, raw_len) : cJSON_CreateObject();
   if (!args && ms_alloc_failures() != failures) return MS_ERR_NOMEM; /* not the model's fault */
   const char *problem = NULL;
   if (!cJSON_IsObject(args)) {
@@ -676,17 +680,18 @@ static int run_next_call(ms_ctx *ctx, ms_stream *st) {
   int disallowed = in_list(st->disallowed, mname, ref ? ref->name : NULL);
   if (disallowed) problem = "this tool is not allowed for this agent (disallowedTools)";
   else if (!ref) problem = "there is no tool of that name; use one of the tools offered";
-  /* the tool_call step */
+  /* the tool_call step: a call that is not made names no server */
+  const char *server = s && !problem ? s->name : NULL;
   cJSON *o = step_object("tool_call");
   int ok = o && args && cJSON_AddStringToObject(o, "id", id) &&
-           (s && !disallowed ? cJSON_AddStringToObject(o, "server", s->name) : cJSON_AddNullToObject(o, "server")) &&
+           (server ? cJSON_AddStringToObject(o, "server", server) : cJSON_AddNullToObject(o, "server")) &&
            cJSON_AddStringToObject(o, "name", ref && !disallowed ? ref->name : mname);
   cJSON *args_copy = ok ? cJSON_Duplicate(args, 1) : NULL;
   if (!args_copy || !cJSON_AddItemToObject(o, "arguments", args_copy)) ok = 0;
   int rc = ok ? push_step(st, o) : (cJSON_Delete(o), MS_ERR_NOMEM);
   if (!ok) cJSON_Delete(args_copy);
   if (!rc && problem) {
-    rc = record_error_result(st, s && !disallowed ? s->name : NULL, ref && !disallowed ? ref->name : mname, problem);
+    rc = record_error_result(st, NULL, ref && !disallowed ? ref->name : mname, problem);
     st->ncalls_done++;
     cJSON_Delete(args);
     return rc ? rc : 1;

@@ -200,6 +200,8 @@ export interface MCPAgentOptions {
 
 export type Step =
   | { type: "text"; text: string }
+  /** `server` is null when nothing is called (an unknown or disallowed tool, or arguments that
+   *  are not exactly one JSON object); the tool_result that follows is the model's error. */
   | { type: "tool_call"; id: string; server: string | null; name: string; arguments: Record<string, unknown> }
   | { type: "progress"; id: string; progress: number; total: number | null; message: string | null }
   | { type: "tool_result"; id: string; server: string | null; name: string; content: ContentItem[]; isError: boolean; structuredContent: unknown | null }

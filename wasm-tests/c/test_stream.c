@@ -563,12 +563,55 @@ static void stream_should_answer_a_disallowed_or_unknown_tool_without_calling_it
   T_OK(h_has(&h, "STEP {\"type\":\"tool_result\",\"id\":\"c_add\",\"server\":null,\"name\":\"add\",\"content\":[{\"type\":\"text\",\"text\":\"this tool is not allowed for this agent (disallowedTools)\"}],\"isError\":true,\"structuredContent\":null}\n"
                  "STEP {\"type\":\"tool_call\",\"id\":\"c_nope\",\"server\":null,\"name\":\"nope\",\"arguments\":{}}\n"
                  "STEP {\"type\":\"tool_result\",\"id\":\"c_nope\",\"server\":null,\"name\":\"nope\",\"content\":[{\"type\":\"text\",\"text\":\"there is no tool of that name; use one of the tools offered\"}],\"isError\":true,\"structuredContent\":null}\n"
-                 "STEP {\"type\":\"tool_call\",\"id\":\"c_bad\",\"server\":\"everything\",\"name\":\"echo\",\"arguments\":{}}\n"
-                 "STEP {\"type\":\"tool_result\",\"id\":\"c_bad\",\"server\":\"everything\",\"name\":\"echo\",\"content\":[{\"type\":\"text\",\"text\":\"the arguments are not a JSON object; call the tool again with valid JSON arguments\"}],\"isError\":true,\"structuredContent\":null}\n"));
+                 "STEP {\"type\":\"tool_call\",\"id\":\"c_bad\",\"server\":null,\"name\":\"echo\",\"arguments\":{}}\n"
+                 "STEP {\"type\":\"tool_result\",\"id\":\"c_bad\",\"server\":null,\"name\":\"echo\",\"content\":[{\"type\":\"text\",\"text\":\"the arguments are not a JSON object; call the tool again with valid JSON arguments\"}],\"isError\":true,\"structuredContent\":null}\n"));
   /* the model hears about each, as a tool message */
   T_OK(h_has(&h, "{\"role\":\"tool\",\"tool_call_id\":\"c_add\",\"content\":\"Error: this tool is not allowed for this agent (disallowedTools)\"}"));
   T_OK(h_has(&h, "MODEL_REQUEST 1 2 "));
   h_free(&h);
+}
+
+/* Tool-call arguments are parsed as strictly as every other JSON of the core:
+ * one JSON object and nothing after it (white space aside). Anything else is
+ * an error observation for the model, never a call, and the tool_call step
+ * names no server (the call was sent to none). */
+static void stream_should_never_call_a_tool_with_malformed_arguments(void) {
+  static const struct {
+    const char *args; /* as the model streams it (JSON-escaped for the SSE data) */
+    int called;
+  } rows[] = {
+      {"{\\\"a\\\":1} garbage", 0},
+      {"{\\\"a\\\":1}{\\\"b\\\":2}", 0},
+      {"{\\\"a\\\":1}}", 0},
+      {"{\\\"a\\\":1", 0},
+      {"[1]", 0},
+      {"\\\"s\\\"", 0},
+      {"null", 0},
+      {"1", 0},
+      {"{\\\"a\\\":1} ", 1},     /* trailing white space is fine */
+      {"\\n {\\\"a\\\":1}\\r\\n", 1},
+      {"", 1},                   /* no arguments: {} */
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    host h;
+    int st = owned_stream(&h, NULL);
+    h_model_feed(&h, st, 1, sse_call(buf_b, 0, "c1", "echo", rows[i].args, ""));
+    h_model_sse(&h, st, 1, SSE_FINISH_CALLS);
+    h_take(&h);
+    h_run(&h, st);
+    int called = h_count(&h, "\"method\":\"tools/call\"");
+    if (called != rows[i].called) T_FAIL("arguments %s: %d calls, want %d", rows[i].args, called, rows[i].called);
+    t_checks++;
+    if (!rows[i].called) {
+      T_OK(h_has(&h, "STEP {\"type\":\"tool_call\",\"id\":\"c1\",\"server\":null,\"name\":\"echo\",\"arguments\":{}}\n"));
+      T_OK(h_has(&h, "STEP {\"type\":\"tool_result\",\"id\":\"c1\",\"server\":null,\"name\":\"echo\",\"content\":[{\"type\":\"text\",\"text\":\"the arguments are not a JSON object"));
+      T_OK(h_has(&h, "MODEL_REQUEST 1 2 ")); /* the model hears about it at once */
+    } else {
+      T_OK(h_has(&h, "STEP {\"type\":\"tool_call\",\"id\":\"c1\",\"server\":\"everything\",\"name\":\"echo\""));
+    }
+    h_return(&h, st, MS_END_RETURN);
+    h_free(&h);
+  }
 }
 
 static void stream_should_prefix_colliding_tool_names_with_the_server(void) {
@@ -889,6 +932,7 @@ int main(void) {
   T_RUN(stream_should_fail_when_a_server_refuses_the_protocol_during_setup);
   T_RUN(stream_should_stop_at_max_steps);
   T_RUN(stream_should_answer_a_disallowed_or_unknown_tool_without_calling_it);
+  T_RUN(stream_should_never_call_a_tool_with_malformed_arguments);
   T_RUN(stream_should_prefix_colliding_tool_names_with_the_server);
   T_RUN(stream_should_record_tool_errors_as_error_results);
   T_RUN(stream_should_give_calls_without_an_id_one);
