@@ -248,4 +248,14 @@ char *ms_llm_build_request(const char *model, const cJSON *messages,
 /* Turns an HTTP error body into a one-line message (error.message if JSON). */
 void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);
 
+/* ---- names.c: tool names the model sees ------------------------------------ */
+
+/* Names n tools (servers[i], names[i]: NUL-terminated, borrowed for the call)
+ * for the model: out[i] is a fresh seam-allocated name of [A-Za-z0-9_-]{1,64}
+ * (the caller frees it), or NULL for a repeat of an earlier (server, name)
+ * pair. No two names are equal; the same pairs give the same names in any
+ * order. The rules are in names.c and README. Returns 0, or MS_ERR_NOMEM with
+ * every out[i] NULL and nothing allocated. */
+int ms_model_names(const char *const *servers, const char *const *names, size_t n, char **out);
+
 #endif /* MS_CORE_H */

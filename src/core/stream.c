@@ -27,7 +27,7 @@
 #define ST_ENDED 7
 
 typedef struct ms_tool_ref {
-  char *model_name; /* the name the model sees (prefixed when names collide) */
+  char *model_name; /* the name the model sees (names.c) */
   int32_t sid;
   char *name;       /* the tool's name on its server (a copy: a list_changed
                        notification frees the session's list mid-run) */
@@ -356,84 +356,80 @@ static int in_list(const cJSON *arr, const char *a, const char *b) {
   return 0;
 }
 
-/* Model-visible name: [A-Za-z0-9_-], at most 64 chars. */
-static char *model_name(const char *server, const char *name) {
-  ms_buf b = {0};
-  int rc = 0;
-  if (server) {
-    rc |= ms_buf_append_str(&b, server);
-    rc |= ms_buf_append_str(&b, "__");
-  }
-  rc |= ms_buf_append_str(&b, name);
-  if (rc) {
-    ms_buf_free(&b);
-    return NULL;
-  }
-  size_t n = b.len > 64 ? 64 : b.len;
-  for (size_t i = 0; i < n; i++) {
-    char c = (char)b.data[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-      b.data[i] = '_';
-  }
-  char *s = ms_strndup((const char *)b.data, n);
-  ms_buf_free(&b);
-  return s;
-}
-
+/* The tools of every session, under the names the model sees (names.c:
+ * unique by construction, each mapping back to one (server, tool)), minus
+ * the disallowed ones. */
 static int build_tools(ms_ctx *ctx, ms_stream *st) {
   size_t total = 0;
   for (size_t i = 0; i < st->nsids; i++)
     total += (size_t)cJSON_GetArraySize(ms__session_get(ctx, st->sids[i])->tools);
-  st->tools = ms_malloc((total ? total : 1) * sizeof *st->tools);
+  size_t n = total ? total : 1;
+  st->tools = ms_malloc(n * sizeof *st->tools);
   st->tools_json = cJSON_CreateArray();
-  if (!st->tools || !st->tools_json) return MS_ERR_NOMEM;
-  for (size_t i = 0; i < st->nsids; i++) {
+  const char **servers = ms_malloc(n * sizeof *servers);
+  const char **names = ms_malloc(n * sizeof *names);
+  const cJSON **defs = ms_malloc(n * sizeof *defs);
+  int32_t *sids = ms_malloc(n * sizeof *sids);
+  char **mnames = ms_malloc(n * sizeof *mnames);
+  int rc = st->tools && st->tools_json && servers && names && defs && sids && mnames ? 0 : MS_ERR_NOMEM;
+  size_t k = 0;
+  for (size_t i = 0; !rc && i < st->nsids; i++) {
     ms_session *s = ms__session_get(ctx, st->sids[i]);
     const cJSON *t;
     cJSON_ArrayForEach(t, s->tools) {
-      const char *name = cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring;
-      int clash = 0; /* does another session have a tool of that name? */
-      for (size_t j = 0; j < st->nsids && !clash; j++) {
-        const cJSON *u;
-        if (j == i) continue;
-        cJSON_ArrayForEach(u, ms__session_get(ctx, st->sids[j])->tools)
-          if (strcmp(cJSON_GetObjectItemCaseSensitive(u, "name")->valuestring, name) == 0) clash = 1;
-      }
-      char *mname = model_name(clash ? s->name : NULL, name);
-      if (!mname) return MS_ERR_NOMEM;
-      if (in_list(st->disallowed, name, mname)) {
-        ms_free(mname);
-        continue;
-      }
-      char *own_name = ms_strndup(name, strlen(name));
-      if (!own_name) {
-        ms_free(mname);
-        return MS_ERR_NOMEM;
-      }
-      st->tools[st->ntools++] = (ms_tool_ref){mname, s->id, own_name};
-      cJSON *fn = cJSON_CreateObject();
-      cJSON *wrap = cJSON_CreateObject();
-      const cJSON *desc = cJSON_GetObjectItemCaseSensitive(t, "description");
-      const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
-      cJSON *params = cJSON_IsObject(schema) ? cJSON_Duplicate(schema, 1)
-                                             : cJSON_Parse("{\"type\":\"object\",\"properties\":{}}");
-      /* built whole before it joins the list: every step can fail */
-      int ok = fn && wrap && params && cJSON_AddStringToObject(fn, "name", mname) &&
-               (!cJSON_IsString(desc) || cJSON_AddStringToObject(fn, "description", desc->valuestring)) &&
-               cJSON_AddItemToObject(fn, "parameters", params);
-      if (ok) params = NULL; /* fn owns it */
-      ok = ok && cJSON_AddStringToObject(wrap, "type", "function") &&
-           cJSON_AddItemToObject(wrap, "function", fn);
-      if (ok) fn = NULL; /* wrap owns it */
-      if (!ok || !cJSON_AddItemToArray(st->tools_json, wrap)) {
-        cJSON_Delete(fn);
-        cJSON_Delete(wrap);
-        cJSON_Delete(params);
-        return MS_ERR_NOMEM;
-      }
+      servers[k] = s->name;
+      names[k] = cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring;
+      defs[k] = t;
+      sids[k++] = s->id;
     }
   }
-  return 0;
+  if (!rc) rc = ms_model_names(servers, names, k, mnames);
+  size_t used = 0; /* mnames[0..used) were taken over or freed */
+  for (; !rc && used < k; used++) {
+    char *mname = mnames[used];
+    const char *name = names[used];
+    const cJSON *t = defs[used];
+    if (!mname || in_list(st->disallowed, name, mname)) {
+      ms_free(mname);
+      continue;
+    }
+    char *own_name = ms_strndup(name, strlen(name));
+    if (!own_name) {
+      rc = MS_ERR_NOMEM;
+      break; /* mnames[used] is freed below */
+    }
+    st->tools[st->ntools++] = (ms_tool_ref){mname, sids[used], own_name};
+    cJSON *fn = cJSON_CreateObject();
+    cJSON *wrap = cJSON_CreateObject();
+    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(t, "description");
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
+    cJSON *params = cJSON_IsObject(schema) ? cJSON_Duplicate(schema, 1)
+                                           : cJSON_Parse("{\"type\":\"object\",\"properties\":{}}");
+    /* built whole before it joins the list: every step can fail */
+    int ok = fn && wrap && params && cJSON_AddStringToObject(fn, "name", mname) &&
+             (!cJSON_IsString(desc) || cJSON_AddStringToObject(fn, "description", desc->valuestring)) &&
+             cJSON_AddItemToObject(fn, "parameters", params);
+    if (ok) params = NULL; /* fn owns it */
+    ok = ok && cJSON_AddStringToObject(wrap, "type", "function") &&
+         cJSON_AddItemToObject(wrap, "function", fn);
+    if (ok) fn = NULL; /* wrap owns it */
+    if (!ok || !cJSON_AddItemToArray(st->tools_json, wrap)) {
+      cJSON_Delete(fn);
+      cJSON_Delete(wrap);
+      cJSON_Delete(params);
+      rc = MS_ERR_NOMEM;
+      used++; /* this one belongs to st->tools already */
+      break;
+    }
+  }
+  if (rc)
+    for (size_t i = used; i < k; i++) ms_free(mnames[i]);
+  ms_free(servers);
+  ms_free(names);
+  ms_free(defs);
+  ms_free(sids);
+  ms_free(mnames);
+  return rc;
 }
 
 /* ---- model ---------------------------------------------------------------- */

@@ -624,14 +624,78 @@ static void stream_should_prefix_colliding_tool_names_with_the_server(void) {
   serve_setup(&h, st, 3, "{\"tools\":[{\"name\":\"echo\"}]}");
   T_OK(h_has(&h, "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a__echo\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
                  "{\"type\":\"function\",\"function\":{\"name\":\"only_a\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
-                 "{\"type\":\"function\",\"function\":{\"name\":\"b_2__echo\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]"));
+                 "{\"type\":\"function\",\"function\":{\"name\":\"b_2__echo_866f56f2\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]"));
   h_clear(&h);
-  h_model_feed(&h, st, 1, sse_call(buf_b, 0, "c1", "b_2__echo", "{}", ""));
+  h_model_feed(&h, st, 1, sse_call(buf_b, 0, "c1", "b_2__echo_866f56f2", "{}", ""));
   h_model_sse(&h, st, 1, SSE_FINISH_CALLS);
   h_take(&h);
   h_run(&h, st);
   T_OK(h_has(&h, "STEP {\"type\":\"tool_call\",\"id\":\"c1\",\"server\":\"b.2\",\"name\":\"echo\",\"arguments\":{}}\n"
                  "SEND 3 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\""));
+  h_return(&h, st, MS_END_RETURN);
+  h_free(&h);
+}
+
+/* Names that the old rules (sanitize, cut, check collisions on the raw
+ * names) advertised twice: each is now advertised once, and calling it runs
+ * exactly that (server, tool). */
+static void stream_should_advertise_unique_names_that_each_run_their_own_tool(void) {
+  static const struct {
+    const char *model_name, *server, *tool;
+  } want[] = {
+      {"s2__delete_c762969f", "s1", "s2__delete"},
+      {"a_b_b4970396", "s1", "a.b"},
+      {"a_b", "s1", "a_b"},
+      {"s2__delete_e8899aab", "s2", "delete"},
+      {"s3__delete", "s3", "delete"},
+  };
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int st = h_stream_new(&h, "{\"query\":\"q\",\"own\":[\"s1\",\"s2\",\"s3\"]}");
+  h_run(&h, st);
+  serve_setup(&h, st, 2, "{\"tools\":[{\"name\":\"s2__delete\"},{\"name\":\"a.b\"},{\"name\":\"a_b\"}]}");
+  serve_setup(&h, st, 3, "{\"tools\":[{\"name\":\"delete\"}]}");
+  serve_setup(&h, st, 4, "{\"tools\":[{\"name\":\"delete\"}]}");
+  T_OK(h_has(&h, "MODEL_REQUEST 1 1 "));
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "{\"name\":\"%s\"", want[i].model_name);
+    if (h_count(&h, name) != 1) T_FAIL("%s advertised %d times", want[i].model_name, h_count(&h, name));
+    t_checks++;
+  }
+  T_EQ(h_count(&h, "{\"type\":\"function\""), 5);
+  h_clear(&h);
+  /* the model calls every name, one per turn */
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    int seq = (int)i + 1;
+    char id[16], step[256];
+    snprintf(id, sizeof id, "c%zu", i);
+    h_model_feed(&h, st, seq, sse_call(buf_b, 0, id, want[i].model_name, "{}", ""));
+    h_model_sse(&h, st, seq, SSE_FINISH_CALLS);
+    h_take(&h);
+    h_clear(&h);
+    h_run(&h, st);
+    snprintf(step, sizeof step, "STEP {\"type\":\"tool_call\",\"id\":\"%s\",\"server\":\"%s\",\"name\":\"%s\",", id,
+             want[i].server, want[i].tool);
+    if (!h_has(&h, step)) T_FAIL("%s: no %s in\n%s", want[i].model_name, step, h_log(&h));
+    int sid = want[i].server[1] - '1' + 2;
+    /* exactly one tools/call, to that session, for that tool */
+    const char *call = strstr(h_log(&h), "\"method\":\"tools/call\"");
+    const char *line = call;
+    while (line && line > h_log(&h) && line[-1] != '\n') line--;
+    char head[32], tool[96];
+    snprintf(head, sizeof head, "SEND %d ", sid);
+    snprintf(tool, sizeof tool, "\"method\":\"tools/call\",\"params\":{\"name\":\"%s\"", want[i].tool);
+    if (h_count(&h, "\"method\":\"tools/call\"") != 1 || strncmp(line, head, strlen(head)) || strncmp(call, tool, strlen(tool)))
+      T_FAIL("%s: want one %s...%s in\n%s", want[i].model_name, head, tool, h_log(&h));
+    t_checks += 2;
+    /* answer it: the next model turn comes */
+    long rid = line ? h_json_int(line, "{\"jsonrpc\":\"2.0\",\"id\":") : -1;
+    h_feed(&h, sid, result_line(buf_a, rid, "{\"content\":[]}"));
+    h_take(&h);
+    h_run(&h, st);
+  }
   h_return(&h, st, MS_END_RETURN);
   h_free(&h);
 }
@@ -934,6 +998,7 @@ int main(void) {
   T_RUN(stream_should_answer_a_disallowed_or_unknown_tool_without_calling_it);
   T_RUN(stream_should_never_call_a_tool_with_malformed_arguments);
   T_RUN(stream_should_prefix_colliding_tool_names_with_the_server);
+  T_RUN(stream_should_advertise_unique_names_that_each_run_their_own_tool);
   T_RUN(stream_should_record_tool_errors_as_error_results);
   T_RUN(stream_should_give_calls_without_an_id_one);
   T_RUN(stream_should_keep_its_tools_after_list_changed);
