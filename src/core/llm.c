@@ -6,7 +6,9 @@
 
 #include "core.h"
 
-#define MS_LLM_MAX_CALLS 128 /* tool calls in one assistant message */
+/* Parallel tool calls in one assistant message (README "Known limits"): a
+ * model asking for more ends the stream with MS_ERR_LIMIT. */
+#define MS_LLM_MAX_CALLS 128
 
 static ms_llm_call *call_at(ms_llm_acc *acc, size_t index) {
   if (index >= MS_LLM_MAX_CALLS) return NULL;
@@ -30,15 +32,24 @@ static int apply_call(ms_llm_acc *acc, const cJSON *tc, size_t pos, int whole, m
   const cJSON *index = cJSON_GetObjectItemCaseSensitive(tc, "index");
   size_t i = pos;
   if (!whole && cJSON_IsNumber(index)) {
-    if (index->valuedouble < 0 || index->valuedouble >= MS_LLM_MAX_CALLS)
-      return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model sent a tool call index out of range");
+    double v = index->valuedouble;
+    if (!(v >= 0) || (v < MS_LLM_MAX_CALLS && v != (double)(int)v))
+      return ms_err_set(err, MS_ERR_LLM_PROTOCOL,
+                        "the model sent a tool call whose index is not a non-negative integer");
+    if (v >= MS_LLM_MAX_CALLS)
+      return ms_err_set(err, MS_ERR_LIMIT,
+                        "the model asked for more than %d tool calls in one turn (a tool call with "
+                        "index %.15g); mcpstream runs at most %d parallel tool calls per model turn",
+                        MS_LLM_MAX_CALLS, index->valuedouble, MS_LLM_MAX_CALLS);
     i = (size_t)index->valuedouble;
   }
   ms_llm_call *c = call_at(acc, i);
   if (!c) {
     if (i >= MS_LLM_MAX_CALLS)
-      return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model sent more than %d tool calls",
-                        MS_LLM_MAX_CALLS);
+      return ms_err_set(err, MS_ERR_LIMIT,
+                        "the model asked for more than %d tool calls in one turn; mcpstream runs "
+                        "at most %d parallel tool calls per model turn",
+                        MS_LLM_MAX_CALLS, MS_LLM_MAX_CALLS);
     return ms_err_set(err, MS_ERR_NOMEM, "out of memory");
   }
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");

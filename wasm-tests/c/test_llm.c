@@ -209,16 +209,44 @@ static void chunks_should_refuse_a_tool_call_index_out_of_range(void) {
   ms_llm_acc acc = {0};
   ms_buf delta = {0};
   ms_err err = {0};
+  /* past the cap of parallel calls: a limit, named in the message */
   T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":128,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
-       MS_ERR_LLM_PROTOCOL);
+       MS_ERR_LIMIT);
+  T_MEM(err.msg, err.len,
+        "the model asked for more than 128 tool calls in one turn (a tool call with index 128); "
+        "mcpstream runs at most 128 parallel tool calls per model turn");
+  /* not an index at all: a broken response */
   T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":-1,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
        MS_ERR_LLM_PROTOCOL);
-  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1e300,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
+  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1.5,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
        MS_ERR_LLM_PROTOCOL);
+  T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1e300,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err),
+       MS_ERR_LIMIT);
   T_EQ(chunk(&acc, "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":127,\"function\":{\"name\":\"x\"}}]}}]}", &delta, &err), 0);
   T_EQ(acc.ncalls, 128);
   ms_buf_free(&delta);
   ms_llm_acc_free(&acc);
+}
+
+static void message_should_refuse_more_tool_calls_than_the_cap(void) {
+  char *json = malloc(129 * 64 + 64);
+  size_t n = (size_t)sprintf(json, "{\"role\":\"assistant\",\"tool_calls\":[");
+  for (int i = 0; i < 129; i++)
+    n += (size_t)sprintf(json + n, "%s{\"id\":\"c%d\",\"function\":{\"name\":\"t\",\"arguments\":\"{}\"}}", i ? "," : "", i);
+  sprintf(json + n, "]}");
+  ms_llm_acc acc = {0};
+  ms_err err = {0};
+  T_EQ(ms_llm_acc_message(&acc, json, strlen(json), &err), MS_ERR_LIMIT);
+  T_MEM(err.msg, err.len,
+        "the model asked for more than 128 tool calls in one turn; mcpstream runs at most 128 "
+        "parallel tool calls per model turn");
+  ms_llm_acc_free(&acc);
+  /* 128 are fine */
+  strcpy(strstr(json, ",{\"id\":\"c128\""), "]}");
+  T_EQ(ms_llm_acc_message(&acc, json, strlen(json), &err), 0);
+  T_EQ(acc.ncalls, 128);
+  ms_llm_acc_free(&acc);
+  free(json);
 }
 
 static void chunks_should_report_an_error_object_inside_the_stream(void) {
@@ -499,6 +527,7 @@ int main(void) {
   T_RUN(chunks_should_take_a_name_after_an_empty_one);
   T_RUN(chunks_should_drop_calls_that_never_got_a_name);
   T_RUN(chunks_should_refuse_a_tool_call_index_out_of_range);
+  T_RUN(message_should_refuse_more_tool_calls_than_the_cap);
   T_RUN(chunks_should_report_an_error_object_inside_the_stream);
   T_RUN(chunks_should_accept_a_null_error_member);
   T_RUN(chunks_should_refuse_malformed_json_but_skip_empty_data);
