@@ -144,6 +144,12 @@ build_native() {
     clang "${SAN[@]}" "${CWARN[@]}" -I"$CJSON_DIR" -Isrc/core -Iwasm-tests/c \
       "$t" "${objs[@]}" build/native/cjson.o -o "build/native/$(basename "${t%.c}")"
   done
+  # debugging aids of the tests (built so they cannot rot; never run here)
+  for t in wasm-tests/c/fmdebug_*.c; do
+    [ -f "$t" ] || continue
+    clang "${SAN[@]}" "${CWARN[@]}" -I"$CJSON_DIR" -Isrc/core -Iwasm-tests/c \
+      "$t" "${objs[@]}" build/native/cjson.o -o "build/native/$(basename "${t%.c}")"
+  done
   for t in wasm-tests/c/fuzz_*.c; do
     [ -f "$t" ] || continue
     clang "${SAN[@]}" -fsanitize=fuzzer "${CWARN[@]}" -I"$CJSON_DIR" -Isrc/core \

@@ -25,12 +25,16 @@ static ms_account *current; /* the account charged now (MS_ALLOC_SCOPE) */
 static long live_allocs;
 static long live_bytes;
 static long fail_countdown; /* 0: off; 1: the next allocation fails */
+static int fail_sticky;     /* once one failed, every later one fails too */
 static long made_since;     /* allocations made since ms_alloc_fail_at */
 static long failures;       /* allocations refused, ever */
 
 static int should_fail(void) {
   made_since++;
-  if (fail_countdown > 0 && --fail_countdown == 0) return failures++, 1;
+  if (fail_countdown > 0 && --fail_countdown == 0) {
+    if (fail_sticky) fail_countdown = 1;
+    return failures++, 1;
+  }
   return 0;
 }
 
@@ -128,6 +132,13 @@ long ms_alloc_fail_at(long n) {
   long made = made_since;
   made_since = 0;
   fail_countdown = n > 0 ? n : 0;
+  fail_sticky = 0;
+  return made;
+}
+
+long ms_alloc_fail_from(long n) {
+  long made = ms_alloc_fail_at(n);
+  fail_sticky = n > 0;
   return made;
 }
 

@@ -15,6 +15,7 @@ typedef struct ms_fx_rec {
   int32_t kind, a, b, c;
   size_t off; /* payload offset in ctx->fx_payload */
   uint32_t len;
+  int wake_rsv; /* a stream's reserved WAKE (reserved again once taken) */
 } ms_fx_rec;
 
 typedef struct ms_owner_wait { /* an ms_owner_close waiting for its sessions */
@@ -39,6 +40,7 @@ struct ms_ctx {
   size_t nstreams, capstreams;
   ms_owner_wait *owner_waits;
   size_t nowner_waits, capowner_waits;
+  size_t rsv_recs, rsv_bytes; /* room reserved in the effect queue (ctx.c) */
   int32_t next_id;
   size_t max_message;
   size_t max_pending;
@@ -51,9 +53,26 @@ struct ms_ctx {
 /* Queues an effect (payload copied). 0 or MS_ERR_NOMEM. */
 int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,
            const void *payload, size_t len);
+/* Reserves room in the effect queue for `recs` effects with `bytes` payload
+ * bytes in all, for effects that must never be lost to a failed allocation
+ * (ctx.c explains). 0 or MS_ERR_NOMEM (nothing reserved). */
+int ms__fx_reserve(ms_ctx *ctx, size_t recs, size_t bytes);
+/* Gives back a reservation that will not be used (its owner is freed). */
+void ms__fx_unreserve(ms_ctx *ctx, size_t recs, size_t bytes);
+/* Queues an effect into reserved room: uses up one reserved record and
+ * `rbytes` reserved bytes (len <= rbytes). Cannot fail when the reservation
+ * was made; returns like ms__fx. */
+int ms__fx_reserved(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,
+                    const void *payload, size_t len, size_t rbytes);
 /* Queues a lifecycle event (MS_FX_EVENT). `s` may be NULL (stream events). */
 int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s,
               int32_t stream_id, const char *reason);
+/* The same into reserved room: one record and rbytes bytes, where rbytes was
+ * ms__event_bound(name length, kind, length of the longest possible reason). */
+int ms__event_reserved(ms_ctx *ctx, const char *kind, const ms_session *s,
+                       int32_t stream_id, const char *reason, size_t rbytes);
+size_t ms__event_bound(size_t name_len, const char *kind, size_t reason_len);
+#define MS_REASON_MAX 16 /* the longest reason of a reserved event */
 /* Queues MS_FX_OP_DONE with an error message. */
 int ms__op_fail(ms_ctx *ctx, int32_t op_id, int code, const char *msg, size_t len);
 /* Records the error on the context for the host (ms_ctx_error_*). Returns code. */
@@ -164,6 +183,9 @@ struct ms_session {
   ms_account *acct;     /* its memory budget: what its messages make is charged here */
   ms_sse_resp *sse;    /* Streamable HTTP: responses being read */
   size_t nsse, capsse;
+  /* effect room reserved for its end (ctx.c): the CLOSE, the session-close */
+  int rsv_close, rsv_closed_event;
+  size_t rsv_event_bytes;
 };
 
 /* Creates a session and queues MS_FX_OPEN (ownership is recorded first). */
@@ -181,9 +203,13 @@ int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id,
 int ms__session_expire(ms_ctx *ctx, ms_session *s);
 /* The earliest deadline of s's requests, or -1. */
 double ms__session_next_deadline(const ms_session *s);
-/* Cancels request rpc_id (notifications/cancelled, request-cancel event). */
+/* Cancels request rpc_id (notifications/cancelled, request-cancel event).
+ * rsv_event > 0: both effects go into room the caller reserved (the SEND: 1
+ * record and MS_CANCEL_BYTES; the event: 1 record and rsv_event bytes); what
+ * is not used is given back. reason: at most MS_REASON_MAX bytes then. */
 int ms__session_cancel_rpc(ms_ctx *ctx, ms_session *s, int64_t rpc_id,
-                           int32_t st_id, const char *reason);
+                           int32_t st_id, const char *reason, size_t rsv_event);
+#define MS_CANCEL_BYTES 256 /* a notifications/cancelled with a reason of MS_REASON_MAX */
 /* Queues MS_FX_CLOSE once; no-op when closing/closed. */
 int ms__session_close(ms_ctx *ctx, ms_session *s);
 /* Frees a session object (tables are the caller's business). */
@@ -212,6 +238,8 @@ void ms__stream_tool_progress(ms_ctx *ctx, int32_t st_id, int64_t rpc_id,
                               const cJSON *params);
 /* Something changed on session sid: wake streams that use it. */
 void ms__streams_session_changed(ms_ctx *ctx, int32_t sid);
+/* The stream's reserved WAKE was handed to the host: reserve it again. */
+void ms__stream_wake_taken(ms_ctx *ctx, int32_t st_id);
 void ms__stream_free(ms_stream *st);
 
 /* ---- llm.c: OpenAI-compatible Chat Completions ------------------------- */

@@ -26,6 +26,9 @@ void ms_alloc_init(void);
  * next one); 0 disables. Returns how many allocations were made since the
  * last call (so a test can learn how many a scenario makes). */
 long ms_alloc_fail_at(long n);
+/* The same, but every allocation from the n-th on fails (sustained memory
+ * pressure), until ms_alloc_fail_at(0). */
+long ms_alloc_fail_from(long n);
 /* How many allocations have been refused so far (all contexts), for lack of
  * memory or of budget. Comparing it before and after a call tells "out of
  * memory" from "malformed input" when the call (cJSON's parser, say) reports

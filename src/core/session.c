@@ -186,10 +186,18 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
   ms_ndjson_init(&s->framer, ctx->max_message);
   *out = s;
 
+  /* the effects of its end (CLOSE, session-close) are reserved first: they
+   * must not depend on an allocation succeeding when they are due */
+  size_t event_bytes = ms__event_bound(name_len, "session-close", MS_REASON_MAX);
+  int rc = ms__fx_reserve(ctx, 2, event_bytes);
+  if (!rc) {
+    s->rsv_close = s->rsv_closed_event = 1;
+    s->rsv_event_bytes = event_bytes;
+  }
   /* the session-open event and the OPEN are queued together or not at all */
   size_t nfx = ctx->nfx, payload_len = ctx->fx_payload.len;
   ms_buf b = {0};
-  int rc = ms_buf_append_str(&b, "{\"server\":");
+  if (!rc) rc = ms_buf_append_str(&b, "{\"server\":");
   rc |= ms_buf_append_json_string(&b, s->name, name_len);
   rc |= ms_buf_append_str(&b, ",\"owner\":\"");
   rc |= ms_buf_append_str(&b, ms__owner_name(owner));
@@ -212,10 +220,19 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
 
 int ms__session_close(ms_ctx *ctx, ms_session *s) {
   if (s->state == MS_SESS_CLOSING || s->state == MS_SESS_CLOSED) return 0;
-  int rc = ms__fx(ctx, MS_FX_CLOSE, s->id, 0, 0, NULL, 0);
+  int rc = s->rsv_close ? ms__fx_reserved(ctx, MS_FX_CLOSE, s->id, 0, 0, NULL, 0, 0)
+                        : ms__fx(ctx, MS_FX_CLOSE, s->id, 0, 0, NULL, 0);
   if (rc) return rc;
+  s->rsv_close = 0;
   s->state = MS_SESS_CLOSING;
   return 0;
+}
+
+/* Gives back what the session reserved and did not use. */
+static void session_unreserve(ms_ctx *ctx, ms_session *s) {
+  ms__fx_unreserve(ctx, (size_t)(s->rsv_close + s->rsv_closed_event),
+                   s->rsv_closed_event ? s->rsv_event_bytes : 0);
+  s->rsv_close = s->rsv_closed_event = 0;
 }
 
 void ms__session_free(ms_session *s) {
@@ -234,6 +251,7 @@ void ms__session_free(ms_session *s) {
 
 void ms__session_collect(ms_ctx *ctx, ms_session *s) {
   if (s->state != MS_SESS_CLOSED || s->refs > 0) return;
+  session_unreserve(ctx, s);
   for (size_t i = 0; i < ctx->nsessions; i++) {
     if (ctx->sessions[i] != s) continue;
     memmove(ctx->sessions + i, ctx->sessions + i + 1, (ctx->nsessions - i - 1) * sizeof *ctx->sessions);
@@ -665,7 +683,12 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
       ms_err_set(&s->err, MS_ERR_TRANSPORT_CLOSED, "the session with server '%s' was closed",
                  s->name);
   }
-  ms__event(ctx, "session-close", s, s->owner == MS_OWNER_STREAM ? s->owner_id : 0, why);
+  if (s->rsv_closed_event)
+    ms__event_reserved(ctx, "session-close", s, s->owner == MS_OWNER_STREAM ? s->owner_id : 0, why,
+                       s->rsv_event_bytes);
+  else
+    ms__event(ctx, "session-close", s, s->owner == MS_OWNER_STREAM ? s->owner_id : 0, why);
+  s->rsv_closed_event = 0;
   /* everything in flight fails, in the order it was sent */
   while (s->nreqs) {
     ms_req r = take_req(s, 0);
@@ -776,17 +799,30 @@ MS_EXPORT int32_t ms_session_list_tools(ms_ctx *ctx, int32_t sid, int32_t op_id)
   return rc ? ms__fail(ctx, rc, "out of memory") : 0;
 }
 
-static int send_cancelled(ms_ctx *ctx, ms_session *s, int64_t rpc_id, const char *reason) {
-  cJSON *p = cJSON_CreateObject();
-  int rc = MS_ERR_NOMEM;
-  if (p && cJSON_AddNumberToObject(p, "requestId", (double)rpc_id) &&
-      cJSON_AddStringToObject(p, "reason", reason)) {
-    ms_buf b = {0};
-    rc = ms_rpc_build(&b, -1, "notifications/cancelled", p);
-    if (!rc) rc = send_tagged(ctx, s, b.data, b.len, rpc_id, MS_SEND_CANCEL);
-    ms_buf_free(&b);
+/* Queues notifications/cancelled for rpc_id. Built without allocating (on
+ * the stack) for the short reasons of the core; reserved: into room reserved
+ * for it (1 record, MS_CANCEL_BYTES). */
+static int send_cancelled(ms_ctx *ctx, ms_session *s, int64_t rpc_id, const char *reason,
+                          int reserved) {
+  uint8_t stack[MS_CANCEL_BYTES];
+  size_t rlen = strlen(reason);
+  ms_buf b = {stack, 0, sizeof stack};
+  if (104 + 6 * rlen > sizeof stack) b = (ms_buf){0}; /* might not fit: on the heap */
+  int rc = ms_buf_append_str(&b, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                 "\"params\":{\"requestId\":");
+  rc |= ms_buf_append_int(&b, rpc_id);
+  rc |= ms_buf_append_str(&b, ",\"reason\":");
+  rc |= ms_buf_append_json_string(&b, reason, rlen);
+  rc |= ms_buf_append_str(&b, "}}");
+  if (rc) rc = MS_ERR_NOMEM;
+  else if (reserved && b.len <= MS_CANCEL_BYTES)
+    rc = ms__fx_reserved(ctx, MS_FX_SEND, s->id, (int32_t)rpc_id, MS_SEND_CANCEL, b.data, b.len,
+                         MS_CANCEL_BYTES);
+  else {
+    if (reserved) ms__fx_unreserve(ctx, 1, MS_CANCEL_BYTES);
+    rc = send_tagged(ctx, s, b.data, b.len, rpc_id, MS_SEND_CANCEL);
   }
-  cJSON_Delete(p);
+  if (b.data != stack) ms_buf_free(&b);
   return rc;
 }
 
@@ -801,7 +837,7 @@ MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int
     int was_sent = r.pending == NULL;
     ms_free(r.pending);
     const char *why = timeout ? "timed out" : "cancelled by the client";
-    if (was_sent && s->state == MS_SESS_READY) send_cancelled(ctx, s, r.rpc_id, why);
+    if (was_sent && s->state == MS_SESS_READY) send_cancelled(ctx, s, r.rpc_id, why, 0);
     ms__event(ctx, "request-cancel", s, 0, timeout ? "timeout" : "cancel");
     ms_err e;
     ms_err_set(&e, timeout ? MS_ERR_TIMEOUT : MS_ERR_CANCELLED, "request to server '%s' %s",
@@ -842,14 +878,25 @@ int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id, const c
 }
 
 int ms__session_cancel_rpc(ms_ctx *ctx, ms_session *s, int64_t rpc_id, int32_t st_id,
-                           const char *reason) {
+                           const char *reason, size_t rsv_event) {
   ptrdiff_t i = find_req(s, rpc_id);
-  if (i < 0) return 0;
-  ms_req r = take_req(s, (size_t)i);
-  int was_sent = r.pending == NULL;
-  ms_free(r.pending);
-  if (was_sent && s->state == MS_SESS_READY) send_cancelled(ctx, s, rpc_id, reason);
-  return ms__event(ctx, "request-cancel", s, st_id, reason);
+  int sent = 0;
+  if (i >= 0) {
+    ms_req r = take_req(s, (size_t)i);
+    int was_sent = r.pending == NULL;
+    ms_free(r.pending);
+    if (was_sent && s->state == MS_SESS_READY) {
+      send_cancelled(ctx, s, rpc_id, reason, rsv_event > 0);
+      sent = 1;
+    }
+  }
+  if (rsv_event && !sent) ms__fx_unreserve(ctx, 1, MS_CANCEL_BYTES);
+  if (i < 0) {
+    if (rsv_event) ms__fx_unreserve(ctx, 1, rsv_event);
+    return 0;
+  }
+  return rsv_event ? ms__event_reserved(ctx, "request-cancel", s, st_id, reason, rsv_event)
+                   : ms__event(ctx, "request-cancel", s, st_id, reason);
 }
 
 /* ---- timeouts ------------------------------------------------------------------ */
@@ -892,7 +939,7 @@ int ms__session_expire(ms_ctx *ctx, ms_session *s) {
       ms_err_set(&e, MS_ERR_TIMEOUT,
                  "server '%s' did not answer %s within %ld ms (timeoutMs; a progress notification "
                  "resets it)%s", s->name, r.method, (long)r.timeout_ms, sent);
-    if (cancel) send_cancelled(ctx, s, r.rpc_id, "timed out");
+    if (cancel) send_cancelled(ctx, s, r.rpc_id, "timed out", 0);
     if (r.kind != MS_REQ_INIT)
       ms__event(ctx, "request-cancel", s, r.kind == MS_REQ_STREAM_TOOL ? r.op_id : 0, "timeout");
     fail_req(ctx, s, &r, &e);

@@ -87,6 +87,10 @@ struct ms_stream {
   ms_step held;
   char errout[MS_ERR_MSG_MAX];
   uint32_t errout_len;
+  /* effect room reserved for its end (ctx.c): flags of what is still held */
+  int rsv_abort, rsv_cancel, rsv_end, rsv_wake;
+  size_t rsv_cancel_event; /* bytes of the request-cancel event */
+  size_t rsv_end_event;    /* bytes of the stream-end event */
 };
 
 ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id) {
@@ -129,9 +133,48 @@ void ms__stream_free(ms_stream *st) {
   ms_free(st);
 }
 
+/* Reserves the effects of the stream's end: MODEL_ABORT, the cancel of a
+ * call (notifications/cancelled + request-cancel event), the stream-end
+ * event, and one WAKE (reserved again each time the host takes it). The
+ * longest server name it may cancel a call on is `name_len`. */
+static int reserve_end(ms_ctx *ctx, ms_stream *st, size_t name_len) {
+  size_t cancel_event = ms__event_bound(name_len, "request-cancel", MS_REASON_MAX);
+  size_t end_event = ms__event_bound(0, "stream-end", MS_REASON_MAX);
+  if (ms__fx_reserve(ctx, 5, MS_CANCEL_BYTES + cancel_event + end_event)) return MS_ERR_NOMEM;
+  st->rsv_abort = st->rsv_cancel = st->rsv_end = st->rsv_wake = 1;
+  st->rsv_cancel_event = cancel_event;
+  st->rsv_end_event = end_event;
+  return 0;
+}
+
+/* Gives back what the stream reserved and did not use. */
+static void unreserve_end(ms_ctx *ctx, ms_stream *st) {
+  size_t recs = (size_t)(st->rsv_abort + 2 * st->rsv_cancel + st->rsv_end + st->rsv_wake);
+  size_t bytes = (st->rsv_cancel ? MS_CANCEL_BYTES + st->rsv_cancel_event : 0) +
+                 (st->rsv_end ? st->rsv_end_event : 0);
+  ms__fx_unreserve(ctx, recs, bytes);
+  st->rsv_abort = st->rsv_cancel = st->rsv_end = st->rsv_wake = 0;
+}
+
 static void wake(ms_ctx *ctx, ms_stream *st) {
   if (st->wake_queued) return;
-  if (ms__fx(ctx, MS_FX_WAKE, st->id, 0, 0, NULL, 0) == 0) st->wake_queued = 1;
+  int rc = st->rsv_wake ? ms__fx_reserved(ctx, MS_FX_WAKE, st->id, 0, 0, NULL, 0, 0)
+                        : ms__fx(ctx, MS_FX_WAKE, st->id, 0, 0, NULL, 0);
+  if (rc == 0) st->wake_queued = 1;
+  st->rsv_wake = 0;
+}
+
+void ms__stream_wake_taken(ms_ctx *ctx, int32_t st_id) {
+  ms_stream *st = ms__stream_get(ctx, st_id);
+  /* the room of the WAKE just taken is free: it is the reserve again */
+  if (st && !st->rsv_wake && ms__fx_reserve(ctx, 1, 0) == 0) st->rsv_wake = 1;
+}
+
+/* The stream-end event, into its reserved room. */
+static void end_event(ms_ctx *ctx, ms_stream *st, const char *reason) {
+  if (st->rsv_end) ms__event_reserved(ctx, "stream-end", NULL, st->id, reason, st->rsv_end_event);
+  else ms__event(ctx, "stream-end", NULL, st->id, reason);
+  st->rsv_end = 0;
 }
 
 /* Queues a step (printed from obj, which is deleted). */
@@ -173,7 +216,7 @@ static int is_owned_open(ms_ctx *ctx, ms_stream *st) {
 static void check_closed(ms_ctx *ctx, ms_stream *st) {
   if (st->state != ST_CLOSING || is_owned_open(ctx, st)) return;
   st->state = ST_ENDED;
-  ms__event(ctx, "stream-end", NULL, st->id, st->end_reason);
+  end_event(ctx, st, st->end_reason);
   wake(ctx, st);
 }
 
@@ -183,19 +226,26 @@ static void begin_end(ms_ctx *ctx, ms_stream *st, const char *reason) {
   if (st->state == ST_NEW) { /* nothing was opened */
     st->state = ST_ENDED;
     st->end_reason = reason;
-    ms__event(ctx, "stream-end", NULL, st->id, reason);
+    end_event(ctx, st, reason);
     return;
   }
+  /* nothing below allocates: the effects were reserved (reserve_end) */
   st->state = ST_CLOSING;
   st->end_reason = reason;
   if (st->model_inflight) {
     st->model_inflight = 0;
-    ms__fx(ctx, MS_FX_MODEL_ABORT, st->id, st->model_seq, 0, NULL, 0);
+    if (st->rsv_abort) ms__fx_reserved(ctx, MS_FX_MODEL_ABORT, st->id, st->model_seq, 0, NULL, 0, 0);
+    else ms__fx(ctx, MS_FX_MODEL_ABORT, st->id, st->model_seq, 0, NULL, 0);
+    st->rsv_abort = 0;
   }
   if (st->call_started) {
     st->call_started = 0;
     ms_session *s = ms__session_get(ctx, st->call_sid);
-    if (s) ms__session_cancel_rpc(ctx, s, st->call_rpc, st->id, reason);
+    if (s) {
+      ms__session_cancel_rpc(ctx, s, st->call_rpc, st->id, reason,
+                             st->rsv_cancel ? st->rsv_cancel_event : 0);
+      st->rsv_cancel = 0;
+    }
   }
   for (size_t i = 0; i < st->nsids; i++) {
     ms_session *s = st->owned[i] ? ms__session_get(ctx, st->sids[i]) : NULL;
@@ -287,7 +337,18 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   size_t n = (size_t)cJSON_GetArraySize(st->own) + (size_t)cJSON_GetArraySize(st->borrow);
   st->sids = ms_malloc((n ? n : 1) * sizeof *st->sids);
   st->owned = ms_malloc(n ? n : 1);
-  if (!st->sids || !st->owned || ms__add_stream(ctx, st)) return config_error(ctx, st, oom);
+  /* the longest name of a server it may cancel a call on */
+  size_t name_len = 0;
+  cJSON_ArrayForEach(v, st->own) if (strlen(v->valuestring) > name_len) name_len = strlen(v->valuestring);
+  cJSON_ArrayForEach(v, st->borrow) {
+    ms_session *s = ms__session_get(ctx, (int32_t)v->valuedouble);
+    if (s && strlen(s->name) > name_len) name_len = strlen(s->name);
+  }
+  if (!st->sids || !st->owned || reserve_end(ctx, st, name_len)) return config_error(ctx, st, oom);
+  if (ms__add_stream(ctx, st)) {
+    unreserve_end(ctx, st);
+    return config_error(ctx, st, oom);
+  }
   st->id = ms__new_id(ctx);
   return st->id;
 }
@@ -984,6 +1045,7 @@ MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t id) {
   if (st->state != ST_ENDED)
     return ms__fail(ctx, MS_ERR_STATE, "stream %d has not ended: return() it first", (int)id);
   ms__remove_stream(ctx, st);
+  unreserve_end(ctx, st);
   for (size_t i = 0; i < st->nsids; i++) {
     ms_session *s = ms__session_get(ctx, st->sids[i]);
     if (!s) continue;

@@ -318,9 +318,14 @@ static H_FN int h_req_failed(host *h, int sid, int key, int code, const char *ms
   return h_rc(h, ms_session_request_failed(h->ctx, sid, key, code, (uint32_t)strlen(msg)));
 }
 
+/* A host must report every close, even when the core cannot take the
+ * message: then it reports it without one (no input to copy). */
 static H_FN int h_closed(host *h, int sid, int reason, const char *msg) {
   size_t n = msg ? strlen(msg) : 0;
-  if (h_in(h, msg ? msg : "", n)) return MS_ERR_NOMEM;
+  if (h_in(h, msg ? msg : "", n)) {
+    n = 0;
+    if (h_in(h, "", 0)) return MS_ERR_NOMEM;
+  }
   int rc = ms_session_closed(h->ctx, sid, reason, (uint32_t)n);
   if (rc == 0 && h_id_ok(sid)) h->reported[sid]++;
   return h_rc(h, rc);
@@ -343,9 +348,15 @@ static H_FN int h_model_feed(host *h, int st, int seq, const char *sse) {
   return h_model_feed_n(h, st, seq, sse, strlen(sse));
 }
 
+/* Every model request gets its end, even when the core cannot take the body:
+ * then it ends as a network failure would (status 0, no message). */
 static H_FN int h_model_end(host *h, int st, int seq, int status, const char *body) {
   size_t n = body ? strlen(body) : 0;
-  if (h_in(h, body ? body : "", n)) return MS_ERR_NOMEM;
+  if (h_in(h, body ? body : "", n)) {
+    n = 0;
+    status = 0;
+    if (h_in(h, "", 0)) return MS_ERR_NOMEM;
+  }
   int rc = ms_stream_model_end(h->ctx, st, seq, status, (uint32_t)n);
   if (h_id_ok(st) && seq == h->model_seq[st]) h->model_open[st] = 0;
   return h_rc(h, rc);
@@ -354,6 +365,7 @@ static H_FN int h_model_end(host *h, int st, int seq, int status, const char *bo
 /* A whole SSE model response: every event, then the end (status 200). */
 static H_FN int h_model_sse(host *h, int st, int seq, const char *sse) {
   int rc = h_model_feed(h, st, seq, sse);
+  if (rc == MS_ERR_NOMEM) return h_model_end(h, st, seq, 0, NULL); /* could not deliver it */
   return rc ? rc : h_model_end(h, st, seq, 200, NULL);
 }
 
@@ -482,6 +494,12 @@ static const h_server *h_server_for(const host *h, int sid) {
   return h_server_of(h, h_names[sid].name);
 }
 
+/* The auto-server's feed: bytes the core cannot take (no memory for the
+ * input) are lost, so the host drops that transport, as a real one must. */
+static H_FN void h_serve_feed(host *h, int sid, const char *s) {
+  if (h_feed(h, sid, s) == MS_ERR_NOMEM) h_closed(h, sid, MS_CLOSE_EXITED, NULL);
+}
+
 static H_FN void h_reply(host *h, int sid, long id, const char *result) {
   char head[64];
   snprintf(head, sizeof head, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":", id);
@@ -489,7 +507,7 @@ static H_FN void h_reply(host *h, int sid, long id, const char *result) {
   char *m = malloc(n);
   if (!m) abort();
   snprintf(m, n, "%s%s}\n", head, result);
-  h_feed(h, sid, m);
+  h_serve_feed(h, sid, m);
   free(m);
 }
 
@@ -523,7 +541,7 @@ static H_FN void h_serve(host *h, const h_fx *f) {
                "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":"
                "{\"progressToken\":%ld,\"progress\":1,\"total\":2,\"message\":\"half\"}}\n",
                id);
-      h_feed(h, f->a, p);
+      h_serve_feed(h, f->a, p);
     }
     h_reply(h, f->a, id,
             sv->call_result ? sv->call_result

@@ -5,8 +5,10 @@
  * ms_owner_close, a server exiting mid-call, setup failing half-way), the
  * agent loop rules (maxSteps, disallowed/unknown tools, colliding names),
  * config errors, and failmalloc runs of whole streams (one to its end, one
- * aborted mid-call). To debug one failing allocation i, run the program with
- * FM_AT=i (and FM_ABORT=1 for the aborted run): it prints that run's log. */
+ * aborted mid-call), with one allocation failing and with every allocation
+ * failing from some point on. To debug one failing allocation i, run
+ * build/native/fmdebug_stream with FM_AT=i (fmdebug_stream.c). */
+#include "fm_stream.h"
 #include "host.h"
 #include "t.h"
 
@@ -819,70 +821,7 @@ static void ctx_free_should_release_a_stream_in_the_middle_of_a_run(void) {
 
 /* ---- allocation failures ----------------------------------------------------- */
 
-static const h_server fm_servers[] = {
-    {"everything", "2025-06-18",
-     (const char *const[]){"{\"tools\":[{\"name\":\"echo\",\"inputSchema\":{\"type\":\"object\"}}],\"nextCursor\":\"1\"}",
-                           "{\"tools\":[{\"name\":\"add\"}]}"},
-     2, NULL, 1, 0, 0, 0},
-    {"other", NULL, (const char *const[]){"{\"tools\":[{\"name\":\"echo\"}]}"}, 1,
-     "{\"content\":[{\"type\":\"text\",\"text\":\"other\"}],\"structuredContent\":{\"x\":1}}", 0, 0, 0, 0},
-};
-
-static const char *const fm_model[] = {
-    "data: {\"choices\":[{\"delta\":{\"content\":\"Let me\"}}]}\n\n"
-    "data: {\"choices\":[{\"delta\":{\"content\":\" see.\"}}]}\n\n"
-    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"everything__echo\",\"arguments\":\"{\\\"message\\\"\"}}]}}]}\n\n"
-    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"c2\",\"function\":{\"name\":\"other__echo\",\"arguments\":\"{}\"}}]}}]}\n\n"
-    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":\\\"hi\\\"}\"}}]}}]}\n\n"
-    "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n",
-    "data: {\"choices\":[{\"delta\":{\"content\":\"Done: hi.\"}}]}\n\ndata: [DONE]\n\n",
-};
-
-#define H_REFUSED 101 /* ms_stream_new was refused */
-
-/* One whole stream with two owned servers, pagination, two tool calls (one
- * with progress), two model turns. Returns how it ended. */
-static int fm_scenario(host *h) {
-  h->quiet = !getenv("FM_AT");
-  h->servers = fm_servers;
-  h->nservers = 2;
-  h->model = fm_model;
-  h->nmodel = 2;
-  int st = h_stream_new(h, "{\"model\":\"m\",\"systemPrompt\":\"s\",\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
-  if (st == MS_ERR_NOMEM) st = h_stream_new(h, "{\"model\":\"m\",\"systemPrompt\":\"s\",\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
-  if (st < 0) return st == MS_ERR_NOMEM ? H_REFUSED : st;
-  int rc = h_pump(h, st);
-  if (rc == MS_DONE || rc < 0) {
-    int rc2 = ms_stream_free(h->ctx, st);
-    if (rc2 == MS_ERR_NOMEM) ms_stream_free(h->ctx, st);
-  }
-  return rc;
-}
-
-static const h_server fm_slow_servers[] = {
-    {"everything", NULL, (const char *const[]){"{\"tools\":[{\"name\":\"echo\"}]}"}, 1, NULL, 0, 0, 0, 1},
-    {"other", NULL, (const char *const[]){"{\"tools\":[{\"name\":\"echo\"}]}"}, 1, NULL, 0, 0, 0, 1},
-};
-
-/* The same, but the servers never answer tools/call and the consumer leaves
- * (`why`) at the first tool_call step: cancel, abort, close. */
-static int fm_return_scenario(host *h, int why) {
-  h->quiet = !getenv("FM_AT");
-  h->servers = fm_slow_servers;
-  h->nservers = 2;
-  h->model = fm_model;
-  h->nmodel = 2;
-  h->return_at = "\"type\":\"tool_call\"";
-  h->return_why = why;
-  int st = h_stream_new(h, "{\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
-  if (st == MS_ERR_NOMEM) st = h_stream_new(h, "{\"query\":\"q\",\"own\":[\"everything\",\"other\"]}");
-  if (st < 0) return st == MS_ERR_NOMEM ? H_REFUSED : st;
-  int rc = h_pump(h, st);
-  if (rc <= 0) ms_stream_free(h->ctx, st);
-  return rc;
-}
-
-static int fm_abort_scenario(host *h) { return fm_return_scenario(h, MS_END_ABORT); }
+/* the scenarios: fm_stream.h */
 
 static void stream_scenario_should_complete_with_the_auto_host(void) {
   host h;
@@ -911,8 +850,11 @@ static void stream_abort_scenario_should_end_aborted_with_the_auto_host(void) {
   h_free(&h);
 }
 
-/* Runs `scenario` with the i-th allocation failing, for every i. */
-static void survive_every_allocation_failure(int (*scenario)(host *h)) {
+/* Runs `scenario` with the i-th allocation failing, for every i; with
+ * `sustained`, every allocation from the i-th on fails (memory pressure that
+ * does not go away): the stream must still close every session it opened,
+ * exactly once, and end. */
+static void survive_every_allocation_failure(int (*scenario)(host *h), int sustained) {
   host h;
   ms_alloc_fail_at(0);
   h_init(&h);
@@ -922,7 +864,8 @@ static void survive_every_allocation_failure(int (*scenario)(host *h)) {
   T_OK(total > 200);
   int reported = 0, stuck = 0, refused = 0, ends[16] = {0};
   for (long i = 1; i <= total + 1; i++) {
-    ms_alloc_fail_at(i);
+    if (sustained) ms_alloc_fail_from(i);
+    else ms_alloc_fail_at(i);
     if (h_init(&h)) {
       h_free(&h);
       continue;
@@ -942,7 +885,8 @@ static void survive_every_allocation_failure(int (*scenario)(host *h)) {
     if (rc <= 0 && h.stream_ends != 1 && reported++ < 5)
       T_FAIL("failing allocation %ld (end %d): %d stream-end events", i, rc, h.stream_ends);
     if (rc == H_STUCK && opened_any && reported++ < 5)
-      T_FAIL("failing allocation %ld: the stream waits and the host has nothing to do", i);
+      T_FAIL("failing allocation %ld%s: the stream waits and the host has nothing to do", i,
+             sustained ? " and every one after it" : "");
     h_free(&h);
     ms_alloc_fail_at(0);
     if (ms_live_allocations() != 0) {
@@ -952,31 +896,29 @@ static void survive_every_allocation_failure(int (*scenario)(host *h)) {
   }
   ms_alloc_fail_at(0);
   T_EQ(stuck, 0);
-  fprintf(stderr, "  failmalloc: %ld allocations; stream_new refused %d; ends: done %d, nomem %d, "
-          "llm %d, other errors %d; stuck %d\n", total, refused, ends[0], ends[-MS_ERR_NOMEM], ends[-MS_ERR_LLM_PROTOCOL] + ends[-MS_ERR_LLM_HTTP],
+  fprintf(stderr, "  failmalloc%s: %ld allocations; stream_new refused %d; ends: done %d, nomem %d, "
+          "llm %d, other errors %d; stuck %d\n", sustained ? " (sustained)" : "", total, refused, ends[0], ends[-MS_ERR_NOMEM], ends[-MS_ERR_LLM_PROTOCOL] + ends[-MS_ERR_LLM_HTTP],
           ends[2] + ends[3] + ends[4] + ends[5] + ends[6] + ends[7] + ends[8] + ends[11] + ends[12],
           stuck);
 }
 
 static void stream_should_survive_every_allocation_failure(void) {
-  survive_every_allocation_failure(fm_scenario);
+  survive_every_allocation_failure(fm_scenario, 0);
 }
 
 static void stream_abort_mid_call_should_survive_every_allocation_failure(void) {
-  survive_every_allocation_failure(fm_abort_scenario);
+  survive_every_allocation_failure(fm_abort_scenario, 0);
+}
+
+static void stream_should_close_and_end_when_every_allocation_fails_from_some_point_on(void) {
+  survive_every_allocation_failure(fm_scenario, 1);
+}
+
+static void stream_abort_mid_call_should_close_and_end_when_every_allocation_fails_from_some_point_on(void) {
+  survive_every_allocation_failure(fm_abort_scenario, 1);
 }
 
 int main(void) {
-  if (getenv("FM_AT")) { /* debugging: one failing allocation, with the log */
-    host h;
-    ms_alloc_fail_at(atol(getenv("FM_AT")));
-    h_init(&h);
-    int rc = getenv("FM_ABORT") ? fm_abort_scenario(&h) : fm_scenario(&h);
-    ms_alloc_fail_at(0);
-    fprintf(stderr, "%send %d\n", h_log(&h), rc);
-    h_free(&h);
-    return 0;
-  }
   T_RUN(stream_should_open_nothing_until_the_first_next);
   T_RUN(stream_should_run_a_whole_agent_turn_with_a_tool_call);
   T_RUN(stream_should_wake_the_host_when_a_step_is_ready);
@@ -1010,5 +952,7 @@ int main(void) {
   T_RUN(stream_abort_scenario_should_end_aborted_with_the_auto_host);
   T_RUN(stream_should_survive_every_allocation_failure);
   T_RUN(stream_abort_mid_call_should_survive_every_allocation_failure);
+  T_RUN(stream_should_close_and_end_when_every_allocation_fails_from_some_point_on);
+  T_RUN(stream_abort_mid_call_should_close_and_end_when_every_allocation_fails_from_some_point_on);
   T_END();
 }
