@@ -625,6 +625,8 @@ test("the model answering HTTP 401: LLM_HTTP, the message mentions the apiKey; o
     assert.equal(e.code, "LLM_HTTP");
     assert.match(e.message, /401/);
     assert.match(e.message, /apiKey/);
+    // it names the endpoint (issue 5 item 14)
+    assert.ok(e.message.startsWith(`${m.baseURL}/chat/completions: `), e.message);
     assert.deepEqual(pidsWithTag(s.tag), []);
     return true;
   });

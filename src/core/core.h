@@ -273,8 +273,11 @@ cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc);
  * an array of {type:"function", function:{...}} (may be empty). */
 char *ms_llm_build_request(const char *model, const cJSON *messages,
                            const cJSON *tools);
-/* Turns an HTTP error body into a one-line message (error.message if JSON). */
-void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);
+/* Turns an HTTP error body into a one-line message (error.message if JSON),
+ * with a hint for the status and the Retry-After value (NUL-terminated, or
+ * NULL/empty when the response had none) before the body text. */
+void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len,
+                       const char *retry_after);
 
 /* ---- names.c: tool names the model sees ------------------------------------ */
 

@@ -288,10 +288,13 @@ MS_EXPORT int32_t ms_owner_close(ms_ctx *ctx, int32_t owner, int32_t owner_id,
 /* ---- Streams (one agent run each) ------------------------------------ */
 
 /* Creates a stream from the JSON config in input[0..len):
- *   { "model": str, "systemPrompt": str?, "maxSteps": int?,
+ *   { "model": str, "endpoint": str?, "systemPrompt": str?, "maxSteps": int?,
  *     "disallowedTools": [str]?, "own": [server name],
  *     "borrow": [session id], "query": str, "history": [message]? }
- * Nothing is opened until the first ms_stream_next. Returns the stream id. */
+ * "endpoint" names the model endpoint in error messages of the model path
+ * ("<endpoint>: <what happened>"; cut to 200 bytes), e.g. the request URL;
+ * without it they name the model ("model '<model>': ..."). Nothing is opened
+ * until the first ms_stream_next. Returns the stream id. */
 MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len);
 /* Advances the stream. Returns MS_YIELD, MS_EFFECTS, MS_WAIT, MS_DONE, or an
  * error once (after cleanup finished); after MS_DONE or an error it keeps
@@ -315,6 +318,18 @@ MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,
  * negative value is MS_ERR_LLM_HTTP) and input[0..len) as its message, verbatim. */
 MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t st, int32_t seq,
                                       int32_t status, uint32_t len);
+/* Optional, before ms_stream_model_end of an HTTP error: input[0..len) is the
+ * response's Retry-After header value as sent (delta-seconds or an HTTP date;
+ * cut to 71 bytes, bytes outside printable ASCII shown as '?'). The error
+ * message then gives it: "... answered HTTP 429 (rate limited; Retry-After:
+ * 20): ...". Late calls (an aborted or old request) are ignored. */
+MS_EXPORT int32_t ms_stream_model_retry_after(ms_ctx *ctx, int32_t st, int32_t seq,
+                                              uint32_t len);
+/* The HTTP status of the model response whose error ended the stream
+ * (MS_ERR_LLM_HTTP after ms_stream_model_end with a status other than 200
+ * and 0), or 0 when the stream did not end that way. For the JS error's
+ * `status`. Valid until ms_stream_free. */
+MS_EXPORT int32_t ms_stream_error_status(ms_ctx *ctx, int32_t st);
 /* Frees a stream. Only allowed after it reported MS_DONE or an error (else
  * MS_ERR_STATE). */
 MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t st);

@@ -47,6 +47,7 @@ struct ms_stream {
   int wake_queued;    /* an MS_FX_WAKE is queued and not yet answered */
   const char *end_reason;
   /* config */
+  char *endpoint;     /* names the model endpoint in messages ("endpoint") */
   char *model;
   char *query;
   char *system_prompt;
@@ -69,6 +70,8 @@ struct ms_stream {
   /* model request */
   int32_t model_seq;
   int model_inflight;
+  int err_status;     /* HTTP status of the model response whose error ended it */
+  char retry_after[72]; /* Retry-After of the current model response ("": none) */
   ms_sse sse;
   ms_llm_acc acc;
   /* tool calls of the last assistant message */
@@ -123,6 +126,7 @@ void ms__stream_free(ms_stream *st) {
   ms_free(st->sids);
   ms_free(st->owned);
   ms_free(st->model);
+  ms_free(st->endpoint);
   ms_free(st->query);
   ms_free(st->system_prompt);
   ms_free(st->call_id);
@@ -263,6 +267,17 @@ static void fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg) {
   wake(ctx, st);
 }
 
+/* Fails the stream with an error of the model path, naming the endpoint:
+ * "<endpoint>: <what>" (what comes from llm.c or the host). */
+static void model_fail(ms_ctx *ctx, ms_stream *st, int code, const char *what) {
+  ms_err e;
+  const char *ep = st->endpoint ? st->endpoint : NULL;
+  if (ep && !strstr(what, ep)) ms_err_set(&e, code, "%s: %s", ep, what);
+  else if (ep || st->model[0] == 0) ms_err_set(&e, code, "%s", what);
+  else ms_err_set(&e, code, "model '%s': %s", st->model, what);
+  fail(ctx, st, e.code, e.msg);
+}
+
 /* ---- setup ------------------------------------------------------------- */
 
 static const char oom[] = "out of memory";
@@ -271,6 +286,12 @@ static int config_error(ms_ctx *ctx, ms_stream *st, const char *msg) {
   ms__stream_free(st);
   if (msg == oom) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory creating a stream");
   return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "stream config: %s", msg);
+}
+
+static size_t cut_len(const char *s, size_t max) {
+  size_t n = 0;
+  while (n < max && s[n]) n++;
+  return n;
 }
 
 static char *dup_string(const cJSON *v) {
@@ -299,6 +320,12 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   v = cJSON_GetObjectItemCaseSensitive(cfg, "model");
   if (!bad && v && !cJSON_IsString(v)) bad = "\"model\" must be a string";
   if (!bad && !(st->model = v ? dup_string(v) : ms_strndup("", 0))) bad = oom;
+  v = cJSON_GetObjectItemCaseSensitive(cfg, "endpoint");
+  if (!bad && v && !cJSON_IsNull(v)) {
+    if (!cJSON_IsString(v)) bad = "\"endpoint\" must be a string";
+    /* cut: a message must still have room for what happened */
+    else if (!(st->endpoint = ms_strndup(v->valuestring, cut_len(v->valuestring, 200)))) bad = oom;
+  }
   v = cJSON_GetObjectItemCaseSensitive(cfg, "systemPrompt");
   if (!bad && v && !cJSON_IsNull(v)) {
     if (!cJSON_IsString(v)) bad = "\"systemPrompt\" must be a string";
@@ -391,7 +418,9 @@ static void start(ms_ctx *ctx, ms_stream *st) {
       s->refs++;
     }
     if (rc) {
-      fail(ctx, st, rc, "out of memory opening a server");
+      ms_err er;
+      ms_err_set(&er, rc, "out of memory opening server '%s'", e->valuestring);
+      fail(ctx, st, er.code, er.msg);
       return;
     }
   }
@@ -406,7 +435,7 @@ static void start(ms_ctx *ctx, ms_stream *st) {
     }
   }
   if (!rc) rc = add_message(st->messages, "user", st->query);
-  if (rc) fail(ctx, st, rc, "out of memory");
+  if (rc) fail(ctx, st, rc, "out of memory building the conversation");
 }
 
 static int in_list(const cJSON *arr, const char *a, const char *b) {
@@ -509,6 +538,7 @@ static int start_model(ms_ctx *ctx, ms_stream *st) {
   ms_sse_free(&st->sse);
   ms_sse_init(&st->sse, ctx->max_message);
   ms_llm_acc_free(&st->acc);
+  st->retry_after[0] = '\0';
   int rc = ms__fx(ctx, MS_FX_MODEL_REQUEST, st->id, st->model_seq + 1, 0, body, strlen(body));
   ms_free(body);
   if (rc) return rc;
@@ -545,7 +575,7 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
   cJSON *msg = ms_llm_acc_to_message(&st->acc);
   if (!msg || !cJSON_AddItemToArray(st->messages, msg)) {
     cJSON_Delete(msg);
-    fail(ctx, st, MS_ERR_NOMEM, "out of memory");
+    fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
     return;
   }
   cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
@@ -562,7 +592,7 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
       cJSON *nid = cJSON_CreateString(tmp);
       if (!nid || !cJSON_ReplaceItemInObjectCaseSensitive(c, "id", nid)) {
         cJSON_Delete(nid);
-        fail(ctx, st, MS_ERR_NOMEM, "out of memory");
+        fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
         return;
       }
     }
@@ -571,7 +601,7 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
     st->state = ST_TOOLS;
   } else {
     if (push_text(st, "final", st->acc.content.data, st->acc.content.len)) {
-      fail(ctx, st, MS_ERR_NOMEM, "out of memory");
+      fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
       return;
     }
     st->state = ST_FINAL;
@@ -582,15 +612,16 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
 typedef struct sse_user {
   ms_ctx *ctx;
   ms_stream *st;
+  ms_err err; /* why an event stopped the feed */
 } sse_user;
 
 static int on_model_event(void *user, const ms_sse_event *ev) {
   sse_user *u = user;
   ms_buf delta = {0};
-  int rc = ms_llm_acc_chunk(&u->st->acc, ev->data, ev->data_len, &delta, &u->st->err);
+  int rc = ms_llm_acc_chunk(&u->st->acc, ev->data, ev->data_len, &delta, &u->err);
   if (!rc && delta.len) rc = push_text(u->st, "text", delta.data, delta.len);
   ms_buf_free(&delta);
-  if (rc && !u->st->err.code) ms_err_set(&u->st->err, rc, "out of memory");
+  if (rc && !u->err.code) ms_err_set(&u->err, rc, "out of memory reading the model's response");
   return rc;
 }
 
@@ -800,7 +831,10 @@ void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSO
                        cJSON_IsTrue(is_error), sc && !cJSON_IsNull(sc) ? sc : NULL);
   }
   if (rc) {
-    fail(ctx, st, rc, "out of memory");
+    ms_err e;
+    ms_err_set(&e, rc, "out of memory recording the result of tool '%s' of server '%s'",
+               ref->name, s->name);
+    fail(ctx, st, e.code, e.msg);
     return;
   }
   st->ncalls_done++;
@@ -821,12 +855,11 @@ void ms__stream_tool_progress(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const 
                                   : cJSON_AddNullToObject(o, "total") != NULL) &&
            (cJSON_IsString(message) ? cJSON_AddStringToObject(o, "message", message->valuestring) != NULL
                                     : cJSON_AddNullToObject(o, "message") != NULL);
-  if (!ok) {
-    cJSON_Delete(o);
-    fail(ctx, st, MS_ERR_NOMEM, "out of memory");
+  if (!ok || push_step(st, o)) {
+    if (!ok) cJSON_Delete(o);
+    fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the progress of a tool call");
     return;
   }
-  if (push_step(st, o)) fail(ctx, st, MS_ERR_NOMEM, "out of memory");
   wake(ctx, st);
 }
 
@@ -855,7 +888,9 @@ static void advance(ms_ctx *ctx, ms_stream *st) {
           ms_session *s = ms__session_get(ctx, st->sids[i]);
           int h = ms__session_health(s);
           if (h < 0) {
-            fail(ctx, st, h, s->err.len ? s->err.msg : "a session closed during setup");
+            ms_err er;
+            ms_err_set(&er, h, "server '%s' closed while the stream was starting", s->name);
+            fail(ctx, st, h, s->err.len ? s->err.msg : er.msg);
             return;
           }
           if (h == 0) {
@@ -887,7 +922,9 @@ static void advance(ms_ctx *ctx, ms_stream *st) {
         return;
     }
     if (rc) {
-      fail(ctx, st, rc, "out of memory");
+      fail(ctx, st, rc, st->state == ST_SETUP ? "out of memory listing the servers' tools"
+                        : st->state == ST_TOOLS ? "out of memory calling a tool"
+                                                : "out of memory building the model request");
       return;
     }
   }
@@ -975,15 +1012,15 @@ MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t id, int32_t seq, uin
   ms_stream *st = model_target(ctx, id, seq, len, &rc);
   if (!st) return rc;
   MS_ALLOC_SCOPE(st->acct);
-  sse_user u = {ctx, st};
+  sse_user u = {ctx, st, {0}};
   size_t before = st->qlen;
   int r = ms_sse_feed(&st->sse, ctx->input.data, len, on_model_event, &u);
   if (r) {
-    if (!st->err.code && r == MS_ERR_LIMIT)
-      ms_err_set(&st->err, r, "model stream: an event over the %zu-byte limit", ctx->max_message);
-    else if (!st->err.code)
-      ms_err_set(&st->err, r, "out of memory reading the model stream");
-    fail(ctx, st, st->err.code, st->err.msg);
+    if (!u.err.code && r == MS_ERR_LIMIT)
+      ms_err_set(&u.err, r, "model stream: an event over the %zu-byte limit", ctx->max_message);
+    else if (!u.err.code)
+      ms_err_set(&u.err, r, "out of memory reading the model stream");
+    model_fail(ctx, st, u.err.code, u.err.msg);
   } else if (st->qlen != before) {
     wake(ctx, st);
   }
@@ -1014,28 +1051,47 @@ MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int3
     return 0;
   }
   if (status != 200) {
-    ms_llm_http_error(&e, status, body, len);
-    fail(ctx, st, e.code, e.msg);
+    ms_llm_http_error(&e, status, body, len, st->retry_after);
+    if (!st->err.code && status > 0) st->err_status = status;
+    model_fail(ctx, st, e.code, e.msg);
     return 0;
   }
   if (len) {
     int r = ms_llm_acc_message(&st->acc, body, len, &e);
     if (!r && st->acc.content.len) r = push_text(st, "text", st->acc.content.data, st->acc.content.len);
     if (r) {
-      if (!e.code) ms_err_set(&e, r, "out of memory");
-      fail(ctx, st, e.code, e.msg);
+      if (!e.code) ms_err_set(&e, r, "out of memory reading the model's response");
+      model_fail(ctx, st, e.code, e.msg);
       return 0;
     }
   } else if (!st->acc.finished) {
     /* a stream that stops without finish_reason or [DONE] was cut off: a
      * partial answer must not pass for a final one, nor half a tool call run */
-    fail(ctx, st, MS_ERR_LLM_PROTOCOL,
-         "the model's response stream ended before its finish_reason or [DONE] (connection cut?)");
+    model_fail(ctx, st, MS_ERR_LLM_PROTOCOL,
+               "the model's response stream ended before its finish_reason or [DONE] (connection cut?)");
     return 0;
   }
   finish_model(ctx, st);
   wake(ctx, st);
   return 0;
+}
+
+MS_EXPORT int32_t ms_stream_model_retry_after(ms_ctx *ctx, int32_t id, int32_t seq, uint32_t len) {
+  int32_t rc = 0;
+  ms_stream *st = model_target(ctx, id, seq, len, &rc);
+  if (!st) return rc;
+  size_t n = len < sizeof st->retry_after - 1 ? len : sizeof st->retry_after - 1;
+  for (size_t i = 0; i < n; i++) { /* a header value: printable ASCII, shown in a message */
+    char c = (char)ctx->input.data[i];
+    st->retry_after[i] = c >= 0x20 && c < 0x7f ? c : '?';
+  }
+  st->retry_after[n] = '\0';
+  return 0;
+}
+
+MS_EXPORT int32_t ms_stream_error_status(ms_ctx *ctx, int32_t id) {
+  ms_stream *st = ms__stream_get(ctx, id);
+  return st ? st->err_status : 0;
 }
 
 MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t id) {

@@ -161,6 +161,7 @@ export class MCPAgent {
     config: (query) => ({
       query,
       model: typeof this.#llm === "function" ? "" : (this.#llm.model ?? ""),
+      endpoint: endpointName(this.#llm), // names it in the core's error messages
       systemPrompt: this.#options.systemPrompt ?? null,
       maxSteps: this.#options.maxSteps,
       requestTimeoutMs: this.#options.requestTimeoutMs ?? null,
@@ -184,6 +185,17 @@ export class MCPAgent {
         this.#history.push({ role: "user", content: query }, { role: "assistant", content: final.text });
     },
   };
+}
+
+/** How error messages name the model endpoint: the URL posted to, without credentials or query. */
+function endpointName(llm) {
+  if (typeof llm === "function") return "the llm function";
+  try {
+    const url = new URL(String(llm.baseURL).trim(), globalThis.location?.href);
+    return `${url.origin}${url.pathname.replace(/\/+$/, "")}/chat/completions`;
+  } catch {
+    return "the model endpoint";
+  }
 }
 
 /** The public async iterator of an agent run. */

@@ -342,11 +342,11 @@ static void message_should_refuse_what_is_not_an_assistant_message(void) {
 static void http_error_should_give_the_message_and_a_hint(void) {
   static const struct { int status; const char *body; const char *msg; } cases[] = {
       {401, "{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\"}}",
-       "model endpoint answered HTTP 401: Incorrect API key provided (check llm.apiKey / OPENAI_API_KEY)"},
-      {403, "forbidden", "model endpoint answered HTTP 403: forbidden (check llm.apiKey / OPENAI_API_KEY)"},
+       "model endpoint answered HTTP 401 (check llm.apiKey / OPENAI_API_KEY): Incorrect API key provided"},
+      {403, "forbidden", "model endpoint answered HTTP 403 (check llm.apiKey / OPENAI_API_KEY): forbidden"},
       {404, "{\"error\":\"model not found\"}",
-       "model endpoint answered HTTP 404: model not found (check llm.baseURL and llm.model)"},
-      {429, "{\"message\":\"slow down\"}", "model endpoint answered HTTP 429: slow down (rate limited: retry later)"},
+       "model endpoint answered HTTP 404 (check llm.baseURL and llm.model): model not found"},
+      {429, "{\"message\":\"slow down\"}", "model endpoint answered HTTP 429 (rate limited: retry later): slow down"},
       {500, "", "model endpoint answered HTTP 500: (empty body)"},
       {502, "<html>Bad gateway</html>", "model endpoint answered HTTP 502: <html>Bad gateway</html>"},
       {0, "connect ECONNREFUSED 127.0.0.1:8080", "model request failed: connect ECONNREFUSED 127.0.0.1:8080"},
@@ -354,17 +354,37 @@ static void http_error_should_give_the_message_and_a_hint(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     ms_err err = {0};
-    ms_llm_http_error(&err, cases[i].status, cases[i].body, strlen(cases[i].body));
+    ms_llm_http_error(&err, cases[i].status, cases[i].body, strlen(cases[i].body), NULL);
     T_EQ(err.code, MS_ERR_LLM_HTTP);
     T_MEM(err.msg, err.len, cases[i].msg);
   }
+}
+
+static void http_error_should_give_retry_after_before_a_body_that_may_be_cut(void) {
+  static const struct { int status; const char *retry_after; const char *msg; } cases[] = {
+      {429, "20", "model endpoint answered HTTP 429 (rate limited; Retry-After: 20): slow down"},
+      {429, "Wed, 21 Oct 2026 07:28:00 GMT",
+       "model endpoint answered HTTP 429 (rate limited; Retry-After: Wed, 21 Oct 2026 07:28:00 GMT): slow down"},
+      {503, "120", "model endpoint answered HTTP 503 (Retry-After: 120): slow down"},
+      {429, "", "model endpoint answered HTTP 429 (rate limited: retry later): slow down"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ms_err err = {0};
+    ms_llm_http_error(&err, cases[i].status, "{\"message\":\"slow down\"}", 23, cases[i].retry_after);
+    T_MEM(err.msg, err.len, cases[i].msg);
+  }
+  char body[2000];
+  memset(body, 'x', sizeof body);
+  ms_err err = {0};
+  ms_llm_http_error(&err, 429, body, sizeof body, "7");
+  T_OK(strstr(err.msg, "HTTP 429 (rate limited; Retry-After: 7): xxx") != NULL);
 }
 
 static void http_error_should_cut_a_long_body(void) {
   char body[1000];
   memset(body, 'x', sizeof body);
   ms_err err = {0};
-  ms_llm_http_error(&err, 500, body, sizeof body);
+  ms_llm_http_error(&err, 500, body, sizeof body, NULL);
   T_EQ(err.len, strlen("model endpoint answered HTTP 500: ") + 200);
 }
 
@@ -417,7 +437,8 @@ static void stream_should_fail_with_the_http_error_of_the_model(void) {
   h_model_end(&h, st, 1, 401, "{\"error\":{\"message\":\"Invalid key\"}}");
   h_take(&h);
   T_EQ(h_run(&h, st), MS_ERR_LLM_HTTP);
-  T_OK(h_has(&h, "ERROR -9 model endpoint answered HTTP 401: Invalid key (check llm.apiKey / OPENAI_API_KEY)\n"));
+  T_OK(h_has(&h, "ERROR -9 model 'm': model endpoint answered HTTP 401 (check llm.apiKey / OPENAI_API_KEY): Invalid key\n"));
+  T_EQ(ms_stream_error_status(h.ctx, st), 401);
   T_EQ(h.model_aborts[st], 0); /* the request had ended */
   T_EQ(h_run(&h, st), MS_DONE);
   h_free(&h);
@@ -443,6 +464,52 @@ static void stream_should_fail_with_the_hosts_own_code_for_a_negative_status(voi
   }
 }
 
+/* Every error of the model path names the endpoint (the stream's "endpoint",
+ * e.g. the URL the host posts to) and what happened; an HTTP error keeps its
+ * status, and a 429 its Retry-After. */
+static void stream_errors_should_name_the_endpoint_and_keep_status_and_retry_after(void) {
+  static const char *const cfg = "{\"model\":\"m\",\"endpoint\":\"http://m.test/v1/chat/completions\",\"query\":\"hi\"}";
+  host h;
+  int st = model_stream(&h, cfg);
+  h_in(&h, "30", 2);
+  T_EQ(ms_stream_model_retry_after(h.ctx, st, 1, 2), 0);
+  h_model_end(&h, st, 1, 429, "{\"error\":{\"message\":\"Rate limit reached\"}}");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_ERR_LLM_HTTP);
+  T_OK(h_has(&h, "ERROR -9 http://m.test/v1/chat/completions: model endpoint answered HTTP 429 (rate limited; Retry-After: 30): Rate limit reached\n"));
+  T_EQ(ms_stream_error_status(h.ctx, st), 429);
+  h_free(&h);
+  /* a stream error, a protocol error, a cut stream: the endpoint, no status */
+  static const struct { const char *feed; int code; const char *msg; } rows[] = {
+      {"data: {\"error\":{\"message\":\"context length exceeded\"}}\n\n", MS_ERR_LLM_HTTP,
+       "ERROR -9 http://m.test/v1/chat/completions: model endpoint reported an error: context length exceeded\n"},
+      {"data: {oops}\n\n", MS_ERR_LLM_PROTOCOL, "ERROR -10 http://m.test/v1/chat/completions: model stream sent malformed JSON: {oops}\n"},
+      {"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n", MS_ERR_LLM_PROTOCOL,
+       "ERROR -10 http://m.test/v1/chat/completions: the model's response stream ended before its finish_reason or [DONE]"},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    st = model_stream(&h, cfg);
+    h_model_feed(&h, st, 1, rows[i].feed);
+    h_model_end(&h, st, 1, 200, NULL);
+    h_take(&h);
+    T_EQ(h_run(&h, st), rows[i].code);
+    if (!h_has(&h, rows[i].msg)) T_FAIL("want %s in\n%s", rows[i].msg, h_log(&h));
+    t_checks++;
+    T_EQ(ms_stream_error_status(h.ctx, st), 0);
+    h_free(&h);
+  }
+  /* a network failure: the host's message names the URL already */
+  st = model_stream(&h, cfg);
+  h_model_end(&h, st, 1, 0, "could not reach the model at POST http://m.test/v1/chat/completions: ECONNREFUSED");
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_ERR_LLM_HTTP);
+  T_OK(h_has(&h, "ERROR -9 model request failed: could not reach the model at POST http://m.test/v1/chat/completions: ECONNREFUSED\n"));
+  T_EQ(ms_stream_error_status(h.ctx, st), 0);
+  /* a late Retry-After (for an ended request) is ignored */
+  T_EQ(ms_stream_model_retry_after(h.ctx, st, 1, 0), 0);
+  h_free(&h);
+}
+
 static void stream_should_fail_on_an_error_event_and_abort_the_request(void) {
   host h;
   int st = model_stream(&h, NULL);
@@ -453,7 +520,7 @@ static void stream_should_fail_on_an_error_event_and_abort_the_request(void) {
   T_OK(h_has(&h, "MODEL_ABORT 1 1\n"));
   T_EQ(h_run(&h, st), MS_ERR_LLM_HTTP);
   T_OK(!h_has(&h, "never"));
-  T_OK(h_has(&h, "ERROR -9 model endpoint reported an error: context length exceeded\n"));
+  T_OK(h_has(&h, "ERROR -9 model 'm': model endpoint reported an error: context length exceeded\n"));
   /* late feeds of the aborted request are ignored */
   T_EQ(h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n"), 0);
   T_EQ(h_model_end(&h, st, 1, 200, NULL), 0);
@@ -468,7 +535,7 @@ static void stream_should_fail_on_malformed_json_in_the_stream(void) {
   h_model_feed(&h, st, 1, "data: {oops}\n\n");
   h_take(&h);
   T_EQ(h_run(&h, st), MS_ERR_LLM_PROTOCOL);
-  T_OK(h_has(&h, "ERROR -10 model stream sent malformed JSON: {oops}\n"));
+  T_OK(h_has(&h, "ERROR -10 model 'm': model stream sent malformed JSON: {oops}\n"));
   h_free(&h);
 }
 
@@ -509,7 +576,7 @@ static void stream_should_fail_when_the_model_stream_is_cut_before_it_finishes(v
   h_model_end(&h, st, 1, 200, NULL); /* the body ended cleanly, but mid-answer */
   h_take(&h);
   T_EQ(h_run(&h, st), MS_ERR_LLM_PROTOCOL);
-  T_OK(h_has(&h, "ERROR -10 the model's response stream ended before its finish_reason or [DONE]"));
+  T_OK(h_has(&h, "ERROR -10 model 'm': the model's response stream ended before its finish_reason or [DONE]"));
   T_OK(!h_has(&h, "tool_call"));
   T_EQ(h_run(&h, st), MS_DONE);
   h_free(&h);
@@ -536,10 +603,12 @@ int main(void) {
   T_RUN(message_should_refuse_what_is_not_an_assistant_message);
   T_RUN(http_error_should_give_the_message_and_a_hint);
   T_RUN(http_error_should_cut_a_long_body);
+  T_RUN(http_error_should_give_retry_after_before_a_body_that_may_be_cut);
   T_RUN(stream_should_yield_text_steps_from_sse_chunks_and_a_final_step);
   T_RUN(stream_should_take_a_whole_json_response_at_the_end);
   T_RUN(stream_should_fail_with_the_http_error_of_the_model);
   T_RUN(stream_should_fail_with_the_hosts_own_code_for_a_negative_status);
+  T_RUN(stream_errors_should_name_the_endpoint_and_keep_status_and_retry_after);
   T_RUN(stream_should_fail_on_an_error_event_and_abort_the_request);
   T_RUN(stream_should_fail_on_malformed_json_in_the_stream);
   T_RUN(stream_should_fail_on_a_model_event_over_the_limit);
