@@ -170,8 +170,12 @@ static void wake(ms_ctx *ctx, ms_stream *st) {
 
 void ms__stream_wake_taken(ms_ctx *ctx, int32_t st_id) {
   ms_stream *st = ms__stream_get(ctx, st_id);
-  /* the room of the WAKE just taken is free: it is the reserve again */
-  if (st && !st->rsv_wake && ms__fx_reserve(ctx, 1, 0) == 0) st->rsv_wake = 1;
+  /* the room of the WAKE just taken is free: it is the reserve again (taken
+   * without allocating: the payloads being handed out must not move) */
+  if (st && !st->rsv_wake && ctx->capfx - ctx->nfx > ctx->rsv_recs) {
+    ctx->rsv_recs++;
+    st->rsv_wake = 1;
+  }
 }
 
 /* The stream-end event, into its reserved room. */
