@@ -87,8 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       int qualified_clash = 0;
       for (size_t j = 0; j < n; j++) {
         size_t sl = strlen(servers[j]);
-        if (!strncmp(tools[i], servers[j], sl) && !strncmp(tools[i] + sl, "__", 2) &&
-            strcmp(servers[j], servers[i]) != 0)
+        if (j != i && !strncmp(tools[i], servers[j], sl) && !strncmp(tools[i] + sl, "__", 2) &&
+            !strcmp(tools[i] + sl + 2, tools[j]))
           qualified_clash = 1;
       }
       CHECK(qualified_clash);
