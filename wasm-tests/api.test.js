@@ -446,6 +446,34 @@ test("disallowedTools: absent from the model's tools; a call to one is an error 
   await assertClean();
 });
 
+test("tool-call arguments that are not exactly one JSON object are an error result, never an MCP call (issue 5 item 7)", async () => {
+  const s = loggedServer();
+  const bad = ['{"a":2,"b":40} garbage', '{"a":2,"b":40}{"a":1,"b":1}', "[2,40]", "null"];
+  const m = await model([
+    { toolCalls: bad.map((args, i) => ({ id: `b${i}`, name: "get-sum", arguments: args })) },
+    { toolCalls: [{ id: "ok", name: "get-sum", arguments: ' {"a":2,"b":40}\n' }] },
+    { text: "fine" },
+  ]);
+  const agent = new MCPAgent({ runtime, llm: { baseURL: m.baseURL }, mcpServers: { everything: s.config } });
+  const steps = [];
+  for await (const step of agent.stream("add")) steps.push(step);
+  for (let i = 0; i < bad.length; i++) {
+    const call = steps.find((x) => x.type === "tool_call" && x.id === `b${i}`);
+    assert.deepEqual(call, { type: "tool_call", id: `b${i}`, server: null, name: "get-sum", arguments: {} }, bad[i]);
+    const result = steps.find((x) => x.type === "tool_result" && x.id === `b${i}`);
+    assert.equal(result.isError, true);
+    assert.equal(result.server, null);
+    assert.match(result.content[0].text, /not a JSON object/);
+    assert.ok(m.requests[1].messages.some((x) => x.role === "tool" && x.tool_call_id === `b${i}` && /not a JSON object/.test(x.content)),
+      "the model is told");
+  }
+  assert.equal(steps.find((x) => x.type === "tool_call" && x.id === "ok").server, "everything");
+  assert.deepEqual(s.toolCalls(), ["get-sum"], "only the well-formed call reached the server");
+  assert.equal(steps.at(-1).text, "fine");
+  assert.deepEqual(pidsWithTag(s.tag), []);
+  await assertClean();
+});
+
 test("an unknown tool name from the model is an error result, never an MCP call", async () => {
   const s = loggedServer();
   const m = await model([
