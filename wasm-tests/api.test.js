@@ -655,6 +655,7 @@ test("the model answering HTTP 401: LLM_HTTP, the message mentions the apiKey; o
     assert.match(e.message, /apiKey/);
     // it names the endpoint (issue 5 item 14)
     assert.ok(e.message.startsWith(`${m.baseURL}/chat/completions: `), e.message);
+    assert.equal(e.status, 401);
     assert.deepEqual(pidsWithTag(s.tag), []);
     return true;
   });
@@ -675,6 +676,7 @@ test("a model endpoint that is not listening: LLM_HTTP", async () => {
     assert.ok(e instanceof MCPStreamError);
     assert.equal(e.code, "LLM_HTTP");
     assert.match(e.message, new RegExp(String(port)));
+    assert.equal(e.status, undefined, "no HTTP status: the endpoint never answered");
     assert.deepEqual(pidsWithTag(s.tag), []);
     return true;
   });
