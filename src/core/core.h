@@ -274,10 +274,8 @@ cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc);
 char *ms_llm_build_request(const char *model, const cJSON *messages,
                            const cJSON *tools);
 /* Turns an HTTP error body into a one-line message (error.message if JSON),
- * with a hint for the status and the Retry-After value (NUL-terminated, or
- * NULL/empty when the response had none) before the body text. */
-void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len,
-                       const char *retry_after);
+ * with a hint for the status before the body text (which may be cut). */
+void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);
 
 /* ---- names.c: tool names the model sees ------------------------------------ */
 

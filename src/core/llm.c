@@ -253,8 +253,7 @@ char *ms_llm_build_request(const char *model, const cJSON *messages, const cJSON
   return out;
 }
 
-void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len,
-                       const char *retry_after) {
+void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len) {
   cJSON *root = len ? ms__json_parse(body, len) : NULL;
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
   const cJSON *m = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : e;
@@ -263,20 +262,11 @@ void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len,
   int tlen = text ? (int)strlen(text) : (int)(len > 200 ? 200 : len);
   if (!text) text = len ? body : "(empty body)";
   if (!len && !cJSON_IsString(m)) tlen = (int)strlen(text);
-  /* the hint and Retry-After come before the body text, which may be cut */
-  char hint[160];
-  const char *ra = retry_after && retry_after[0] ? retry_after : NULL;
-  if (status == 429 && ra)
-    snprintf(hint, sizeof hint, " (rate limited; Retry-After: %.64s)", ra);
-  else if (status == 429)
-    snprintf(hint, sizeof hint, " (rate limited: retry later)");
-  else if (ra)
-    snprintf(hint, sizeof hint, " (Retry-After: %.64s)", ra);
-  else
-    snprintf(hint, sizeof hint, "%s",
-             status == 401 || status == 403 ? " (check llm.apiKey / OPENAI_API_KEY)"
-             : status == 404               ? " (check llm.baseURL and llm.model)"
-                                           : "");
+  /* the hint comes before the body text, which may be cut */
+  const char *hint = status == 401 || status == 403 ? " (check llm.apiKey / OPENAI_API_KEY)"
+                     : status == 404               ? " (check llm.baseURL and llm.model)"
+                     : status == 429               ? " (rate limited: retry later)"
+                                                   : "";
   if (status == 0)
     ms_err_set(err, MS_ERR_LLM_HTTP, "model request failed: %.*s", tlen, text);
   else

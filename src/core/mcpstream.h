@@ -318,18 +318,6 @@ MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,
  * negative value is MS_ERR_LLM_HTTP) and input[0..len) as its message, verbatim. */
 MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t st, int32_t seq,
                                       int32_t status, uint32_t len);
-/* Optional, before ms_stream_model_end of an HTTP error: input[0..len) is the
- * response's Retry-After header value as sent (delta-seconds or an HTTP date;
- * cut to 71 bytes, bytes outside printable ASCII shown as '?'). The error
- * message then gives it: "... answered HTTP 429 (rate limited; Retry-After:
- * 20): ...". Late calls (an aborted or old request) are ignored. */
-MS_EXPORT int32_t ms_stream_model_retry_after(ms_ctx *ctx, int32_t st, int32_t seq,
-                                              uint32_t len);
-/* The HTTP status of the model response whose error ended the stream
- * (MS_ERR_LLM_HTTP after ms_stream_model_end with a status other than 200
- * and 0), or 0 when the stream did not end that way. For the JS error's
- * `status`. Valid until ms_stream_free. */
-MS_EXPORT int32_t ms_stream_error_status(ms_ctx *ctx, int32_t st);
 /* Frees a stream. Only allowed after it reported MS_DONE or an error (else
  * MS_ERR_STATE). */
 MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t st);

@@ -70,8 +70,6 @@ struct ms_stream {
   /* model request */
   int32_t model_seq;
   int model_inflight;
-  int err_status;     /* HTTP status of the model response whose error ended it */
-  char retry_after[72]; /* Retry-After of the current model response ("": none) */
   ms_sse sse;
   ms_llm_acc acc;
   /* tool calls of the last assistant message */
@@ -542,7 +540,6 @@ static int start_model(ms_ctx *ctx, ms_stream *st) {
   ms_sse_free(&st->sse);
   ms_sse_init(&st->sse, ctx->max_message);
   ms_llm_acc_free(&st->acc);
-  st->retry_after[0] = '\0';
   int rc = ms__fx(ctx, MS_FX_MODEL_REQUEST, st->id, st->model_seq + 1, 0, body, strlen(body));
   ms_free(body);
   if (rc) return rc;
@@ -1055,8 +1052,7 @@ MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int3
     return 0;
   }
   if (status != 200) {
-    ms_llm_http_error(&e, status, body, len, st->retry_after);
-    if (!st->err.code && status > 0) st->err_status = status;
+    ms_llm_http_error(&e, status, body, len);
     model_fail(ctx, st, e.code, e.msg);
     return 0;
   }
@@ -1078,24 +1074,6 @@ MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int3
   finish_model(ctx, st);
   wake(ctx, st);
   return 0;
-}
-
-MS_EXPORT int32_t ms_stream_model_retry_after(ms_ctx *ctx, int32_t id, int32_t seq, uint32_t len) {
-  int32_t rc = 0;
-  ms_stream *st = model_target(ctx, id, seq, len, &rc);
-  if (!st) return rc;
-  size_t n = len < sizeof st->retry_after - 1 ? len : sizeof st->retry_after - 1;
-  for (size_t i = 0; i < n; i++) { /* a header value: printable ASCII, shown in a message */
-    char c = (char)ctx->input.data[i];
-    st->retry_after[i] = c >= 0x20 && c < 0x7f ? c : '?';
-  }
-  st->retry_after[n] = '\0';
-  return 0;
-}
-
-MS_EXPORT int32_t ms_stream_error_status(ms_ctx *ctx, int32_t id) {
-  ms_stream *st = ms__stream_get(ctx, id);
-  return st ? st->err_status : 0;
 }
 
 MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t id) {

@@ -6,6 +6,7 @@ import { coreError, coreStatus, invalidArgument, AbortError, MCPStreamError, Run
 import { resolveRuntime, validateServers } from "./shared.js";
 import { MCPClient } from "./client.js";
 import { onAbort } from "./abort.js";
+import { chatCompletionsURL } from "./hosts/model.js";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -187,14 +188,13 @@ export class MCPAgent {
   };
 }
 
-/** How error messages name the model endpoint: the URL posted to, without credentials or query. */
+/** How error messages name the model endpoint: as the model host does (hosts/model.js). */
 function endpointName(llm) {
   if (typeof llm === "function") return "the llm function";
   try {
-    const url = new URL(String(llm.baseURL).trim(), globalThis.location?.href);
-    return `${url.origin}${url.pathname.replace(/\/+$/, "")}/chat/completions`;
+    return chatCompletionsURL(llm.baseURL);
   } catch {
-    return "the model endpoint";
+    return String(llm.baseURL);
   }
 }
 

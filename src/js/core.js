@@ -190,13 +190,6 @@ export class Core {
     if (bytes && bytes.length > most) bytes = bytes.subarray(0, most);
     return x.ms_stream_model_end(this.#ctx, st, seq, status, bytes ? this.#put(bytes) : 0);
   }
-  /** Before streamModelEnd of an HTTP error: the response's Retry-After header value (a string). */
-  streamModelRetryAfter(st, seq, value) {
-    const x = this.#x; if (!x) return 0;
-    return x.ms_stream_model_retry_after(this.#ctx, st, seq, this.#put(String(value)));
-  }
-  /** The HTTP status of the model response whose error ended the stream (0: none); before streamFree. */
-  streamErrorStatus(st) { return this.#x ? this.#x.ms_stream_error_status(this.#ctx, st) : 0; }
   streamFree(st) { return this.#x ? this.#x.ms_stream_free(this.#ctx, st) : 0; }
 
   // ---- time (the runtime's one timer)
