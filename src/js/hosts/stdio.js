@@ -60,12 +60,15 @@ function installExitHook() {
   process.on("exit", killAllSync);
 }
 
-/* Synchronously: one /proc scan (the process is going away; blocking does not matter now) to
- * find the descendants that left their groups, then SIGKILL every live tree. */
+/* Synchronously (the process is going away; blocking does not matter now): a /proc scan to
+ * find the descendants that left their groups, then SIGKILL every live tree — twice, because
+ * a descendant can leave its group (setsid) between the scan and the group's SIGKILL; the
+ * second scan finds it by its server's tag even when its parent is already gone. */
 function killAllSync() {
-  if (liveTransports.size === 0) return;
-  const procs = scanProcSync();
-  for (const transport of [...liveTransports]) transport.killSync(procs);
+  for (let pass = 0; pass < 2 && liveTransports.size > 0; pass++) {
+    const procs = scanProcSync();
+    for (const transport of [...liveTransports]) transport.killSync(procs);
+  }
 }
 
 /* Servers run in their own process groups, so a Ctrl-C in the terminal does not reach
