@@ -19,13 +19,7 @@
  * ms_ctx_free. */
 #include "host.h"
 
-#define CHECK(cond)                                                 \
-  do {                                                              \
-    if (!(cond)) {                                                  \
-      fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-      abort();                                                      \
-    }                                                               \
-  } while (0)
+#include "fuzz.h"
 
 static const h_server servers[] = {
     {"everything", NULL,

@@ -14,13 +14,7 @@
 
 #include "core.h"
 
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-      abort();                                                          \
-    }                                                                   \
-  } while (0)
+#include "fuzz.h"
 
 #define MAX_TOOLS 24
 

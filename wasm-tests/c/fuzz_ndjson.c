@@ -14,10 +14,7 @@
 
 #include "internal.h"
 
-#define CHECK(cond) \
-  do {              \
-    if (!(cond)) abort(); \
-  } while (0)
+#include "fuzz.h"
 
 /* A log of reports in libc memory: per report, a tag byte ('L' line,
  * 'O' overflow), then for lines the length (size_t) and the bytes. */

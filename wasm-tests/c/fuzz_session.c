@@ -28,13 +28,7 @@
  * no allocation is live. */
 #include "host.h"
 
-#define CHECK(cond)                                                 \
-  do {                                                              \
-    if (!(cond)) {                                                  \
-      fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-      abort();                                                      \
-    }                                                               \
-  } while (0)
+#include "fuzz.h"
 
 static const char model_call[] =
     "data: {\"choices\":[{\"delta\":{\"content\":\"calling\",\"tool_calls\":[{\"index\":0,\"id\":\"c\","

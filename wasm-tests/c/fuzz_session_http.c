@@ -12,13 +12,7 @@
  * live after ms_ctx_free. */
 #include "host.h"
 
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-      abort();                                                          \
-    }                                                                   \
-  } while (0)
+#include "fuzz.h"
 
 static const char model_call[] =
     "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\","

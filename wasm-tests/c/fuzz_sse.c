@@ -18,10 +18,7 @@
 
 #include "internal.h"
 
-#define CHECK(cond) \
-  do {              \
-    if (!(cond)) abort(); \
-  } while (0)
+#include "fuzz.h"
 
 /* A log of events in libc memory: per event, for each of type, id, data the
  * length (size_t) and the bytes, then retry (long). */
