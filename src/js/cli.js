@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// cli.js — `mcpstream demo` (what `npm start` runs) and `mcpstream run`.
+// cli.js — `mcpstream demo` (what `npm start` runs), `mcpstream run` and
+// `mcpstream conformance-client` (driven by the official MCP conformance runner).
 import { readFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { createRuntime, MCPAgent } from "./index.js";
+import { SCENARIOS, runConformanceScenario } from "./conformance.js";
+
+const CONFORMANCE_SCENARIOS = Object.keys(SCENARIOS).join(", ");
 
 const USAGE = `usage:
   mcpstream demo [question]
@@ -13,6 +17,10 @@ const USAGE = `usage:
       (the model is a local stand-in unless OPENAI_BASE_URL is set)
   mcpstream run --config mcp.json [options] "question"
       a Claude-Desktop { "mcpServers": { ... } } or VS Code { "servers": { ... } } config
+  mcpstream conformance-client <serverUrl>
+      the client side of the official MCP conformance runner (@modelcontextprotocol/conformance):
+      runs the scenario named by $MCP_CONFORMANCE_SCENARIO against serverUrl over Streamable HTTP
+      (${CONFORMANCE_SCENARIOS})
   mcpstream --version
 options:
   --base-url URL     OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)
@@ -232,6 +240,15 @@ async function main(argv) {
     } finally {
       await model.close();
     }
+  }
+  if (command === "conformance-client") {
+    const scenario = process.env.MCP_CONFORMANCE_SCENARIO;
+    if (!scenario) throw new UsageError("conformance-client needs the scenario's name in MCP_CONFORMANCE_SCENARIO");
+    if (!Object.hasOwn(SCENARIOS, scenario))
+      throw new UsageError(`unknown conformance scenario '${scenario}' (MCP_CONFORMANCE_SCENARIO); known: ${CONFORMANCE_SCENARIOS}`);
+    if (opts.positional.length !== 1) throw new UsageError("conformance-client needs exactly one argument: the server's URL");
+    await runConformanceScenario(scenario, opts.positional[0]); // a failure: exit code 1, the message on stderr
+    return 0;
   }
   throw new UsageError(`unknown command '${command}'`);
 }
