@@ -128,6 +128,7 @@ function throughputResult(r) {
   if (scenario === "flood") ((extra.floodDelivered ??= {})[lib] ??= []).push(`${r.delivered}/${r.work}`);
   // wasm memory never shrinks: its size after the 10 MB results is its peak
   if (scenario === "r10m" && r.wasmHeapBytes) record("memory.peakHeapPerMessage", lib, r.wasmHeapBytes / r.bytesPerCall);
+  if (scenario === "r10m" && r.wasmPeakAllocatedBytes) record("memory.peakAllocatedPerMessage", lib, r.wasmPeakAllocatedBytes / r.bytesPerCall);
 }
 
 async function coldstart(rep) {
@@ -180,6 +181,7 @@ async function streams(rep) {
     record("streams.rss", lib, r.perStream.rss);
     record("streams.jsHeap", lib, r.perStream.jsHeap);
     if (r.perStream.wasmHeap !== undefined) record("streams.wasmHeap", lib, r.perStream.wasmHeap);
+    if (r.perStream.wasmAllocated !== undefined) record("streams.wasmAllocated", lib, r.perStream.wasmAllocated);
     record("streams.createFirst", lib, r.creationMsPerStream.firstBlock);
     record("streams.createLast", lib, r.creationMsPerStream.lastBlock);
     record("streams.cycles", lib, r.cyclesPerSecond);
@@ -266,6 +268,7 @@ const META = {
   "agent.steps": ["agent steps (tool calls to echo) per second", "steps/s", "higher"],
   "agentCpu.steps": ["client CPU: agent step", "s", "lower"],
   "streams.wasmHeap": ["wasm memory per suspended stream", "bytes", "lower"],
+  "streams.wasmAllocated": ["wasm heap allocated per suspended stream", "bytes", "lower"],
   "streams.rss": ["RSS per suspended stream", "bytes", "lower"],
   "streams.jsHeap": ["JS heap (+external) per suspended stream", "bytes", "lower"],
   "streams.createFirst": ["create + first next(), first 1,000 streams", "ms/stream", "lower"],
@@ -273,6 +276,7 @@ const META = {
   "streams.cycles": ["create → first next() → return() cycles", "cycles/s", "higher"],
   "streams.leakedAllocations": ["live allocations left after the cycles", "count", "lower"],
   "memory.peakHeapPerMessage": ["peak wasm memory / message size (one 10 MB result)", "×", "lower"],
+  "memory.peakAllocatedPerMessage": ["peak wasm heap allocated / message size (one 10 MB result)", "×", "lower"],
   "earlyExit.p50": ["early exit: leave → resolved, p50", "ms", "lower"],
   "earlyExit.p95": ["early exit: leave → resolved, p95", "ms", "lower"],
   "earlyExit.goneAtResolve": ["early exit: server process gone when it resolved", "fraction", "higher"],

@@ -420,6 +420,34 @@ test("llm as an async function (request) => assistantMessage: gets messages and 
   await assertClean();
 });
 
+test("runtime.stats(): allocatedBytes rises with a suspended stream and comes back; peakAllocatedBytes keeps the most", async () => {
+  const rt = await createRuntime();
+  try {
+    const big = "z".repeat(300_000); // the answer passes through the core
+    const agent = new MCPAgent({ runtime: rt, llm: async () => ({ role: "assistant", content: big }) });
+    assert.equal(await agent.run("warm-up"), big); // the runtime's own buffers grow to their size here
+    const s0 = rt.stats();
+    for (const k of ["streamsOpen", "sessionsOpen", "liveAllocations", "heapBytes", "allocatedBytes", "peakAllocatedBytes"])
+      assert.ok(Number.isInteger(s0[k]) && s0[k] >= 0, `${k}: ${s0[k]}`);
+    assert.ok(s0.allocatedBytes > 0 && s0.allocatedBytes <= s0.peakAllocatedBytes && s0.peakAllocatedBytes <= s0.heapBytes);
+    const it = agent.stream("hi");
+    const first = await it.next();
+    assert.equal(first.value.type, "text");
+    const held = rt.stats();
+    assert.ok(held.allocatedBytes > s0.allocatedBytes, `${held.allocatedBytes} > ${s0.allocatedBytes} while a stream is suspended`);
+    assert.ok(held.peakAllocatedBytes >= held.allocatedBytes && held.peakAllocatedBytes >= s0.allocatedBytes + big.length,
+      `peak ${held.peakAllocatedBytes} counts the ${big.length}-byte answer`);
+    await it.return();
+    const end = rt.stats();
+    assert.equal(end.liveAllocations, 0);
+    assert.equal(end.allocatedBytes, s0.allocatedBytes, "the stream's bytes were given back");
+    assert.ok(end.peakAllocatedBytes >= held.peakAllocatedBytes, "the peak never goes down");
+  } finally {
+    await rt.dispose();
+  }
+  assert.equal(rt.stats().allocatedBytes, 0);
+});
+
 test("disallowedTools: absent from the model's tools; a call to one is an error result, never an MCP call", async () => {
   const s = loggedServer();
   const m = await model([

@@ -9,7 +9,8 @@
 //     step / the first text-delta part), and kept suspended there. Memory
 //     after minus before (both after GC), divided by <count>: RSS, JS heap and,
 //     for mcpstream, wasm memory (runtime.stats().heapBytes: the memory's size,
-//     which grows in steps and never shrinks). Creation time of the first and
+//     which grows in steps and never shrinks) and the bytes the core's
+//     allocator holds (runtime.stats().allocatedBytes: what the streams use). Creation time of the first and
 //     of the last 1,000 streams (flat is the goal). Then all are returned.
 //  2. <cycles> times: create → first next() → return(). For mcpstream,
 //     runtime.stats().liveAllocations must be back to where it was.
@@ -37,7 +38,10 @@ if (lib === "mcpstream") {
     if (r.value?.type !== "text") throw new Error(`mcpstream: first step is ${JSON.stringify(r.value)}`);
     return s;
   };
-  stats = () => { const s = runtime.stats(); return { wasmHeapBytes: s.heapBytes, liveAllocations: s.liveAllocations }; };
+  stats = () => {
+    const s = runtime.stats();
+    return { wasmHeapBytes: s.heapBytes, wasmAllocatedBytes: s.allocatedBytes, liveAllocations: s.liveAllocations };
+  };
   close = async () => { await client.close(); await runtime.dispose(); };
 } else if (lib === "ai") {
   const { streamText, simulateReadableStream } = await import("ai");
@@ -123,7 +127,8 @@ try {
   const per = (k) => (suspended[k] - before[k]) / count;
   const out = {
     lib, count, cycles, stoppedEarly: count < countWanted || cycles < cyclesWanted,
-    perStream: { rss: per("rss"), jsHeap: per("jsHeap"), ...(before.wasmHeapBytes !== undefined && { wasmHeap: per("wasmHeapBytes") }) },
+    perStream: { rss: per("rss"), jsHeap: per("jsHeap"),
+      ...(before.wasmHeapBytes !== undefined && { wasmHeap: per("wasmHeapBytes"), wasmAllocated: per("wasmAllocatedBytes") }) },
     creationMsPerStream: { firstBlock: firstBlockMs / BLOCK, lastBlock: lastBlockMs / BLOCK, block: BLOCK },
     cyclesPerSecond: cycles / seconds,
     ...(before.liveAllocations !== undefined && {

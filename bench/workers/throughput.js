@@ -82,7 +82,12 @@ async function payloadRun(c, { tool, inFlight = 1 }) {
     return { work: n, bytesPerCall: bytes };
   })();
   check(last); // the whole payload arrived intact
-  if (c.runtime) heapAfter = c.runtime.stats().heapBytes; // wasm memory never shrinks: its peak
+  let allocatedPeak = null;
+  if (c.runtime) {
+    const st = c.runtime.stats();
+    heapAfter = st.heapBytes; // wasm memory never shrinks: its peak
+    allocatedPeak = st.peakAllocatedBytes; // the most the core's allocator held at once
+  }
   const value = spec.unit === "MB/s" ? (n * bytes) / MB / r.seconds : n / r.seconds;
-  return { ...r, value, ...(heapAfter !== null && { wasmHeapBytes: heapAfter }) };
+  return { ...r, value, ...(heapAfter !== null && { wasmHeapBytes: heapAfter, wasmPeakAllocatedBytes: allocatedPeak }) };
 }

@@ -24,6 +24,7 @@ typedef union ms_hdr {
 static ms_account *current; /* the account charged now (MS_ALLOC_SCOPE) */
 static long live_allocs;
 static long live_bytes;
+static long peak_bytes;     /* the most live_bytes ever was */
 static long fail_countdown; /* 0: off; 1: the next allocation fails */
 static int fail_sticky;     /* once one failed, every later one fails too */
 static long made_since;     /* allocations made since ms_alloc_fail_at */
@@ -61,6 +62,7 @@ void *ms_malloc(size_t n) {
   }
   live_allocs++;
   live_bytes += (long)n;
+  if (live_bytes > peak_bytes) peak_bytes = live_bytes;
   return h + 1;
 }
 
@@ -76,6 +78,7 @@ void *ms_realloc(void *p, size_t n) {
   h->h.size = n;
   if (a) a->used = a->used - old_size + n;
   live_bytes += (long)n - (long)old_size;
+  if (live_bytes > peak_bytes) peak_bytes = live_bytes;
   return h + 1;
 }
 
@@ -144,6 +147,7 @@ long ms_alloc_fail_from(long n) {
 
 MS_EXPORT int32_t ms_live_allocations(void) { return (int32_t)live_allocs; }
 MS_EXPORT int32_t ms_live_bytes(void) { return (int32_t)live_bytes; }
+MS_EXPORT int32_t ms_peak_bytes(void) { return (int32_t)peak_bytes; }
 
 /* ---- errors ------------------------------------------------------------ */
 

@@ -164,9 +164,12 @@ MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx);
 /* The message of the last failed call (UTF-8, not NUL-terminated). */
 MS_EXPORT const char *ms_ctx_error_ptr(ms_ctx *ctx);
 MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx);
-/* Live allocations / bytes made through the core's allocator (all contexts). */
+/* Live allocations / bytes made through the core's allocator (all contexts;
+ * bytes as asked for, without the allocator's own headers). */
 MS_EXPORT int32_t ms_live_allocations(void);
 MS_EXPORT int32_t ms_live_bytes(void);
+/* The most ms_live_bytes() has been since the instance started. */
+MS_EXPORT int32_t ms_peak_bytes(void);
 /* Allocations held by the context itself (its buffers and tables), so that
  * ms_live_allocations() - this = what its sessions and streams hold. */
 MS_EXPORT int32_t ms_ctx_own_allocations(ms_ctx *ctx);

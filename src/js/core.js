@@ -202,4 +202,7 @@ export class Core {
   /** Allocations held by sessions and streams (not by the context's own buffers). */
   liveAllocations() { return this.#x ? this.#x.ms_live_allocations() - this.#x.ms_ctx_own_allocations(this.#ctx) : 0; }
   heapBytes() { return this.#x ? this.#x.memory.buffer.byteLength : 0; }
+  /** Bytes the core's allocator hands out now (everything: the context's buffers too), and the most it ever did. */
+  allocatedBytes() { return this.#x ? this.#x.ms_live_bytes() >>> 0 : 0; }
+  peakAllocatedBytes() { return this.#x ? this.#x.ms_peak_bytes() >>> 0 : 0; }
 }

@@ -53,8 +53,12 @@ export interface RuntimeStats {
   sessionsOpen: number;
   /** allocations the core holds for sessions and streams (0 when all ended) */
   liveAllocations: number;
-  /** size of the wasm memory */
+  /** size of the wasm memory (it grows in steps, ahead of need, and never shrinks) */
   heapBytes: number;
+  /** bytes the core's allocator holds now: sessions, streams and the runtime's own buffers (0 once disposed) */
+  allocatedBytes: number;
+  /** the most `allocatedBytes` has been since the runtime was created (0 once disposed) */
+  peakAllocatedBytes: number;
 }
 
 export interface Runtime extends EventTarget {

@@ -76,6 +76,8 @@ export class Runtime extends EventTarget {
       sessionsOpen: this.#sessions.size,
       liveAllocations: this.#core.liveAllocations(), // 0 once disposed
       heapBytes: this.#core.heapBytes(),
+      allocatedBytes: this.#core.allocatedBytes(),
+      peakAllocatedBytes: this.#core.peakAllocatedBytes(),
     };
   }
 
