@@ -30,6 +30,38 @@ static int fail_sticky;     /* once one failed, every later one fails too */
 static long made_since;     /* allocations made since ms_alloc_fail_at */
 static long failures;       /* allocations refused, ever */
 
+#ifdef __EMSCRIPTEN__
+void *sbrk(intptr_t increment); /* libc's; <unistd.h> hides it under -std=c11 */
+/* the host's hook (stubbed by src/js/loader.js), as emscripten's sbrk calls it */
+extern void emscripten_notify_memory_growth(size_t memory_index);
+
+/* Wasm memory grows in big steps, ahead of need. Left alone, emmalloc asks
+ * sbrk for exactly what one allocation lacks, and sbrk grows the memory by
+ * as few 64 KiB pages as that takes: thousands of small memory.grow calls
+ * for a heap of a few hundred MB, each costing the host more as the memory
+ * gets bigger (a new ArrayBuffer, external-memory accounting, GC). Here,
+ * when an allocation of n bytes might not fit below the memory's end, the
+ * memory grows by a quarter of its size (at least 1 MiB, at most 64 MiB,
+ * and never less than n): sbrk then finds the room already there. Wasm memory
+ * never shrinks; the step bounds what is reserved and not used to a quarter. */
+#define MS_PAGE 65536u
+static void grow_ahead(size_t n) {
+  size_t have = __builtin_wasm_memory_size(0) * MS_PAGE;
+  uintptr_t brk = (uintptr_t)sbrk(0);
+  size_t need = n + 4096; /* emmalloc's region headers, alignment */
+  if (need < n || (brk <= have && need <= have - brk)) return;
+  size_t step = have / 4;
+  if (step < (1u << 20)) step = 1u << 20;
+  if (step > (64u << 20)) step = 64u << 20;
+  if (step < need) step = need;
+  size_t pages = step / MS_PAGE + 1;
+  if (__builtin_wasm_memory_grow(0, pages) != (size_t)-1) emscripten_notify_memory_growth(0);
+  /* refused (the maximum): emmalloc asks for exactly what it lacks */
+}
+#else
+static void grow_ahead(size_t n) { (void)n; }
+#endif
+
 static int should_fail(void) {
   made_since++;
   if (fail_countdown > 0 && --fail_countdown == 0) {
@@ -52,6 +84,7 @@ static int over_budget(ms_account *a, size_t grow) {
 
 void *ms_malloc(size_t n) {
   if (should_fail() || n > SIZE_MAX - sizeof(ms_hdr) || over_budget(current, n)) return NULL;
+  grow_ahead(sizeof(ms_hdr) + n);
   ms_hdr *h = malloc(sizeof(ms_hdr) + n);
   if (!h) return failures++, NULL;
   h->h.size = n;
@@ -73,6 +106,7 @@ void *ms_realloc(void *p, size_t n) {
   size_t old_size = old->h.size;
   ms_account *a = old->h.acct; /* a block stays with the account it was made under */
   if (n > old_size && over_budget(a, n - old_size)) return NULL;
+  if (n > old_size) grow_ahead(sizeof(ms_hdr) + n); /* realloc may move it: room for all of it */
   ms_hdr *h = realloc(old, sizeof(ms_hdr) + n);
   if (!h) return failures++, NULL;
   h->h.size = n;
