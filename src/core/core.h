@@ -227,6 +227,36 @@ int ms__session_waiting(const ms_session *s, int64_t rpc_id);
 void ms__session_lose(ms_ctx *ctx, ms_session *s, int64_t rpc_id, int code, const char *msg);
 /* session_http.c: frees the session's SSE parsers. */
 void ms__session_http_free(ms_session *s);
+/* Within the session layer (session.c, session_req.c, session_api.c). */
+/* Queues MS_FX_LOG for s (may be NULL) with msg[0..len) (copied). */
+int ms__session_log(ms_ctx *ctx, const ms_session *s, int level, const char *msg, size_t len);
+int ms__session_logf(ms_ctx *ctx, const ms_session *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Queues a SEND of p[0..len) (copied), tagged with the JSON-RPC id and MS_SEND_* flags. */
+int ms__session_send(ms_ctx *ctx, ms_session *s, const void *p, size_t len, int64_t id, int flags);
+/* Queues MS_FX_OP_DONE for op_id with v printed as JSON (or the failure to print it). */
+int ms__op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON *v);
+/* Completes every waiter of the tool list with the list (err NULL) or err. */
+void ms__session_finish_tool_waits(ms_ctx *ctx, ms_session *s, const ms_err *err);
+/* Sends initialize (state INIT). 0 or MS_ERR_NOMEM. */
+int ms__session_send_initialize(ms_ctx *ctx, ms_session *s);
+/* A message over the size limit was dropped; head[0..n) are its first bytes (borrowed). */
+void ms__session_too_big(ms_ctx *ctx, ms_session *s, const char *head, size_t n, size_t limit);
+/* The request table (session_req.c). ms__req_add returns a pointer into
+ * s->reqs (valid until the table changes) or NULL (full, or out of memory). */
+ms_req *ms__req_add(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, const char *method,
+                    int32_t timeout_ms);
+/* Index of request rpc_id in s->reqs, or -1. */
+ptrdiff_t ms__req_find(const ms_session *s, int64_t rpc_id);
+/* Removes request i from the table and returns it (the caller owns and frees its `pending`). */
+ms_req ms__req_take(ms_session *s, size_t i);
+/* Builds and sends (or keeps in r->pending until ready) the request r. */
+int ms__req_send(ms_ctx *ctx, ms_session *s, ms_req *r, const char *method, const cJSON *params);
+/* Request r (already taken from the table) failed: tell whoever waits. */
+void ms__req_fail(ms_ctx *ctx, ms_session *s, ms_req *r, const ms_err *err);
+/* Queues notifications/cancelled for rpc_id (reserved: into reserved room). */
+int ms__req_send_cancelled(ms_ctx *ctx, ms_session *s, int64_t rpc_id, const char *reason,
+                           int reserved);
 
 /* ---- stream.c (called by session.c) ----------------------------------- */
 

@@ -1,0 +1,216 @@
+/* effects.c — the effect queue of a context (with room reserved for the
+ * effects of an end), lifecycle events, and the context's error text. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+
+/* ---- the effect queue ------------------------------------------------------
+ *
+ * Effects that end things (a CLOSE, the lifecycle events of an end, a
+ * notifications/cancelled, a MODEL_ABORT, a stream's WAKE, an owner close's
+ * OP_DONE) must not depend on an allocation succeeding when they are due:
+ * a session or stream reserves room for them when it is recorded
+ * (ms__fx_reserve), and queues them into that room (ms__fx_reserved).
+ *
+ * Invariant: the queue has room for ctx->rsv_recs more records and
+ * ctx->rsv_bytes more payload bytes; the output payload buffer (the queue's
+ * next payload buffer, swapped at each take) holds at least rsv_bytes; the
+ * output array holds as many records as the queue. Other effects keep that
+ * room free (they grow the queue instead), so taking effects never
+ * allocates, and a reserved effect is never lost. */
+
+/* Room kept ahead for other effects beyond the reserve (best effort), so that
+ * one failed allocation (a huge tool result, say) does not drop a small one. */
+#define MS_FX_SPARE_BYTES 1024
+
+/* Makes room for `recs` more records (the output array grows with the queue). */
+static int fx_grow_recs(ms_ctx *ctx, size_t recs) {
+  MS_ALLOC_SCOPE(NULL); /* the context's own buffers: charged to no stream */
+  if (ctx->capfx - ctx->nfx >= recs && ctx->out_cap >= ctx->capfx) return 0;
+  size_t cap = ctx->capfx ? ctx->capfx : 16;
+  while (cap - ctx->nfx < recs) cap *= 2;
+  if (ctx->out_cap < cap) {
+    ms_effect *out = ms_realloc(ctx->out, cap * sizeof *out);
+    if (!out) return MS_ERR_NOMEM;
+    ctx->out = out;
+    ctx->out_cap = cap;
+  }
+  if (ctx->capfx < cap) {
+    ms_fx_rec *fx = ms_realloc(ctx->fx, cap * sizeof *fx);
+    if (!fx) return MS_ERR_NOMEM;
+    ctx->fx = fx;
+    ctx->capfx = cap;
+  }
+  return 0;
+}
+
+static void fx_make_room(ms_ctx *ctx) { /* best effort: failures are retried later */
+  MS_ALLOC_SCOPE(NULL);
+  fx_grow_recs(ctx, ctx->rsv_recs + 1);
+  ms_buf_reserve(&ctx->fx_payload, ctx->rsv_bytes + MS_FX_SPARE_BYTES);
+}
+
+int ms__fx_reserve(ms_ctx *ctx, size_t recs, size_t bytes) {
+  MS_ALLOC_SCOPE(NULL);
+  size_t want = ctx->rsv_bytes + bytes;
+  ms_buf *out = &ctx->out_payload;
+  if (fx_grow_recs(ctx, ctx->rsv_recs + recs) || ms_buf_reserve(&ctx->fx_payload, want) ||
+      ms_buf_reserve(out, want > out->len ? want - out->len : 0))
+    return MS_ERR_NOMEM;
+  ctx->rsv_recs += recs;
+  ctx->rsv_bytes += bytes;
+  return 0;
+}
+
+void ms__fx_unreserve(ms_ctx *ctx, size_t recs, size_t bytes) {
+  ctx->rsv_recs -= recs <= ctx->rsv_recs ? recs : ctx->rsv_recs;
+  ctx->rsv_bytes -= bytes <= ctx->rsv_bytes ? bytes : ctx->rsv_bytes;
+}
+
+/* Makes room for one effect with up to `len` payload bytes. reserved: uses up
+ * one reserved record and `rbytes` reserved bytes (len <= rbytes); otherwise
+ * the reserve stays free. 0 or MS_ERR_NOMEM (never when reserved). */
+static int fx_room(ms_ctx *ctx, size_t len, int reserved, size_t rbytes) {
+  MS_ALLOC_SCOPE(NULL);
+  if (reserved) ms__fx_unreserve(ctx, 1, rbytes);
+  /* a reserved effect finds its room (len <= rbytes); growing is for the rest */
+  if (fx_grow_recs(ctx, ctx->rsv_recs + 1)) return MS_ERR_NOMEM;
+  if (ms_buf_reserve(&ctx->fx_payload, ctx->rsv_bytes + len)) return MS_ERR_NOMEM;
+  return 0;
+}
+
+/* Queues the record of an effect whose payload fx_payload[off..off+len) is in place. */
+static void fx_commit(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, size_t off, size_t len,
+                      int wake_rsv) {
+  ctx->fx[ctx->nfx++] = (ms_fx_rec){kind, a, b, c, off, (uint32_t)len, wake_rsv};
+  fx_make_room(ctx);
+}
+
+static int fx_push(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
+                   size_t len, int reserved, size_t rbytes) {
+  if (fx_room(ctx, len, reserved, rbytes)) return MS_ERR_NOMEM;
+  size_t off = ctx->fx_payload.len;
+  if (len) ms_buf_append(&ctx->fx_payload, payload, len); /* room was made: cannot fail */
+  fx_commit(ctx, kind, a, b, c, off, len, reserved && kind == MS_FX_WAKE);
+  return 0;
+}
+
+int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
+           size_t len) {
+  return fx_push(ctx, kind, a, b, c, payload, len, 0, 0);
+}
+
+int ms__fx_reserved(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
+                    size_t len, size_t rbytes) {
+  return fx_push(ctx, kind, a, b, c, payload, len, 1, rbytes);
+}
+
+MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
+  if (!ctx) return MS_ERR_INVALID_ARGUMENT;
+  MS_ALLOC_SCOPE(NULL);
+  if (ctx->out_cap < ctx->nfx) { /* (the invariant makes this dead code) */
+    ms_effect *out = ms_realloc(ctx->out, ctx->nfx * sizeof *out);
+    if (!out) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory taking effects");
+    ctx->out = out;
+    ctx->out_cap = ctx->nfx;
+  }
+  /* swap payload buffers: the queued payloads become the output */
+  ms_buf tmp = ctx->out_payload;
+  ctx->out_payload = ctx->fx_payload;
+  ctx->fx_payload = tmp;
+  ms_buf_reset(&ctx->fx_payload);
+  size_t n = ctx->nfx;
+  ctx->nfx = 0;
+  for (size_t i = 0; i < n; i++) {
+    ms_fx_rec *r = &ctx->fx[i];
+    /* integer arithmetic: the payload buffer is NULL when no effect of the
+     * batch has a payload (NULL + 0 is undefined behaviour in C) */
+    ctx->out[i] = (ms_effect){r->kind, r->a, r->b, r->c,
+                              (uintptr_t)ctx->out_payload.data + r->off, r->len};
+    /* a stream's reserved WAKE is handed out: its room is free again, reserve it anew */
+    if (r->wake_rsv) ms__stream_wake_taken(ctx, r->a);
+  }
+  fx_make_room(ctx);
+  return (int32_t)n;
+}
+
+MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx) { return ctx ? ctx->out : NULL; }
+MS_EXPORT const char *ms_ctx_error_ptr(ms_ctx *ctx) { return ctx ? ctx->err.msg : NULL; }
+MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx) { return ctx ? ctx->err.len : 0; }
+
+int ms__fail(ms_ctx *ctx, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(ctx->err.msg, sizeof ctx->err.msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof ctx->err.msg) n = (int)sizeof ctx->err.msg - 1;
+  ctx->err.len = (uint32_t)n;
+  ctx->err.code = code;
+  return code;
+}
+
+const char *ms__owner_name(int owner) {
+  switch (owner) {
+    case MS_OWNER_STREAM: return "stream";
+    case MS_OWNER_AGENT: return "agent";
+    default: return "client";
+  }
+}
+
+size_t ms__event_bound(size_t name_len, const char *kind, size_t reason_len) {
+  return 192 + strlen(kind) + 6 * (name_len + reason_len);
+}
+
+static int event_push(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
+                      const char *reason, int reserved, size_t rbytes) {
+  /* written in place, into room made first: nothing to allocate after that */
+  size_t most = ms__event_bound(s ? strlen(s->name) : 0, kind, reason ? strlen(reason) : 0);
+  if (fx_room(ctx, most, reserved, rbytes)) return MS_ERR_NOMEM;
+  ms_buf *q = &ctx->fx_payload;
+  ms_buf b = {q->data + q->len, 0, q->cap - q->len}; /* never grows: most fits */
+  ms_buf_append_str(&b, "{\"kind\":\"");
+  ms_buf_append_str(&b, kind);
+  ms_buf_append_str(&b, "\",\"server\":");
+  if (s) ms_buf_append_json_string(&b, s->name, strlen(s->name));
+  else ms_buf_append_str(&b, "null");
+  ms_buf_append_str(&b, ",\"sessionId\":");
+  if (s) ms_buf_append_int(&b, s->id);
+  else ms_buf_append_str(&b, "null");
+  ms_buf_append_str(&b, ",\"owner\":");
+  if (s) {
+    ms_buf_append_byte(&b, '"');
+    ms_buf_append_str(&b, ms__owner_name(s->owner));
+    ms_buf_append_byte(&b, '"');
+  } else {
+    ms_buf_append_str(&b, "null");
+  }
+  ms_buf_append_str(&b, ",\"streamId\":");
+  if (stream_id > 0) ms_buf_append_int(&b, stream_id);
+  else ms_buf_append_str(&b, "null");
+  ms_buf_append_str(&b, ",\"reason\":");
+  if (reason) ms_buf_append_json_string(&b, reason, strlen(reason));
+  else ms_buf_append_str(&b, "null");
+  ms_buf_append_byte(&b, '}');
+  size_t off = q->len;
+  q->len += b.len;
+  fx_commit(ctx, MS_FX_EVENT, s ? s->id : 0, stream_id, 0, off, b.len, 0);
+  return 0;
+}
+
+int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
+              const char *reason) {
+  return event_push(ctx, kind, s, stream_id, reason, 0, 0);
+}
+
+int ms__event_reserved(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
+                       const char *reason, size_t rbytes) {
+  return event_push(ctx, kind, s, stream_id, reason, 1, rbytes);
+}
+
+int ms__op_fail(ms_ctx *ctx, int32_t op_id, int code, const char *msg, size_t len) {
+  return ms__fx(ctx, MS_FX_OP_DONE, op_id, code, 0, msg, len);
+}
+
+int32_t ms__new_id(ms_ctx *ctx) { return ctx->next_id++; }

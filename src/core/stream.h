@@ -1,0 +1,127 @@
+/* stream.h — the stream object, shared by the stream*.c files. Private to the
+ * stream layer. */
+#ifndef MS_STREAM_H
+#define MS_STREAM_H
+
+#include "core.h"
+
+#define ST_NEW 0
+#define ST_SETUP 1
+#define ST_MODEL_START 2
+#define ST_MODEL 3
+#define ST_TOOLS 4
+#define ST_FINAL 5
+#define ST_CLOSING 6
+#define ST_ENDED 7
+
+typedef struct ms_tool_ref {
+  char *model_name; /* the name the model sees (names.c) */
+  int32_t sid;
+  char *name;       /* the tool's name on its server (a copy: a list_changed
+                       notification frees the session's list mid-run) */
+} ms_tool_ref;
+
+typedef struct ms_step {
+  char *json;
+  size_t len;
+} ms_step;
+
+struct ms_stream {
+  int32_t id;
+  int state;
+  ms_account *acct;   /* its memory budget (limits.streamMemoryBytes) */
+  ms_err err;         /* the failure to report once ENDED (code 0: none) */
+  int reported;       /* the end was reported by ms_stream_next */
+  int wake_queued;    /* an MS_FX_WAKE is queued and not yet answered */
+  const char *end_reason;
+  /* config */
+  char *endpoint;     /* names the model endpoint in messages ("endpoint") */
+  char *model;
+  char *query;
+  char *system_prompt;
+  int max_steps;
+  int32_t request_timeout; /* tools/call timeout in ms (0: each server's) */
+  cJSON *disallowed;  /* array of names */
+  cJSON *own;         /* array of server names to open */
+  cJSON *borrow;      /* array of session ids */
+  cJSON *history;     /* earlier messages (optional) */
+  /* sessions used: owned ones were recorded before their OPEN */
+  int32_t *sids;
+  uint8_t *owned;
+  size_t nsids;
+  /* conversation */
+  cJSON *messages;
+  cJSON *tools_json;
+  ms_tool_ref *tools;
+  size_t ntools;
+  int steps;
+  /* model request */
+  int32_t model_seq;
+  int model_inflight;
+  ms_sse sse;
+  ms_llm_acc acc;
+  /* tool calls of the last assistant message */
+  cJSON *calls;       /* borrowed from the message in `messages` */
+  int ncalls_done;
+  int call_started;   /* a tools/call is in flight */
+  int64_t call_rpc;
+  int32_t call_sid;
+  char *call_id;
+  const ms_tool_ref *call_ref;
+  /* steps ready for the consumer, and the one handed out */
+  ms_step *q;
+  size_t qhead, qlen, qcap;
+  /* the output: the step handed out last (held, so handing it out cannot
+   * ms__st_fail), or the end's error message */
+  ms_step held;
+  char errout[MS_ERR_MSG_MAX];
+  uint32_t errout_len;
+  /* effect room reserved for its end (ctx.c): flags of what is still held */
+  int rsv_abort, rsv_cancel, rsv_end, rsv_wake;
+  size_t rsv_cancel_event; /* bytes of the request-cancel event */
+  size_t rsv_end_event;    /* bytes of the stream-end event */
+};
+
+
+/* stream.c */
+/* The stream with id, or NULL with *rc set (MS_ERR_BAD_HANDLE recorded on ctx). */
+ms_stream *ms__st_get(ms_ctx *ctx, int32_t id, int32_t *rc);
+/* Reserves / gives back the effects of the stream's end (stream.c explains). */
+int ms__st_reserve_end(ms_ctx *ctx, ms_stream *st, size_t name_len);
+void ms__st_unreserve_end(ms_ctx *ctx, ms_stream *st);
+/* Queues the stream's WAKE unless one is queued. */
+void ms__st_wake(ms_ctx *ctx, ms_stream *st);
+/* Queues a step printed from obj (obj is deleted, whatever happens). 0 or MS_ERR_NOMEM. */
+int ms__st_push_step(ms_stream *st, cJSON *obj);
+/* Fails the stream with code and msg (copied): it goes to CLOSING. */
+void ms__st_fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg);
+
+/* catalog.c */
+/* 1 when arr (an array of strings) holds a or b (b may be NULL). */
+int ms__in_list(const cJSON *arr, const char *a, const char *b);
+/* Builds st->tools and st->tools_json from the stream's sessions. */
+int ms__st_build_tools(ms_ctx *ctx, ms_stream *st);
+/* The tool the model calls mname (borrowed from st), or NULL. */
+const ms_tool_ref *ms__st_find_tool(const ms_stream *st, const char *mname);
+
+/* render.c */
+/* A new step object {"type": type} (the caller owns it), or NULL. */
+cJSON *ms__step_object(const char *type);
+/* The text a model sees for a CallToolResult: a fresh seam-allocated string
+ * (the caller frees it), or NULL when out of memory. */
+char *ms__result_text(const cJSON *content, const cJSON *structured, int is_error);
+
+/* stream_model.c */
+/* Fails the stream with an error of the model path, naming the endpoint. */
+void ms__st_model_fail(ms_ctx *ctx, ms_stream *st, int code, const char *what);
+/* Starts the next model turn (or fails the stream at maxSteps). 0 or MS_ERR_NOMEM. */
+int ms__st_start_model(ms_ctx *ctx, ms_stream *st);
+/* Queues a {type, text} step with text[0..len) (copied). 0 or MS_ERR_NOMEM. */
+int ms__st_push_text(ms_stream *st, const char *type, const uint8_t *text, size_t len);
+
+/* stream_tools.c */
+/* Starts the next tool call, or records why it cannot run. Returns 0 when
+ * the stream should wait, 1 to go on, negative on failure. */
+int ms__st_run_next_call(ms_ctx *ctx, ms_stream *st);
+
+#endif /* MS_STREAM_H */

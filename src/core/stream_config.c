@@ -1,0 +1,107 @@
+/* stream_config.c — a stream's JSON config: parsed and checked into a new
+ * stream (ms_stream_new). */
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+#include "stream.h"
+
+static const char oom[] = "out of memory";
+
+static int config_error(ms_ctx *ctx, ms_stream *st, const char *msg) {
+  ms__stream_free(st);
+  if (msg == oom) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory creating a stream");
+  return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "stream config: %s", msg);
+}
+
+static size_t cut_len(const char *s, size_t max) {
+  size_t n = 0;
+  while (n < max && s[n]) n++;
+  return n;
+}
+
+static char *dup_string(const cJSON *v) {
+  return ms_strndup(v->valuestring, strlen(v->valuestring));
+}
+
+MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
+  if (!ctx) return MS_ERR_INVALID_ARGUMENT;
+  if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "config longer than the input");
+  ms_stream *st = ms_malloc(sizeof *st);
+  if (!st) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory");
+  memset(st, 0, sizeof *st);
+  ms_sse_init(&st->sse, ctx->max_message);
+  if (!(st->acct = ms_account_new(ctx->max_memory))) return config_error(ctx, st, oom);
+  MS_ALLOC_SCOPE(st->acct);
+  long failures = ms_alloc_failures();
+  cJSON *cfg = ms__json_parse((const char *)ctx->input.data, len);
+  if (!cJSON_IsObject(cfg)) {
+    cJSON_Delete(cfg);
+    return config_error(ctx, st, ms_alloc_failures() != failures ? oom : "not a JSON object");
+  }
+  const char *bad = NULL;
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "query");
+  if (!cJSON_IsString(v)) bad = "\"query\" must be a string";
+  else if (!(st->query = dup_string(v))) bad = oom;
+  v = cJSON_GetObjectItemCaseSensitive(cfg, "model");
+  if (!bad && v && !cJSON_IsString(v)) bad = "\"model\" must be a string";
+  if (!bad && !(st->model = v ? dup_string(v) : ms_strndup("", 0))) bad = oom;
+  v = cJSON_GetObjectItemCaseSensitive(cfg, "endpoint");
+  if (!bad && v && !cJSON_IsNull(v)) {
+    if (!cJSON_IsString(v)) bad = "\"endpoint\" must be a string";
+    /* cut: a message must still have room for what happened */
+    else if (!(st->endpoint = ms_strndup(v->valuestring, cut_len(v->valuestring, 200)))) bad = oom;
+  }
+  v = cJSON_GetObjectItemCaseSensitive(cfg, "systemPrompt");
+  if (!bad && v && !cJSON_IsNull(v)) {
+    if (!cJSON_IsString(v)) bad = "\"systemPrompt\" must be a string";
+    else if (!(st->system_prompt = dup_string(v))) bad = oom;
+  }
+  v = cJSON_GetObjectItemCaseSensitive(cfg, "maxSteps");
+  st->max_steps = 10;
+  if (!bad && v) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 100000) bad = "\"maxSteps\" must be a positive integer";
+    else st->max_steps = (int)v->valuedouble;
+  }
+  v = cJSON_GetObjectItemCaseSensitive(cfg, "requestTimeoutMs");
+  if (!bad && v && !cJSON_IsNull(v)) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 2147483647.0) bad = "\"requestTimeoutMs\" must be a positive integer";
+    else st->request_timeout = (int32_t)v->valuedouble;
+  }
+  static const char *const arrays[] = {"disallowedTools", "own", "borrow", "history"};
+  cJSON **dst[] = {&st->disallowed, &st->own, &st->borrow, &st->history};
+  for (int i = 0; !bad && i < 4; i++) {
+    cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(cfg, arrays[i]);
+    if (!a) a = cJSON_CreateArray();
+    if (!cJSON_IsArray(a)) bad = "\"disallowedTools\", \"own\", \"borrow\" and \"history\" must be arrays";
+    *dst[i] = a;
+    if (!a) bad = oom;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) {
+      /* session ids are int32: a double outside that range must not be cast */
+      if (i == 2 ? !(cJSON_IsNumber(e) && e->valuedouble >= 1 && e->valuedouble <= 2147483647.0) : i == 3 ? !cJSON_IsObject(e) : !cJSON_IsString(e)) {
+        bad = i == 2 ? "\"borrow\" holds session ids" : i == 3 ? "\"history\" holds message objects" : "tool and server names are strings";
+        break;
+      }
+    }
+  }
+  cJSON_Delete(cfg);
+  if (bad) return config_error(ctx, st, bad);
+  size_t n = (size_t)cJSON_GetArraySize(st->own) + (size_t)cJSON_GetArraySize(st->borrow);
+  st->sids = ms_malloc((n ? n : 1) * sizeof *st->sids);
+  st->owned = ms_malloc(n ? n : 1);
+  /* the longest name of a server it may cancel a call on */
+  size_t name_len = 0;
+  cJSON_ArrayForEach(v, st->own) if (strlen(v->valuestring) > name_len) name_len = strlen(v->valuestring);
+  cJSON_ArrayForEach(v, st->borrow) {
+    ms_session *s = ms__session_get(ctx, (int32_t)v->valuedouble);
+    if (s && strlen(s->name) > name_len) name_len = strlen(s->name);
+  }
+  if (!st->sids || !st->owned || ms__st_reserve_end(ctx, st, name_len)) return config_error(ctx, st, oom);
+  if (ms__add_stream(ctx, st)) {
+    ms__st_unreserve_end(ctx, st);
+    return config_error(ctx, st, oom);
+  }
+  st->id = ms__new_id(ctx);
+  return st->id;
+}

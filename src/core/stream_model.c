@@ -1,0 +1,189 @@
+/* stream_model.c — a stream's model turns: the request, the streamed
+ * deltas, the answer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+#include "stream.h"
+
+/* Fails the stream with an error of the model path, naming the endpoint:
+ * "<endpoint>: <what>" (what comes from llm.c or the host). */
+void ms__st_model_fail(ms_ctx *ctx, ms_stream *st, int code, const char *what) {
+  ms_err e;
+  const char *ep = st->endpoint ? st->endpoint : NULL;
+  if (ep && !strstr(what, ep)) ms_err_set(&e, code, "%s: %s", ep, what);
+  else if (ep || st->model[0] == 0) ms_err_set(&e, code, "%s", what);
+  else ms_err_set(&e, code, "model '%s': %s", st->model, what);
+  ms__st_fail(ctx, st, e.code, e.msg);
+}
+
+int ms__st_start_model(ms_ctx *ctx, ms_stream *st) {
+  if (st->steps >= st->max_steps) {
+    ms_err e;
+    ms_err_set(&e, MS_ERR_LIMIT,
+               "the agent reached maxSteps (%d) without a final answer; raise maxSteps or "
+               "simplify the query", st->max_steps);
+    ms__st_fail(ctx, st, e.code, e.msg);
+    return 0;
+  }
+  char *body = ms_llm_build_request(st->model, st->messages, st->tools_json);
+  if (!body) return MS_ERR_NOMEM;
+  ms_sse_free(&st->sse);
+  ms_sse_init(&st->sse, ctx->max_message);
+  ms_llm_acc_free(&st->acc);
+  int rc = ms__fx(ctx, MS_FX_MODEL_REQUEST, st->id, st->model_seq + 1, 0, body, strlen(body));
+  ms_free(body);
+  if (rc) return rc;
+  st->steps++;
+  st->model_seq++;
+  st->model_inflight = 1;
+  st->state = ST_MODEL;
+  return 0;
+}
+
+int ms__st_push_text(ms_stream *st, const char *type, const uint8_t *text, size_t len) {
+  cJSON *o = ms__step_object(type);
+  char *s = ms_strndup(len ? (const char *)text : "", len);
+  if (!o || !s || !cJSON_AddStringToObject(o, "text", s)) {
+    cJSON_Delete(o);
+    o = NULL;
+  }
+  ms_free(s);
+  return ms__st_push_step(st, o);
+}
+
+/* The model's answer is complete: record it, then run tools or finish. */
+static void finish_model(ms_ctx *ctx, ms_stream *st) {
+  st->model_inflight = 0;
+  cJSON *msg = ms_llm_acc_to_message(&st->acc);
+  if (!msg || !cJSON_AddItemToArray(st->messages, msg)) {
+    cJSON_Delete(msg);
+    ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
+    return;
+  }
+  cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+  if (cJSON_GetArraySize(calls) > 0) {
+    /* give every call an id the history can refer to */
+    int n = 0;
+    cJSON *c;
+    cJSON_ArrayForEach(c, calls) {
+      cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+      n++;
+      if (cJSON_IsString(id) && id->valuestring[0]) continue;
+      char tmp[48];
+      snprintf(tmp, sizeof tmp, "call_%d_%d_%d", (int)st->id, st->steps, n);
+      cJSON *nid = cJSON_CreateString(tmp);
+      if (!nid || !cJSON_ReplaceItemInObjectCaseSensitive(c, "id", nid)) {
+        cJSON_Delete(nid);
+        ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
+        return;
+      }
+    }
+    st->calls = calls;
+    st->ncalls_done = 0;
+    st->state = ST_TOOLS;
+  } else {
+    if (ms__st_push_text(st, "final", st->acc.content.data, st->acc.content.len)) {
+      ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
+      return;
+    }
+    st->state = ST_FINAL;
+  }
+  ms_llm_acc_free(&st->acc);
+}
+
+typedef struct sse_user {
+  ms_ctx *ctx;
+  ms_stream *st;
+  ms_err err; /* why an event stopped the feed */
+} sse_user;
+
+static int on_model_event(void *user, const ms_sse_event *ev) {
+  sse_user *u = user;
+  ms_buf delta = {0};
+  int rc = ms_llm_acc_chunk(&u->st->acc, ev->data, ev->data_len, &delta, &u->err);
+  if (!rc && delta.len) rc = ms__st_push_text(u->st, "text", delta.data, delta.len);
+  ms_buf_free(&delta);
+  if (rc && !u->err.code) ms_err_set(&u->err, rc, "out of memory reading the model's response");
+  return rc;
+}
+
+static ms_stream *model_target(ms_ctx *ctx, int32_t id, int32_t seq, uint32_t len, int32_t *rc) {
+  ms_stream *st = ms__st_get(ctx, id, rc);
+  if (!st) return NULL;
+  if (len > ctx->input.cap) {
+    *rc = ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
+    return NULL;
+  }
+  if (!st->model_inflight || seq != st->model_seq) return NULL; /* late: aborted or old */
+  return st;
+}
+
+MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t id, int32_t seq, uint32_t len) {
+  int32_t rc = 0;
+  ms_stream *st = model_target(ctx, id, seq, len, &rc);
+  if (!st) return rc;
+  MS_ALLOC_SCOPE(st->acct);
+  sse_user u = {ctx, st, {0}};
+  size_t before = st->qlen;
+  int r = ms_sse_feed(&st->sse, ctx->input.data, len, on_model_event, &u);
+  if (r) {
+    if (!u.err.code && r == MS_ERR_LIMIT)
+      ms_err_set(&u.err, r, "model stream: an event over the %zu-byte limit", ctx->max_message);
+    else if (!u.err.code)
+      ms_err_set(&u.err, r, "out of memory reading the model stream");
+    ms__st_model_fail(ctx, st, u.err.code, u.err.msg);
+  } else if (st->qlen != before) {
+    ms__st_wake(ctx, st);
+  }
+  return 0;
+}
+
+MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int32_t status, uint32_t len) {
+  int32_t rc = 0;
+  ms_stream *st = model_target(ctx, id, seq, len, &rc);
+  if (!st) return rc;
+  MS_ALLOC_SCOPE(st->acct);
+  st->model_inflight = 0;
+  const char *body = (const char *)ctx->input.data;
+  ms_err e = {0};
+  if (status == 200 && len > ctx->max_message) { /* the host may pass only max + 1 bytes */
+    ms_err_set(&e, MS_ERR_LIMIT, "the model's response is over the %zu-byte limit (limits.messageBytes)",
+               ctx->max_message);
+    ms__st_fail(ctx, st, e.code, e.msg);
+    return 0;
+  }
+  if (status < 0) { /* the host's own failure (timeout, limit, network): its code and message */
+    int code = status == MS_ERR_TIMEOUT || status == MS_ERR_LIMIT || status == MS_ERR_NOMEM ||
+                       status == MS_ERR_LLM_PROTOCOL
+                   ? status
+                   : MS_ERR_LLM_HTTP;
+    ms_err_set(&e, code, "%.*s", (int)(len < MS_ERR_MSG_MAX ? len : MS_ERR_MSG_MAX), body);
+    ms__st_fail(ctx, st, e.code, e.msg);
+    return 0;
+  }
+  if (status != 200) {
+    ms_llm_http_error(&e, status, body, len);
+    ms__st_model_fail(ctx, st, e.code, e.msg);
+    return 0;
+  }
+  if (len) {
+    int r = ms_llm_acc_message(&st->acc, body, len, &e);
+    if (!r && st->acc.content.len) r = ms__st_push_text(st, "text", st->acc.content.data, st->acc.content.len);
+    if (r) {
+      if (!e.code) ms_err_set(&e, r, "out of memory reading the model's response");
+      ms__st_model_fail(ctx, st, e.code, e.msg);
+      return 0;
+    }
+  } else if (!st->acc.finished) {
+    /* a stream that stops without finish_reason or [DONE] was cut off: a
+     * partial answer must not pass for a final one, nor half a tool call run */
+    ms__st_model_fail(ctx, st, MS_ERR_LLM_PROTOCOL,
+               "the model's response stream ended before its finish_reason or [DONE] (connection cut?)");
+    return 0;
+  }
+  finish_model(ctx, st);
+  ms__st_wake(ctx, st);
+  return 0;
+}
+
