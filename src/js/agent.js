@@ -4,7 +4,7 @@
 import { OWNER, STATUS, END } from "./core.js";
 import { coreError, coreStatus, invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
 import { resolveRuntime, validateServers } from "./shared.js";
-import { MCPClient } from "./client.js";
+import { MCPClient, AGENT_OWNED } from "./client.js";
 import { onAbort } from "./abort.js";
 import { chatCompletionsURL } from "./hosts/model.js";
 
@@ -20,8 +20,8 @@ export class MCPAgent {
   #servers;
   /** @type {MCPClient|null} */ #client;
   #options;
-  /** agent-owned sessions of the current connect(): {id, sids: name → sid, closed, ready} */
-  #conn = null;
+  /** @type {MCPClient|null} the sessions of the current connect(), owned by the agent */
+  #own = null;
   /** @type {import("./runtime.js").Runtime|null} */ #runtime = null;
   /** streams created and not ended */ #drivers = new Set();
   /** close() calls still closing (settled copies, for later close() calls to wait on) */ #closing = new Set();
@@ -88,29 +88,13 @@ export class MCPAgent {
   /** Opens the agent's sessions now; the agent owns them until close(). */
   connect() {
     if (this.#client) return this.#client.connect();
-    this.#conn ??= this.#openConnection();
-    return this.#conn.ready;
-  }
-
-  /** One connect() generation: its own owner id, so its cleanup touches only its sessions. */
-  #openConnection() {
-    const conn = { id: 0, sids: new Map(), closed: false, ready: null };
-    conn.ready = (async () => {
-      const rt = await this.#rt();
-      if (conn.closed) throw new AbortError("AGENT_CLOSED", "agent.close() was called while agent.connect() was starting");
-      rt._check();
-      conn.id = rt._newOwnerId();
-      rt._registerOwner(OWNER.agent, conn.id, (name) => this.#servers[name]);
-      try {
-        await rt._openSessions(OWNER.agent, conn.id, Object.keys(this.#servers), conn.sids);
-      } catch (e) {
-        if (this.#conn === conn) this.#conn = null;
-        await this.#closeConnection(rt, conn).catch(() => {}); // never masks e
-        throw e;
-      }
-    })();
-    conn.ready.catch(() => {}); // the caller of connect() gets the rejection
-    return conn;
+    // one connect() generation: an internal client with owner "agent" and its own owner id,
+    // so closing it touches only its sessions
+    this.#own ??= new MCPClient({ mcpServers: this.#servers }, { runtime: this.#rt(), [AGENT_OWNED]: true });
+    const own = this.#own;
+    const ready = own.connect();
+    ready.catch(() => { if (this.#own === own) this.#own = null; }); // a failed generation is not kept
+    return ready;
   }
 
   /**
@@ -118,12 +102,10 @@ export class MCPAgent {
    * closes every session the agent owns, each once, and resolves when all is closed.
    */
   async close() {
-    const conn = this.#conn;
-    this.#conn = null;
-    if (conn) conn.closed = true;
+    const own = this.#own;
+    this.#own = null;
     const ends = [...this.#drivers].map((d) => d._abort("AGENT_CLOSED"));
-    const rt = this.#runtime;
-    const mine = Promise.all([...ends, conn && rt ? this.#closeConnection(rt, conn) : null]);
+    const mine = Promise.all([...ends, own?.close()]);
     // a close() still closing is part of "everything": every call waits for all of them
     const earlier = [...this.#closing];
     const tracked = mine.catch(() => {});
@@ -133,20 +115,6 @@ export class MCPAgent {
     } finally {
       await Promise.all(earlier);
       this.#closing.delete(tracked);
-    }
-  }
-
-  async #closeConnection(rt, conn) {
-    conn.closed = true;
-    if (rt.disposed) return rt.dispose(); // resolves when the runtime closed everything
-    if (!conn.id) return;
-    try {
-      await rt._op((op) => rt._core.ownerClose(OWNER.agent, conn.id, op));
-    } catch (e) {
-      if (!(e instanceof RuntimeDisposedError)) throw e;
-      await rt.dispose(); // disposal took over: it resolves when everything is closed
-    } finally {
-      rt._unregisterOwner(OWNER.agent, conn.id);
     }
   }
 
@@ -172,11 +140,7 @@ export class MCPAgent {
     /** Sessions to borrow and server names to open. */
     sessions: async (rt) => {
       if (this.#client) return { borrow: await this.#client._sessionIds(rt), own: [] };
-      const conn = this.#conn;
-      if (conn) {
-        await conn.ready;
-        return { borrow: [...conn.sids.values()], own: [] };
-      }
+      if (this.#own) return { borrow: await this.#own._sessionIds(rt), own: [] };
       return { borrow: [], own: Object.keys(this.#servers) };
     },
     serverConfig: (name) => this.#servers[name],
@@ -232,25 +196,17 @@ class StreamDriver {
   #offAbort = null;
   /** "new" | "starting" | "running" | "ended" */
   #state = "new";
-  #chain = Promise.resolve();
-  #queued = 0;
-  #holder = null;
+  /** its calls, in order (iterator protocol) */ #calls = new CallQueue();
   /** @type {any} */ #rt = null;
   /** the runtime counting this stream in streamsOpen before it starts */ #counted = null;
   /** the stream's runtime as far as known (given at creation, or resolved at start) */ #home = null;
-  #wakeup = null;
-  #woken = false;
+  /** the effects the runtime hands it: model requests, wake-ups */ #fx;
   /** an error the pending (or next) next() reports: abort before start, dispose */
   #endError = null;
   #abortCode = null;
   /** next() / return() calls in progress */ #pending = 0;
   /** next() calls made and not yet settled (one rejects when the runtime is disposed) */ #nexts = 0;
   #final = null;
-  #model = null;
-  /** the typed error the host ended the current model request with (a limit, a timeout, ...) */
-  #modelFailure = null;
-  /** how the last model request ended: { endpoint, status, retryAfter } */
-  #modelEnd = null;
   #abandoned = false;
   /** the core reported stream-end: its cleanup is done */ #coreEnded = false;
   /** what the ended core stream still had to report, collected so it could be freed */ #tail = null;
@@ -265,6 +221,7 @@ class StreamDriver {
     this.#query = query;
     this.#signal = signal;
     this.#home = runtime;
+    this.#fx = new StreamEffects(hooks.llm);
     if (runtime && !runtime.disposed) {
       runtime._streamCreated(this);
       this.#counted = runtime;
@@ -277,22 +234,12 @@ class StreamDriver {
 
   get _coreEnded() { return this.#coreEnded; }
 
-  /** Queues a call; `holder` (the AgentStream) stays reachable until the queue is empty. */
-  #enqueue(fn, holder) {
-    this.#queued++;
-    this.#holder = holder;
-    const p = this.#chain.then(fn);
-    const unqueue = () => { if (--this.#queued === 0) this.#holder = null; };
-    this.#chain = p.then(unqueue, unqueue);
-    return p;
-  }
-
   next(holder) {
     this.#nexts++; // counted from the call: a next() called before dispose() is pending at it
-    return this.#enqueue(() => this.#next(), holder);
+    return this.#calls.run(() => this.#next(), holder);
   }
   return(value, holder) {
-    return this.#enqueue(async () => {
+    return this.#calls.run(async () => {
       try {
         // as a native async generator does: a promise given to return() is awaited
         if (value !== null && (typeof value === "object" || typeof value === "function") && typeof value.then === "function") {
@@ -310,7 +257,7 @@ class StreamDriver {
     }, holder);
   }
   throw(error, holder) {
-    return this.#enqueue(async () => {
+    return this.#calls.run(async () => {
       await this.#return(undefined, END.throw).catch(() => {}); // never masks `error`
       this.#endError = null;
       throw error;
@@ -325,9 +272,8 @@ class StreamDriver {
 
   /** The error a negative core status ends the stream with; `out` is its message. */
   #endErrorOf(rc, out) {
-    const model = this.#modelFailure;
-    if (model && (rc === coreStatus(model.code) || (model.forced && rc === ABORTED))) return model;
-    if (rc === LLM_HTTP || rc === LLM_PROTOCOL) return modelError(coreError(rc, out), this.#modelEnd);
+    const model = this.#fx.modelError(rc, out);
+    if (model) return model;
     if (rc !== ABORTED && rc !== AGENT_CLOSED) return coreError(rc, out);
     return this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"));
   }
@@ -351,6 +297,7 @@ class StreamDriver {
     const id = rt._core.streamNew({ ...this.#hooks.config(this.#query), ...sessions });
     if (id < 0) throw coreError(id, rt._core.error());
     this.id = id;
+    this.#fx.attach(rt, id);
     rt._registerOwner(OWNER.stream, id, this.#hooks.serverConfig);
     rt._registerDriver(this);
     this.#counted = null; // the runtime counts it as a running stream now
@@ -399,7 +346,7 @@ class StreamDriver {
           await this.#disposedPromise;
           return await this.#endResult();
         }
-        this.#woken = false;
+        this.#fx.arm();
         const rc = core.streamNext(this.id);
         // the output is borrowed until the next call into the core: read it first
         const out = rc === STATUS.YIELD || rc < 0 ? core.streamOutput(this.id) : "";
@@ -411,7 +358,7 @@ class StreamDriver {
         }
         if (rc === STATUS.EFFECTS) continue;
         if (rc === STATUS.WAIT) {
-          if (!this.#woken) await this.#sleep();
+          await this.#fx.sleep();
           continue;
         }
         if (rc === STATUS.DONE) {
@@ -447,11 +394,11 @@ class StreamDriver {
           await this.#disposedPromise;
           break;
         }
-        this.#woken = false;
+        this.#fx.arm();
         const rc = core.streamNext(this.id);
         rt._drain();
         if (rc === STATUS.WAIT) {
-          if (!this.#woken) await this.#sleep();
+          await this.#fx.sleep();
           continue;
         }
         if (rc === STATUS.EFFECTS || rc === STATUS.YIELD) continue;
@@ -462,10 +409,6 @@ class StreamDriver {
       rt._release();
     }
     return { value, done: true };
-  }
-
-  #sleep() {
-    return new Promise((resolve) => { this.#wakeup = resolve; });
   }
 
   /** Ends the stream now (signal / agent.close()); resolves when its cleanup is done. */
@@ -532,12 +475,10 @@ class StreamDriver {
     return { value: final ?? undefined, done: true };
   }
 
-  _wake() {
-    this.#woken = true;
-    const w = this.#wakeup;
-    this.#wakeup = null;
-    w?.();
-  }
+  // ---- effects the runtime dispatches to this stream (StreamEffects does them)
+  _wake() { this.#fx.wake(); }
+  _startModel(seq, payload) { this.#fx.start(seq, payload); }
+  _abortModel(seq) { this.#fx.abort(seq); }
 
   /**
    * Disposal begins: no model I/O and no call into the core from now on. A
@@ -545,8 +486,7 @@ class StreamDriver {
    * later ones resolve done. _disposed() always follows.
    */
   _disposing() {
-    this.#model?.handle.abort();
-    this.#model = null;
+    this.#fx.stop();
     if (this.#nexts > 0 && this.#state !== "ended") this.#endError ??= new RuntimeDisposedError();
   }
 
@@ -567,77 +507,6 @@ class StreamDriver {
       rt._drain();
     }
     if (this.#coreEnded) this.#finish(); // it had ended already, or ended at once
-  }
-
-  _startModel(seq, payload) {
-    this.#model?.handle.abort();
-    this.#modelFailure = null;
-    this.#modelEnd = null;
-    const rt = this.#rt, id = this.id;
-    let endpoint = null;
-    // Whatever goes wrong handing the model's bytes to the core (a copy into wasm memory
-    // that fails for a huge answer, say) ends the stream with a typed error: it never
-    // escapes from here, and the stream never waits for an end the core did not get.
-    const guarded = (fn) => (...args) => {
-      if (rt.disposed) return;
-      try {
-        fn(...args);
-      } catch (e) {
-        this.#modelBroke(rt, seq, endpoint, e, args[1]);
-      }
-    };
-    const handle = rt._model(this.#hooks.llm(), decoder.decode(payload), {
-      onChunk: guarded((bytes) => {
-        rt._core.streamModelFeed(id, seq, bytes);
-        rt._drain();
-      }),
-      onEnd: (status, bytes, detail) => {
-        if (this.#model?.seq === seq) this.#model = null;
-        endpoint = detail?.endpoint ?? null;
-        this.#modelEnd = { endpoint, status, retryAfter: detail?.retryAfter };
-        guarded(() => {
-          if (detail?.error) {
-            this.#modelFailure = detail.error;
-            rt._core.streamModelEnd(id, seq, coreStatus(detail.error.code), bytes);
-          } else {
-            rt._core.streamModelEnd(id, seq, status, bytes);
-          }
-          rt._drain();
-        })(status, bytes);
-      },
-      onError: (e) => guarded(() => { throw e; })(),
-    });
-    this.#model = { seq, handle };
-  }
-
-  /** The model's answer could not be handed to the core: end the stream with a typed error. */
-  #modelBroke(rt, seq, endpoint, cause, bytes) {
-    const code = cause?.code === "OUT_OF_MEMORY" || cause instanceof RangeError ? "OUT_OF_MEMORY" : "INTERNAL";
-    const size = bytes?.byteLength ? ` (${bytes.byteLength} bytes)` : "";
-    const err = new MCPStreamError(code,
-      `the model's answer from ${endpoint ?? "the model endpoint"}${size} could not be passed to the core: ` +
-      `${cause?.message ?? cause}`, { cause });
-    err.endpoint = endpoint;
-    this.#modelFailure = err;
-    if (this.#model?.seq === seq) {
-      this.#model.handle.abort();
-      this.#model = null;
-    }
-    try {
-      // a short message: it fits in the input buffer the failed copy left behind
-      rt._core.streamModelEnd(this.id, seq, coreStatus(code), encoder.encode(err.message.slice(0, 400)));
-    } catch {
-      err.forced = true; // the core did not take even that: end the stream as aborted, reported as err
-      rt._core.streamReturn(this.id, END.abort);
-    }
-    try { rt._drain(); } catch { /* effects stay queued in the core; the next drain takes them */ }
-    this._wake();
-  }
-
-  _abortModel(seq) {
-    if (this.#model?.seq !== seq) return;
-    this.#model.handle.abort();
-    this.#model = null;
   }
 
   /** Frees the core stream (once) and leaves the runtime's tables. */
@@ -661,6 +530,158 @@ class StreamDriver {
     if (was !== "ended") this.#hooks.ended(this, this.#query, this.#final);
     this.#endResolve();
     this._wake(); // a loop waiting for the core sees the end
+  }
+}
+
+/**
+ * A stream's calls in the order they were made, as a native async generator
+ * queues them: each runs once the one before it settled. While calls are
+ * queued the AgentStream (`holder`) stays reachable, so a stream with a call
+ * in flight cannot be collected by the FinalizationRegistry.
+ */
+class CallQueue {
+  #chain = Promise.resolve();
+  #queued = 0;
+  #holder = null;
+
+  /** Queues `fn`; resolves or rejects as it does. */
+  run(fn, holder) {
+    this.#queued++;
+    this.#holder = holder;
+    const p = this.#chain.then(fn);
+    const unqueue = () => { if (--this.#queued === 0) this.#holder = null; };
+    this.#chain = p.then(unqueue, unqueue);
+    return p;
+  }
+}
+
+/**
+ * The effects the runtime hands to one core stream (docs/architecture.md §2):
+ * MODEL_REQUEST / MODEL_ABORT (the model request in flight, and what the host
+ * knows about how it ended) and WAKE (the stream can progress). No iterator
+ * bookkeeping here: that is the StreamDriver's.
+ */
+class StreamEffects {
+  /** () => the agent's llm option */ #llm;
+  /** @type {any} */ #rt = null;
+  #id = 0;
+  /** the request in flight: { seq, handle } */ #model = null;
+  /** the typed error the host ended the current model request with (a limit, a timeout, ...) */
+  #failure = null;
+  /** how the last model request ended: { endpoint, status, retryAfter } */
+  #end = null;
+  #wakeup = null;
+  #woken = false;
+
+  constructor(llm) { this.#llm = llm; }
+
+  /** The core stream it serves. */
+  attach(rt, id) {
+    this.#rt = rt;
+    this.#id = id;
+  }
+
+  /** Before a call into the core: a WAKE from now on is not missed. */
+  arm() { this.#woken = false; }
+
+  /** Resolves at the next wake(), at once if one came since arm(). */
+  sleep() {
+    if (this.#woken) return Promise.resolve();
+    return new Promise((resolve) => { this.#wakeup = resolve; });
+  }
+
+  wake() {
+    this.#woken = true;
+    const w = this.#wakeup;
+    this.#wakeup = null;
+    w?.();
+  }
+
+  /** The typed error for a negative core status that came from the model path, or null. */
+  modelError(rc, out) {
+    const f = this.#failure;
+    if (f && (rc === coreStatus(f.code) || (f.forced && rc === ABORTED))) return f;
+    if (rc === LLM_HTTP || rc === LLM_PROTOCOL) return modelError(coreError(rc, out), this.#end);
+    return null;
+  }
+
+  /** Disposal: no model I/O from now on. */
+  stop() {
+    this.#model?.handle.abort();
+    this.#model = null;
+  }
+
+  /** MODEL_REQUEST: starts request `seq` of the stream. */
+  start(seq, payload) {
+    this.#model?.handle.abort();
+    this.#failure = null;
+    this.#end = null;
+    const rt = this.#rt, id = this.#id;
+    let endpoint = null;
+    // Whatever goes wrong handing the model's bytes to the core (a copy into wasm memory
+    // that fails for a huge answer, say) ends the stream with a typed error: it never
+    // escapes from here, and the stream never waits for an end the core did not get.
+    const guarded = (fn) => (...args) => {
+      if (rt.disposed) return;
+      try {
+        fn(...args);
+      } catch (e) {
+        this.#broke(rt, seq, endpoint, e, args[1]);
+      }
+    };
+    const handle = rt._model(this.#llm(), decoder.decode(payload), {
+      onChunk: guarded((bytes) => {
+        rt._core.streamModelFeed(id, seq, bytes);
+        rt._drain();
+      }),
+      onEnd: (status, bytes, detail) => {
+        if (this.#model?.seq === seq) this.#model = null;
+        endpoint = detail?.endpoint ?? null;
+        this.#end = { endpoint, status, retryAfter: detail?.retryAfter };
+        guarded(() => {
+          if (detail?.error) {
+            this.#failure = detail.error;
+            rt._core.streamModelEnd(id, seq, coreStatus(detail.error.code), bytes);
+          } else {
+            rt._core.streamModelEnd(id, seq, status, bytes);
+          }
+          rt._drain();
+        })(status, bytes);
+      },
+      onError: (e) => guarded(() => { throw e; })(),
+    });
+    this.#model = { seq, handle };
+  }
+
+  /** The model's answer could not be handed to the core: end the stream with a typed error. */
+  #broke(rt, seq, endpoint, cause, bytes) {
+    const code = cause?.code === "OUT_OF_MEMORY" || cause instanceof RangeError ? "OUT_OF_MEMORY" : "INTERNAL";
+    const size = bytes?.byteLength ? ` (${bytes.byteLength} bytes)` : "";
+    const err = new MCPStreamError(code,
+      `the model's answer from ${endpoint ?? "the model endpoint"}${size} could not be passed to the core: ` +
+      `${cause?.message ?? cause}`, { cause });
+    err.endpoint = endpoint;
+    this.#failure = err;
+    if (this.#model?.seq === seq) {
+      this.#model.handle.abort();
+      this.#model = null;
+    }
+    try {
+      // a short message: it fits in the input buffer the failed copy left behind
+      rt._core.streamModelEnd(this.#id, seq, coreStatus(code), encoder.encode(err.message.slice(0, 400)));
+    } catch {
+      err.forced = true; // the core did not take even that: end the stream as aborted, reported as err
+      rt._core.streamReturn(this.#id, END.abort);
+    }
+    try { rt._drain(); } catch { /* effects stay queued in the core; the next drain takes them */ }
+    this.wake();
+  }
+
+  /** MODEL_ABORT: request `seq` is no longer wanted. */
+  abort(seq) {
+    if (this.#model?.seq !== seq) return;
+    this.#model.handle.abort();
+    this.#model = null;
   }
 }
 

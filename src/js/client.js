@@ -8,9 +8,14 @@ import { resolveRuntime, validateServers } from "./shared.js";
 /** A server paginating a list past this is broken (the same bound as tools/list in the core). */
 const MAX_PAGES = 1000;
 
+/** @internal An option key (not public API): the client holds an MCPAgent's own sessions
+ * (owner "agent"): MCPAgent.connect() opens them through one such client per generation. */
+export const AGENT_OWNED = Symbol("mcpstream.agentOwned");
+
 export class MCPClient {
   #servers;
   #runtimeOption;
+  /** OWNER.client, or OWNER.agent for an agent's own sessions (AGENT_OWNED) */ #owner;
   /** @type {import("./runtime.js").Runtime|null} */ #runtime = null;
   #id = 0;
   /** name → session id */ #sids = new Map();
@@ -25,6 +30,7 @@ export class MCPClient {
     if (!config || typeof config !== "object") throw invalidArgument("new MCPClient(config): config must be an object like { mcpServers: { name: { command, args } } }");
     this.#servers = validateServers(config.mcpServers, "MCPClient config.mcpServers");
     this.#runtimeOption = options.runtime;
+    this.#owner = options[AGENT_OWNED] ? OWNER.agent : OWNER.client;
   }
 
   /** Server names, in config order. */
@@ -41,11 +47,14 @@ export class MCPClient {
     const rt = (this.#runtime = await resolveRuntime(this.#runtimeOption));
     rt._check();
     // close() came while the runtime was being resolved: open nothing
-    if (this.#closed) throw new MCPStreamError("INVALID_STATE", "this MCPClient was closed while it was connecting; create a new one");
+    if (this.#closed) {
+      if (this.#owner === OWNER.agent) throw new AbortError("AGENT_CLOSED", "agent.close() was called while agent.connect() was starting");
+      throw new MCPStreamError("INVALID_STATE", "this MCPClient was closed while it was connecting; create a new one");
+    }
     this.#id = rt._newOwnerId();
-    rt._registerOwner(OWNER.client, this.#id, (name) => this.#servers[name]);
+    rt._registerOwner(this.#owner, this.#id, (name) => this.#servers[name]);
     try {
-      await rt._openSessions(OWNER.client, this.#id, Object.keys(this.#servers), this.#sids);
+      await rt._openSessions(this.#owner, this.#id, Object.keys(this.#servers), this.#sids);
     } catch (e) {
       await this.close().catch(() => {});
       throw e;
@@ -191,15 +200,16 @@ export class MCPClient {
   async close() {
     this.#closed = true;
     const rt = this.#runtime;
-    if (!rt || !this.#id) return;
+    if (!rt) return;
     if (rt.disposed) return rt.dispose(); // resolves when the runtime closed everything
+    if (!this.#id) return;
     try {
-      await rt._op((op) => rt._core.ownerClose(OWNER.client, this.#id, op));
+      await rt._op((op) => rt._core.ownerClose(this.#owner, this.#id, op));
     } catch (e) {
       if (!(e instanceof RuntimeDisposedError)) throw e;
       await rt.dispose(); // disposal took over while closing
     } finally {
-      rt._unregisterOwner(OWNER.client, this.#id);
+      rt._unregisterOwner(this.#owner, this.#id);
     }
   }
 }
