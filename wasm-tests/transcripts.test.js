@@ -25,6 +25,8 @@ function line(fx) {
     case FX.OP_PROGRESS: return `OP_PROGRESS ${fx.a} ${text}`;
     case FX.EVENT: return `EVENT ${text}`;
     case FX.LOG: return `LOG ${fx.a} ${fx.b} ${text}`;
+    case FX.SERVER_REQUEST: return `SERVER_REQUEST ${fx.a} ${fx.b} ${text}`;
+    case FX.NOTIFICATION: return `NOTIFICATION ${fx.a} ${text}`;
     default: return `FX${fx.kind} ${fx.a} ${fx.b}`;
   }
 }

@@ -181,6 +181,7 @@ struct ms_session {
   int32_t timeout_ms;   /* its requests' timeout (server config or ctx default) */
   int32_t max_total_ms; /* their total time */
   ms_account *acct;     /* its memory budget: what its messages make is charged here */
+  int caps;            /* MS_CAP_*: server requests the host answers */
   ms_sse_resp *sse;    /* Streamable HTTP: responses being read */
   size_t nsse, capsse;
   /* effect room reserved for its end (ctx.c): the CLOSE, the session-close */

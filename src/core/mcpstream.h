@@ -119,6 +119,19 @@ typedef struct ms_effect {
  * response with GET + Last-Event-ID, waiting `retry` ms first. */
 #define MS_FX_SSE_CURSOR 12
 
+/* a = session id, b = MS_CAP_* of the method. Payload: a request from the
+ * server (the whole JSON-RPC message) that the host answers with
+ * ms_session_respond: sampling/createMessage, elicitation/create or
+ * roots/list, for a session whose capabilities declared it. */
+#define MS_FX_SERVER_REQUEST 13
+/* a = session id. Payload: a notification from the server (the whole JSON-RPC
+ * message) for the host: notifications/message (logging),
+ * notifications/resources/updated, notifications/{tools,resources,prompts}/
+ * list_changed (tools/list_changed also drops the core's cached tool list)
+ * and notifications/cancelled (the server gave up a request of its own that
+ * the host may be answering). Other notifications are ignored. */
+#define MS_FX_NOTIFICATION 14
+
 /* c of MS_FX_SEND. */
 #define MS_SEND_INITIALIZE 1  /* initialize: sent without a session id; its answer brings one */
 #define MS_SEND_INITIALIZED 2 /* notifications/initialized */
@@ -228,6 +241,24 @@ MS_EXPORT int32_t ms_session_feed(ms_ctx *ctx, int32_t sid, uint32_t len);
 /* One whole JSON-RPC message from the server: input[0..len). For transports
  * that frame messages themselves. */
 MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len);
+/* Client capabilities of session `sid` (MS_CAP_* bits), declared in its
+ * initialize: the server's requests for them come to the host as
+ * MS_FX_SERVER_REQUEST; others are answered "method not found" as before.
+ * Call it before ms_session_opened (else MS_ERR_STATE). */
+MS_EXPORT int32_t ms_session_set_capabilities(ms_ctx *ctx, int32_t sid, int32_t caps);
+#define MS_CAP_SAMPLING 1
+#define MS_CAP_ELICITATION 2
+#define MS_CAP_ROOTS 4
+/* Answers a server request: input[0..id_len) is its "id" as JSON (copied from
+ * the MS_FX_SERVER_REQUEST payload), then body_len bytes: the result JSON
+ * (err_code 0: it must be an object) or the error message (err_code: a
+ * JSON-RPC error code). The response is sent as MS_FX_SEND (b = 0, c = 0).
+ * Ignored (0) once the session is closing; MS_ERR_BAD_HANDLE once it is gone.
+ * The core does not remember which requests it routed: answering each once,
+ * and not at all after the server cancelled it, is the host's part. */
+MS_EXPORT int32_t ms_session_respond(ms_ctx *ctx, int32_t sid, uint32_t id_len,
+                                     uint32_t body_len, int32_t err_code);
+
 /* ---- Streamable HTTP: messages framed per HTTP response --------------------
  * The host POSTs each MS_FX_SEND payload. A response body of type
  * application/json is one message: ms_session_feed_message. A body of type

@@ -194,8 +194,12 @@ void ms__session_collect(ms_ctx *ctx, ms_session *s) {
 int ms__session_send_initialize(ms_ctx *ctx, ms_session *s) {
   cJSON *p = cJSON_CreateObject();
   cJSON *info = cJSON_CreateObject();
+  cJSON *caps = NULL;
   int ok = p && info && cJSON_AddStringToObject(p, "protocolVersion", MS_PROTOCOL_LATEST) &&
-           cJSON_AddObjectToObject(p, "capabilities") &&
+           (caps = cJSON_AddObjectToObject(p, "capabilities")) != NULL &&
+           (!(s->caps & MS_CAP_SAMPLING) || cJSON_AddObjectToObject(caps, "sampling")) &&
+           (!(s->caps & MS_CAP_ELICITATION) || cJSON_AddObjectToObject(caps, "elicitation")) &&
+           (!(s->caps & MS_CAP_ROOTS) || cJSON_AddObjectToObject(caps, "roots")) &&
            cJSON_AddStringToObject(info, "name", "mcpstream") &&
            cJSON_AddStringToObject(info, "version", "0.1.0");
   if (ok && cJSON_AddItemToObject(p, "clientInfo", info)) info = NULL; /* p owns it now */
@@ -384,7 +388,19 @@ static void on_server_request(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
   const char *method = cJSON_GetObjectItemCaseSensitive(msg, "method")->valuestring;
   ms_buf b = {0};
   int rc;
-  if (strcmp(method, "ping") == 0) {
+  int cap = strcmp(method, "sampling/createMessage") == 0 ? MS_CAP_SAMPLING
+            : strcmp(method, "elicitation/create") == 0   ? MS_CAP_ELICITATION
+            : strcmp(method, "roots/list") == 0           ? MS_CAP_ROOTS
+                                                          : 0;
+  if (cap && (s->caps & cap)) { /* the host's callback answers (ms_session_respond) */
+    char *text = ms__json_print(msg);
+    if (!text || ms__fx(ctx, MS_FX_SERVER_REQUEST, s->id, cap, 0, text, strlen(text)))
+      rc = ms_rpc_build_response(&b, id, NULL, -32603, "out of memory in the client");
+    else
+      rc = 0;
+    ms_free(text);
+    if (!rc && b.len == 0) return;
+  } else if (strcmp(method, "ping") == 0) {
     rc = ms_rpc_build_response(&b, id, NULL, 0, NULL);
   } else {
     ms_err e;
@@ -397,17 +413,23 @@ static void on_server_request(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
 
 static void on_notification(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
   const char *method = cJSON_GetObjectItemCaseSensitive(msg, "method")->valuestring;
-  const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
   if (strcmp(method, "notifications/progress") == 0) {
-    on_progress(ctx, s, params);
-  } else if (strcmp(method, "notifications/tools/list_changed") == 0) {
+    on_progress(ctx, s, cJSON_GetObjectItemCaseSensitive(msg, "params"));
+    return;
+  }
+  if (strcmp(method, "notifications/tools/list_changed") == 0) {
     cJSON_Delete(s->tools);
     s->tools = NULL; /* listed again on next use */
-  } else if (strcmp(method, "notifications/message") == 0) {
-    char *p = ms__json_print(params);
-    if (p) ms__session_log(ctx, s, 1, p, strlen(p));
-    ms_free(p);
+  } else if (strcmp(method, "notifications/message") != 0 &&
+             strcmp(method, "notifications/resources/updated") != 0 &&
+             strcmp(method, "notifications/resources/list_changed") != 0 &&
+             strcmp(method, "notifications/prompts/list_changed") != 0 &&
+             strcmp(method, "notifications/cancelled") != 0) {
+    return; /* nothing for the host */
   }
+  char *p = ms__json_print(msg); /* lost when out of memory, as a log would be */
+  if (p) ms__fx(ctx, MS_FX_NOTIFICATION, s->id, 0, 0, p, strlen(p));
+  ms_free(p);
 }
 
 /* Handles one parsed message (a batch element, or the whole message). */

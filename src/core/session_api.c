@@ -243,3 +243,54 @@ MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int
   }
   return 0; /* already finished */
 }
+
+/* ---- client capabilities: server requests the host answers ------------------- */
+
+MS_EXPORT int32_t ms_session_set_capabilities(ms_ctx *ctx, int32_t sid, int32_t caps) {
+  int rc = 0;
+  ms_session *s = get_live(ctx, sid, &rc);
+  if (!s) return rc;
+  if (caps & ~(MS_CAP_SAMPLING | MS_CAP_ELICITATION | MS_CAP_ROOTS))
+    return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown capability bits %d", (int)caps);
+  if (s->state != MS_SESS_OPENING)
+    return ms__fail(ctx, MS_ERR_STATE, "capabilities are declared before the session initializes");
+  s->caps = caps;
+  return 0;
+}
+
+MS_EXPORT int32_t ms_session_respond(ms_ctx *ctx, int32_t sid, uint32_t id_len, uint32_t body_len,
+                                     int32_t err_code) {
+  int rc = 0;
+  ms_session *s = get_live(ctx, sid, &rc);
+  if (!s) return rc;
+  MS_ALLOC_SCOPE(s->acct);
+  if ((size_t)id_len + body_len > ctx->input.cap || id_len == 0)
+    return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "an id is required");
+  if (s->state == MS_SESS_CLOSING || s->state == MS_SESS_CLOSED) return 0;
+  const char *in = (const char *)ctx->input.data;
+  cJSON *id = ms__json_parse(in, id_len);
+  cJSON *result = NULL;
+  char *msg = NULL;
+  if (!id || !(cJSON_IsNumber(id) || cJSON_IsString(id))) {
+    cJSON_Delete(id);
+    return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "the id must be a JSON number or string");
+  }
+  if (err_code == 0) {
+    result = ms__json_parse(in + id_len, body_len);
+    if (!cJSON_IsObject(result)) {
+      cJSON_Delete(id);
+      cJSON_Delete(result);
+      return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "the result must be a JSON object");
+    }
+  } else {
+    msg = ms_strndup(in + id_len, body_len);
+  }
+  ms_buf b = {0};
+  rc = (err_code != 0 && !msg) ? MS_ERR_NOMEM : ms_rpc_build_response(&b, id, result, err_code, msg);
+  if (!rc) rc = ms__fx(ctx, MS_FX_SEND, s->id, 0, 0, b.data, b.len);
+  ms_buf_free(&b);
+  ms_free(msg);
+  cJSON_Delete(result);
+  cJSON_Delete(id);
+  return rc ? ms__fail(ctx, rc, "out of memory") : 0;
+}

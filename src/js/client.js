@@ -1,6 +1,6 @@
 // client.js — MCPClient: sessions the user owns, for direct tool calls and to
 // lend to agents (a stream never closes a client's sessions).
-import { OWNER } from "./core.js";
+import { OWNER, CAP } from "./core.js";
 import { invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
 import { onAbort as subscribeAbort, raceAbort } from "./abort.js";
 import { resolveRuntime, validateServers } from "./shared.js";
@@ -12,7 +12,66 @@ const MAX_PAGES = 1000;
  * (owner "agent"): MCPAgent.connect() opens them through one such client per generation. */
 export const AGENT_OWNED = Symbol("mcpstream.agentOwned");
 
-export class MCPClient {
+/** JSON-RPC "invalid params": what a server request asks for cannot be done as asked. */
+const INVALID_PARAMS = -32602;
+const rpcError = (code, message) => Object.assign(new Error(message), { rpcCode: code });
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** The client's side of the server requests it declared: validated answers of the callbacks. */
+const SERVER_REQUESTS = {
+  "sampling/createMessage": async (cb, server, params, signal) => {
+    const r = await cb.onSampling(params, { server, signal });
+    const content = r?.content;
+    if (!isObject(r) || (r.role !== "assistant" && r.role !== "user") || typeof r.model !== "string" ||
+        !(isObject(content) || (Array.isArray(content) && content.every(isObject))))
+      throw new Error(`onSampling must resolve to a CreateMessageResult { role, content, model, stopReason? }; got ${brief(r)}`);
+    return r;
+  },
+  "elicitation/create": async (cb, server, params, signal) => {
+    if (params.mode !== undefined && params.mode !== "form")
+      throw rpcError(INVALID_PARAMS, `elicitation mode '${params.mode}' is not supported by this client (form only)`);
+    const r = await cb.onElicitation(params, { server, signal });
+    if (!isObject(r) || !["accept", "decline", "cancel"].includes(r.action) || (r.content !== undefined && !isObject(r.content)))
+      throw new Error(`onElicitation must resolve to { action: "accept" | "decline" | "cancel", content? }; got ${brief(r)}`);
+    if (r.action !== "accept") return { ...r, content: undefined };
+    return { ...r, content: withDefaults(params.requestedSchema, r.content ?? {}) };
+  },
+  "roots/list": async (cb, server, params, signal) => {
+    const roots = typeof cb.roots === "function" ? await cb.roots({ server, signal }) : cb.roots;
+    const bad = checkRoots(roots);
+    if (bad) throw new Error(`roots ${bad}`);
+    return { roots: roots.map((r) => ({ ...r })) };
+  },
+};
+
+/** SEP-1034: a field the answer leaves out gets the default of its schema. */
+function withDefaults(schema, content) {
+  const out = { ...content };
+  const props = isObject(schema) && isObject(schema.properties) ? schema.properties : {};
+  for (const [name, prop] of Object.entries(props))
+    if (!Object.hasOwn(out, name) && isObject(prop) && Object.hasOwn(prop, "default")) out[name] = prop.default;
+  return out;
+}
+
+/** What is wrong with a list of roots, or null. */
+function checkRoots(roots) {
+  if (!Array.isArray(roots)) return `must be an array of { uri, name? }; got ${brief(roots)}`;
+  for (const r of roots) {
+    if (!isObject(r) || typeof r.uri !== "string" || !r.uri.startsWith("file://"))
+      return `must each be { uri: "file://…", name? }; got ${brief(r)}`;
+    if (r.name !== undefined && typeof r.name !== "string") return `names must be strings; got ${brief(r)}`;
+  }
+  return null;
+}
+
+function brief(v) {
+  let t;
+  try { t = JSON.stringify(v); } catch { t = undefined; }
+  t ??= String(v);
+  return t.length > 120 ? `${t.slice(0, 120)}…` : t;
+}
+
+export class MCPClient extends EventTarget {
   #servers;
   #runtimeOption;
   /** OWNER.client, or OWNER.agent for an agent's own sessions (AGENT_OWNED) */ #owner;
@@ -21,16 +80,30 @@ export class MCPClient {
   /** name → session id */ #sids = new Map();
   /** @type {Promise<void>|null} */ #connecting = null;
   #closed = false;
+  /** { onSampling?, onElicitation?, roots? } as given */ #callbacks;
+  #caps = 0;
 
   /**
    * @param {{mcpServers: Record<string, any>}} config Claude-Desktop style config
-   * @param {{runtime?: import("./runtime.js").Runtime | Promise<import("./runtime.js").Runtime>}} [options]
+   * @param {{runtime?: import("./runtime.js").Runtime | Promise<import("./runtime.js").Runtime>,
+   *          onSampling?: Function, onElicitation?: Function, roots?: any[] | Function}} [options]
    */
   constructor(config, options = {}) {
+    super();
     if (!config || typeof config !== "object") throw invalidArgument("new MCPClient(config): config must be an object like { mcpServers: { name: { command, args } } }");
+    if (!options || typeof options !== "object") throw invalidArgument("new MCPClient(config, options): options must be an object");
     this.#servers = validateServers(config.mcpServers, "MCPClient config.mcpServers");
     this.#runtimeOption = options.runtime;
     this.#owner = options[AGENT_OWNED] ? OWNER.agent : OWNER.client;
+    const { onSampling, onElicitation, roots } = options;
+    for (const [name, fn] of [["onSampling", onSampling], ["onElicitation", onElicitation]])
+      if (fn !== undefined && typeof fn !== "function") throw invalidArgument(`new MCPClient(config, { ${name} }): ${name} must be a function`);
+    if (roots !== undefined && typeof roots !== "function") {
+      const bad = checkRoots(roots);
+      if (bad) throw invalidArgument(`new MCPClient(config, { roots }): roots ${bad}`);
+    }
+    this.#callbacks = { onSampling, onElicitation, roots: Array.isArray(roots) ? roots.map((r) => ({ ...r })) : roots };
+    this.#caps = (onSampling ? CAP.sampling : 0) | (onElicitation ? CAP.elicitation : 0) | (roots !== undefined ? CAP.roots : 0);
   }
 
   /** Server names, in config order. */
@@ -52,13 +125,29 @@ export class MCPClient {
       throw new MCPStreamError("INVALID_STATE", "this MCPClient was closed while it was connecting; create a new one");
     }
     this.#id = rt._newOwnerId();
-    rt._registerOwner(this.#owner, this.#id, (name) => this.#servers[name]);
+    rt._registerOwner(this.#owner, this.#id, (name) => this.#servers[name], {
+      caps: this.#caps,
+      serverRequest: (server, method, params, signal) => {
+        const handle = SERVER_REQUESTS[method];
+        if (!handle) throw rpcError(-32601, `Method not found: ${method}`);
+        return handle(this.#callbacks, server, params, signal);
+      },
+      notification: (server, method, params) => this.#notification(server, method, params),
+    });
     try {
       await rt._openSessions(this.#owner, this.#id, Object.keys(this.#servers), this.#sids);
     } catch (e) {
       await this.close().catch(() => {});
       throw e;
     }
+  }
+
+  /** A server's notification as a client event (README "Client events"). */
+  #notification(server, method, params) {
+    const list = /^notifications\/(tools|resources|prompts)\/list_changed$/.exec(method)?.[1];
+    if (list) this.dispatchEvent(new CustomEvent("list-changed", { detail: Object.freeze({ server, list }) }));
+    else if (method === "notifications/resources/updated" && typeof params.uri === "string")
+      this.dispatchEvent(new CustomEvent("resource-updated", { detail: Object.freeze({ server, uri: params.uri }) }));
   }
 
   /** @internal session ids to lend to an agent's streams */

@@ -6,7 +6,10 @@
 export const FX = Object.freeze({
   OPEN: 1, SEND: 2, CLOSE: 3, MODEL_REQUEST: 4, MODEL_ABORT: 5, WAKE: 6,
   OP_DONE: 7, OP_PROGRESS: 8, EVENT: 9, LOG: 10, PROTOCOL: 11, SSE_CURSOR: 12,
+  SERVER_REQUEST: 13, NOTIFICATION: 14,
 });
+/** Client capabilities (mcpstream.h MS_CAP_*): server requests the host answers. */
+export const CAP = Object.freeze({ sampling: 1, elicitation: 2, roots: 4 });
 /** c of an FX.SEND (mcpstream.h MS_SEND_*). */
 export const SEND = Object.freeze({ INITIALIZE: 1, INITIALIZED: 2, CANCEL: 3 });
 export const STATUS = Object.freeze({ DONE: 0, YIELD: 1, EFFECTS: 2, WAIT: 3 });
@@ -159,6 +162,20 @@ export class Core {
     const x = this.#x; if (!x) return -3;
     x.ms_ctx_set_now(this.#ctx, now());
     return x.ms_session_list_tools(this.#ctx, sid, opId);
+  }
+  /** Declares client capabilities (CAP bits) in the session's initialize; before it is opened. */
+  sessionSetCapabilities(sid, caps) { return this.#x ? this.#x.ms_session_set_capabilities(this.#ctx, sid, caps) : 0; }
+  /**
+   * Answers a server request (FX.SERVER_REQUEST): `idJson` its id as JSON; with errCode 0,
+   * `body` is the result (JSON text of an object), else the error message.
+   */
+  sessionRespond(sid, idJson, body, errCode = 0) {
+    const x = this.#x; if (!x) return 0;
+    const i = encoder.encode(idJson), b = encoder.encode(body);
+    const all = new Uint8Array(i.length + b.length);
+    all.set(i); all.set(b, i.length);
+    this.#put(all);
+    return x.ms_session_respond(this.#ctx, sid, i.length, b.length, errCode);
   }
   sessionCancel(sid, opId, timeout) { return this.#x ? this.#x.ms_session_cancel(this.#ctx, sid, opId, timeout ? 1 : 0) : 0; }
   ownerClose(owner, ownerId, opId) { return this.#x ? this.#x.ms_owner_close(this.#ctx, owner, ownerId, opId) : -3; }

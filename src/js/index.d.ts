@@ -42,8 +42,16 @@ export interface LifecycleDetail {
 export interface LogDetail {
   sessionId: number | null;
   server: string | null;
-  level: "debug" | "info" | "warning" | "error" | "stderr";
+  /** mcpstream's own notes: "debug" | "info" | "warning" | "error"; a stdio server's stderr:
+   *  "stderr"; a server's notifications/message: its level (RFC 5424 names: "debug", "info",
+   *  "notice", "warning", "error", "critical", "alert", "emergency") */
+  level: "debug" | "info" | "notice" | "warning" | "error" | "critical" | "alert" | "emergency" | "stderr";
+  /** the text: a server's `data` as it is when a string, else as JSON */
   message: string;
+  /** notifications/message only: the server's `logger` (or null) */
+  logger?: string | null;
+  /** notifications/message only: the server's `data` as sent */
+  data?: unknown;
 }
 
 export interface RuntimeStats {
@@ -127,8 +135,72 @@ export interface CallToolOptions {
   timeoutMs?: number;
 }
 
-export class MCPClient {
-  constructor(config: { mcpServers: McpServers }, options?: { runtime?: Runtime | Promise<Runtime> });
+/** What a callback gets beside the request's params. */
+export interface ServerRequestContext {
+  /** the server (key in mcpServers) that sent the request */
+  server: string;
+  /** aborts when the answer is no longer wanted: the server cancelled the request, the session
+   *  closed, the runtime was disposed, or the server's timeoutMs passed (then the server was
+   *  already answered with an error) */
+  signal: AbortSignal;
+}
+
+/** A message of a sampling request or result (MCP SamplingMessage). */
+export interface SamplingMessage { role: "user" | "assistant"; content: ContentItem | ContentItem[]; [key: string]: unknown }
+/** params of sampling/createMessage (MCP CreateMessageRequestParams). */
+export interface CreateMessageParams {
+  messages: SamplingMessage[];
+  maxTokens: number;
+  systemPrompt?: string;
+  temperature?: number;
+  stopSequences?: string[];
+  modelPreferences?: Record<string, unknown>;
+  includeContext?: "none" | "thisServer" | "allServers";
+  metadata?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+/** What onSampling resolves to (MCP CreateMessageResult); anything else answers the server with an error. */
+export interface CreateMessageResult {
+  role: "user" | "assistant";
+  content: ContentItem | ContentItem[];
+  model: string;
+  stopReason?: "endTurn" | "stopSequence" | "maxTokens" | string;
+  [key: string]: unknown;
+}
+/** params of elicitation/create in form mode (MCP ElicitRequestFormParams). */
+export interface ElicitParams {
+  mode?: "form";
+  message: string;
+  /** a flat object schema of primitive properties, each may have a `default` */
+  requestedSchema: { type: "object"; properties: Record<string, Record<string, unknown>>; required?: string[] };
+  [key: string]: unknown;
+}
+/** What onElicitation resolves to. On "accept", every property of requestedSchema that `content`
+ *  leaves out and that has a `default` gets that default (SEP-1034) before it is sent;
+ *  "decline" and "cancel" are sent without content. */
+export interface ElicitResult {
+  action: "accept" | "decline" | "cancel";
+  content?: Record<string, string | number | boolean | string[]>;
+  [key: string]: unknown;
+}
+/** A root the client offers (roots/list): `uri` must start with file://. */
+export interface Root { uri: string; name?: string; [key: string]: unknown }
+
+export interface MCPClientOptions {
+  runtime?: Runtime | Promise<Runtime>;
+  /** Answers sampling/createMessage; declares the `sampling` capability. A throw answers the
+   *  server with JSON-RPC error -32603 (or the error's integer `rpcCode`), as does a result that
+   *  is not a CreateMessageResult or no answer within the server's timeoutMs. */
+  onSampling?: (params: CreateMessageParams, context: ServerRequestContext) => CreateMessageResult | Promise<CreateMessageResult>;
+  /** Answers elicitation/create (form mode); declares the `elicitation` capability. Failures as for onSampling. */
+  onElicitation?: (params: ElicitParams, context: ServerRequestContext) => ElicitResult | Promise<ElicitResult>;
+  /** Answers roots/list; declares the `roots` capability. A list, or a function asked at each roots/list. */
+  roots?: Root[] | ((context: ServerRequestContext) => Root[] | Promise<Root[]>);
+}
+
+export class MCPClient extends EventTarget {
+  /** `options` with a callback that is not a function, or roots that are not file:// URIs: TypeError (INVALID_ARGUMENT). */
+  constructor(config: { mcpServers: McpServers }, options?: MCPClientOptions);
   readonly serverNames: string[];
   /** Opens and initializes a session per server; the user owns them. Idempotent. */
   connect(): Promise<void>;

@@ -2,7 +2,7 @@
 // lifecycle events. All awaiting of I/O happens here and in the hosts; the
 // core only reacts. After dispose() begins, the instance is never called again.
 import { Core, FX, OWNER, CLOSE_REASON, LIMITS, SERVER_LIMITS, now } from "./core.js";
-import { coreError, CORE_CODES, RuntimeDisposedError, invalidArgument } from "./errors.js";
+import { coreError, CORE_CODES, MCPStreamError, RuntimeDisposedError, invalidArgument } from "./errors.js";
 import { startModelRequest } from "./hosts/model.js";
 
 const decoder = new TextDecoder();
@@ -38,6 +38,10 @@ export class Runtime extends EventTarget {
   /** sid → lifecycle detail of its session-open (mirror, for dispose) */ #sessions = new Map();
   /** sids the core has asked to close (it must ask once per session) */ #closeIssued = new Set();
   /** `${owner}:${id}` → (serverName) => config */ #owners = new Map();
+  /** `${owner}:${id}` → OwnerHandlers (server requests and notifications of its sessions) */ #handlers = new Map();
+  /** sid → `${owner}:${id}` of the session's owner */ #sidOwner = new Map();
+  /** sid → its timeoutMs (server config, else limits.timeoutMs): bounds a callback's answer */ #sidTimeout = new Map();
+  /** `${sid}:${id as JSON}` → a server request a callback is answering */ #serverRequests = new Map();
   /** op id → {resolve, reject, onProgress} */ #ops = new Map();
   /** stream id → driver */ #drivers = new Map();
   /** drivers of streams created and not yet started (counted in streamsOpen) */ #created = new Set();
@@ -47,6 +51,8 @@ export class Runtime extends EventTarget {
   #draining = false;
   /** limits.messageBytes, the default bound of a model answer read whole */
   #messageBytes;
+  /** limits.timeoutMs: how long a callback may take to answer a server request */
+  #timeoutMs;
   /** the one timer for request deadlines (mcpstream.h, Time), and when it fires */
   #timer = null;
   #timerAt = -1;
@@ -64,6 +70,7 @@ export class Runtime extends EventTarget {
     this.#hosts = hosts;
     for (const [name, value] of Object.entries(limits)) this.#core.setLimit(name, value);
     this.#messageBytes = limits.messageBytes;
+    this.#timeoutMs = limits.timeoutMs ?? LIMITS.timeoutMs.default;
   }
 
   /** True once dispose() was called. */
@@ -128,6 +135,9 @@ export class Runtime extends EventTarget {
     this.#drivers.clear();
     this.#created.clear();
     this.#owners.clear();
+    this.#handlers.clear();
+    for (const r of this.#serverRequests.values()) r.cancel(new RuntimeDisposedError());
+    this.#serverRequests.clear();
     this.#holds = 0;
     this.#setRef(false);
   }
@@ -140,9 +150,17 @@ export class Runtime extends EventTarget {
 
   _newOwnerId() { return this.#ownerSeq++; }
 
-  /** Registers where the configs of an owner's servers come from. */
-  _registerOwner(owner, id, configOf) { this.#owners.set(`${owner}:${id}`, configOf); }
-  _unregisterOwner(owner, id) { this.#owners.delete(`${owner}:${id}`); }
+  /**
+   * Registers where the configs of an owner's servers come from, and optionally who answers
+   * their server requests and hears their notifications:
+   * `{ caps, serverRequest(server, method, params, signal) → Promise<result>, notification(server, method, params) }`
+   * (caps: CAP bits declared in initialize; requests for them go to serverRequest).
+   */
+  _registerOwner(owner, id, configOf, handlers) {
+    this.#owners.set(`${owner}:${id}`, configOf);
+    if (handlers) this.#handlers.set(`${owner}:${id}`, handlers);
+  }
+  _unregisterOwner(owner, id) { this.#owners.delete(`${owner}:${id}`); this.#handlers.delete(`${owner}:${id}`); }
 
   /** A stream was created (docs/architecture.md §4: streamsOpen counts it until it ends). */
   _streamCreated(driver) { if (!this.#disposed) this.#created.add(driver); }
@@ -272,21 +290,115 @@ export class Runtime extends EventTarget {
       case FX.EVENT: return this.#lifecycle(JSON.parse(text(fx.payload)));
       case FX.LOG:
         return this.#log(fx.a || null, ["debug", "info", "warning", "error"][fx.b] ?? "info", text(fx.payload));
+      case FX.SERVER_REQUEST: return this.#serverRequest(fx.a, text(fx.payload));
+      case FX.NOTIFICATION: return this.#notification(fx.a, text(fx.payload));
     }
+  }
+
+  /**
+   * A server request (sampling, elicitation, roots) the session's owner answers. Whatever the
+   * handler does — resolves, throws, returns what cannot be sent, never settles — the server
+   * gets exactly one answer (an error for all but the first), within the server's timeoutMs;
+   * none after the server cancelled the request or the session closed.
+   */
+  #serverRequest(sid, json) {
+    const msg = JSON.parse(json);
+    const idJson = JSON.stringify(msg.id);
+    const key = `${sid}:${idJson}`;
+    const handlers = this.#handlers.get(this.#sidOwner.get(sid));
+    const server = this.#sessions.get(sid)?.server ?? null;
+    if (this.#serverRequests.has(key)) { // the same id again while the first is being answered
+      this.#log(sid, "warning", `server '${server}' sent ${msg.method} with the id ${idJson} of a request still being answered; skipped`);
+      return;
+    }
+    const ac = new AbortController();
+    const timeoutMs = this.#sidTimeout.get(sid) ?? this.#timeoutMs;
+    let timer = null;
+    const entry = {
+      /** ends the request without an answer (cancelled by the server, session gone, dispose) */
+      cancel: (reason) => {
+        if (!this.#serverRequests.delete(key)) return;
+        clearTimeout(timer);
+        ac.abort(reason);
+      },
+    };
+    const answer = (code, body) => {
+      if (this.#serverRequests.get(key) !== entry) return; // answered, cancelled or gone
+      this.#serverRequests.delete(key);
+      clearTimeout(timer);
+      if (this.#disposed) return;
+      if (code !== 0) ac.abort(new MCPStreamError("CANCELLED", body));
+      const rc = this.#core.sessionRespond(sid, idJson, body, code);
+      if (rc < 0 && code === 0) { // the core refused the result: the server still gets an answer
+        this.#core.sessionRespond(sid, idJson, `the client could not send its answer to ${msg.method}: ${this.#core.error()}`, -32603);
+      }
+      this._drain();
+    };
+    this.#serverRequests.set(key, entry);
+    timer = setTimeout(() => answer(-32603,
+      `the client did not answer ${msg.method} within ${timeoutMs} ms (timeoutMs of server '${server}')`), timeoutMs);
+    timer.unref?.(); // never keeps a Node process alive
+    Promise.resolve()
+      .then(() => {
+        if (!handlers?.serverRequest) throw Object.assign(new Error(`Method not found: ${msg.method}`), { rpcCode: -32601 });
+        return handlers.serverRequest(server, msg.method, msg.params ?? {}, ac.signal);
+      })
+      .then((result) => {
+        let body;
+        try { body = JSON.stringify(result); } catch (e) { throw new Error(`its answer is not JSON-serialisable: ${e.message}`); }
+        if (!result || typeof result !== "object" || Array.isArray(result)) throw new Error(`its answer is not an object: ${body}`);
+        answer(0, body);
+      })
+      .catch((e) => {
+        const code = Number.isInteger(e?.rpcCode) ? e.rpcCode : -32603;
+        answer(code, `${msg.method} failed in the client: ${e instanceof Error ? e.message : String(e)}`.slice(0, 1000));
+      });
+  }
+
+  /** A notification for the host: logging as `log` events, cancels of server requests, the rest to the owner. */
+  #notification(sid, json) {
+    const msg = JSON.parse(json);
+    const params = msg.params && typeof msg.params === "object" ? msg.params : {};
+    if (msg.method === "notifications/message") {
+      const data = params.data;
+      let message;
+      try { message = typeof data === "string" ? data : JSON.stringify(data) ?? ""; } catch { message = String(data); }
+      const level = typeof params.level === "string" ? params.level : "info";
+      return this.#log(sid, level, message, { logger: typeof params.logger === "string" ? params.logger : null, data: data ?? null });
+    }
+    if (msg.method === "notifications/cancelled") {
+      const r = this.#serverRequests.get(`${sid}:${JSON.stringify(params.requestId)}`);
+      r?.cancel(new MCPStreamError("CANCELLED", `the server cancelled its request${typeof params.reason === "string" ? `: ${params.reason}` : ""}`));
+      return;
+    }
+    const handlers = this.#handlers.get(this.#sidOwner.get(sid));
+    const server = this.#sessions.get(sid)?.server ?? null;
+    try { handlers?.notification?.(server, msg.method, params); } catch (e) { queueMicrotask(() => { throw e; }); }
+  }
+
+  /** Server requests of a closed session are not answered: their callbacks' signals abort. */
+  #endServerRequests(sid) {
+    for (const [key, r] of this.#serverRequests)
+      if (key.startsWith(`${sid}:`)) r.cancel(new MCPStreamError("MCP_TRANSPORT_CLOSED", "the session closed"));
   }
 
   #emit(detail) {
     this.dispatchEvent(new CustomEvent("lifecycle", { detail: Object.freeze(detail) }));
   }
 
-  #log(sessionId, level, message) {
+  #log(sessionId, level, message, fromServer) {
     const server = this.#sessions.get(sessionId)?.server ?? null;
-    this.dispatchEvent(new CustomEvent("log", { detail: Object.freeze({ sessionId, server, level, message }) }));
+    this.dispatchEvent(new CustomEvent("log", { detail: Object.freeze({ sessionId, server, level, message, ...fromServer }) }));
   }
 
   #lifecycle(detail) {
     if (detail.kind === "session-open") this.#sessions.set(detail.sessionId, detail);
-    if (detail.kind === "session-close") this.#sessions.delete(detail.sessionId);
+    if (detail.kind === "session-close") {
+      this.#sessions.delete(detail.sessionId);
+      this.#sidOwner.delete(detail.sessionId);
+      this.#sidTimeout.delete(detail.sessionId);
+      this.#endServerRequests(detail.sessionId);
+    }
     this.#emit(detail);
     if (detail.kind === "stream-end") this.#drivers.get(detail.streamId)?._ended();
   }
@@ -297,6 +409,11 @@ export class Runtime extends EventTarget {
     const fail = (message) => this.#reportClosed(sid, CLOSE_REASON["open-failed"], message);
     if (!config) return fail(`no configuration for server '${info.server}'`);
     for (const name of SERVER_LIMITS) if (config[name] !== undefined) this.#core.sessionSetLimit(sid, name, config[name]);
+    const ownerKey = `${OWNER[info.owner]}:${info.ownerId}`;
+    this.#sidOwner.set(sid, ownerKey);
+    if (config.timeoutMs !== undefined) this.#sidTimeout.set(sid, config.timeoutMs);
+    const caps = this.#handlers.get(ownerKey)?.caps ?? 0;
+    if (caps) this.#core.sessionSetCapabilities(sid, caps);
     let transport;
     try {
       transport = this.#hosts.transportFactory(config, {

@@ -1,7 +1,9 @@
 /* fuzz_session_http.c — libFuzzer target for Streamable HTTP session input
  * (src/core/session_http.c): SSE responses keyed by request id, their ends,
  * and requests the host reports lost, against a client session and a stream
- * that borrows it (as in fuzz_session.c; the model calls "echo").
+ * that borrows it (as in fuzz_session.c; the model calls "echo"). The session
+ * declares sampling, elicitation and roots: the server requests for them that
+ * the input carries are answered with ms_session_respond.
  *
  * The input is a list of records. Record header byte: bits 0-1 the action
  * (0, 1: SSE bytes; 2: end of that response; 3: that request lost), bits 2-4
@@ -12,6 +14,7 @@
  * live after ms_ctx_free. */
 #include "host.h"
 
+#include "cJSON.h"
 #include "fuzz.h"
 
 static const char model_call[] =
@@ -19,12 +22,31 @@ static const char model_call[] =
     "\"function\":{\"name\":\"echo\",\"arguments\":\"{}\"}}]}}]}\n\ndata: [DONE]\n\n";
 static const char model_final[] = "data: {\"choices\":[{\"delta\":{\"content\":\"done\"}}]}\n\n";
 
+/* Answers a server request routed to the host (MS_FX_SERVER_REQUEST): with its
+ * id and a result, or an error when the id cannot be read back. */
+static void answer(host *h, const h_fx *f) {
+  cJSON *msg = cJSON_ParseWithLength(f->p, f->len);
+  char *id = msg ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(msg, "id")) : NULL;
+  const char *body = f->b == MS_CAP_ROOTS ? "{\"roots\":[]}" : "{}";
+  size_t il = id ? strlen(id) : 1, bl = strlen(body);
+  uint8_t *in = ms_ctx_input(h->ctx, (uint32_t)(il + bl));
+  if (in) {
+    memcpy(in, id ? id : "0", il);
+    memcpy(in + il, body, bl);
+    ms_session_respond(h->ctx, f->a, (uint32_t)il, (uint32_t)bl, f->b == MS_CAP_SAMPLING ? -1 : 0);
+  }
+  cJSON_free(id);
+  cJSON_Delete(msg);
+}
+
 static void settle(host *h, int st) {
   for (int i = 0; i < 64; i++) {
     if (h_take(h) <= 0) break;
-    for (size_t k = 0; k < h->nfx; k++)
+    for (size_t k = 0; k < h->nfx; k++) {
       if (h->fx[k].kind == MS_FX_MODEL_REQUEST)
         h_model_sse(h, h->fx[k].a, h->fx[k].b, h->fx[k].b <= 2 ? model_call : model_final);
+      if (h->fx[k].kind == MS_FX_SERVER_REQUEST) answer(h, &h->fx[k]);
+    }
   }
   for (int i = 0; i < 64; i++) {
     int rc = h_next(h, st);
@@ -42,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ms_ctx_set_limit(h.ctx, MS_LIMIT_MESSAGE_BYTES, 512);
   int sid = h_session_new(&h, MS_OWNER_CLIENT, 1, "everything");
   CHECK(sid == 1);
+  CHECK(ms_session_set_capabilities(h.ctx, sid, MS_CAP_SAMPLING | MS_CAP_ELICITATION | MS_CAP_ROOTS) == 0);
   h_request(&h, sid, 100, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\"}");
   h_opened(&h, sid);
   ms_session_list_tools(h.ctx, sid, 101);

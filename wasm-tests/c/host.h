@@ -195,6 +195,8 @@ static H_FN void h_log_fx(host *h, const h_fx *f) {
       if (!h->show_http) return;
       h_addf(h, "PROTOCOL %d ", f->a);
       break;
+    case MS_FX_SERVER_REQUEST: h_addf(h, "SERVER_REQUEST %d %d ", f->a, f->b); break;
+    case MS_FX_NOTIFICATION: h_addf(h, "NOTIFICATION %d ", f->a); break;
     case MS_FX_SSE_CURSOR:
       if (!h->show_http) return;
       h_addf(h, "SSE_CURSOR %d %d %d ", f->a, f->b, f->c);

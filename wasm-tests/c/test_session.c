@@ -193,7 +193,7 @@ static void session_should_answer_an_unknown_server_request_with_method_not_foun
   h_free(&h);
 }
 
-static void session_should_ignore_unknown_notifications_and_log_server_messages(void) {
+static void session_should_ignore_unknown_notifications_and_pass_server_messages_on(void) {
   host h;
   int sid = ready_session(&h, "2025-11-25");
   h_feed(&h, sid,
@@ -201,7 +201,26 @@ static void session_should_ignore_unknown_notifications_and_log_server_messages(
          "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":"
          "\"info\",\"data\":\"hello\"}}\n");
   h_take(&h);
-  T_LOG(&h, "LOG 1 1 {\"level\":\"info\",\"data\":\"hello\"}\n");
+  T_LOG(&h, "NOTIFICATION 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"hello\"}}\n");
+  h_free(&h);
+}
+
+static void session_should_pass_subscriptions_list_changes_and_cancels_to_the_host(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":{\"uri\":\"a://b\"}}\n"
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/list_changed\"}\n"
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/prompts/list_changed\"}\n"
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n"
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3}}\n"
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/roots/list_changed\"}\n");
+  h_take(&h);
+  T_LOG(&h, "NOTIFICATION 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":{\"uri\":\"a://b\"}}\n"
+            "NOTIFICATION 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/list_changed\"}\n"
+            "NOTIFICATION 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/prompts/list_changed\"}\n"
+            "NOTIFICATION 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n"
+            "NOTIFICATION 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3}}\n");
   h_free(&h);
 }
 
@@ -350,7 +369,7 @@ static void session_should_list_tools_again_after_list_changed(void) {
   T_LOG(&h, TOOLS_SEND(2) "OP_DONE 1 0 [{\"name\":\"old\"}]\n");
   h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n");
   h_take(&h);
-  T_LOG(&h, "");
+  T_LOG(&h, "NOTIFICATION 1 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n");
   ms_session_list_tools(h.ctx, sid, 2);
   h_take(&h);
   T_LOG(&h, TOOLS_SEND(3));
@@ -1252,7 +1271,8 @@ int main(void) {
   T_RUN(session_should_answer_a_ping_with_an_empty_result);
   T_RUN(session_should_answer_a_ping_while_initializing);
   T_RUN(session_should_answer_an_unknown_server_request_with_method_not_found);
-  T_RUN(session_should_ignore_unknown_notifications_and_log_server_messages);
+  T_RUN(session_should_ignore_unknown_notifications_and_pass_server_messages_on);
+  T_RUN(session_should_pass_subscriptions_list_changes_and_cancels_to_the_host);
   T_RUN(session_should_complete_a_request_with_its_result);
   T_RUN(session_should_send_requests_made_while_opening_after_ready_in_order);
   T_RUN(session_should_refuse_bad_request_arguments);
