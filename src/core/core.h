@@ -5,6 +5,7 @@
 
 #include "cJSON.h"
 #include "internal.h"
+#include "jscan.h"
 
 typedef struct ms_session ms_session;
 typedef struct ms_stream ms_stream;
@@ -117,6 +118,22 @@ int ms_rpc_classify(const cJSON *msg);
 int ms_rpc_scan_head(const char *p, size_t n, int64_t *id);
 /* Reads an id we generated (a non-negative integer). -1 when it is not one. */
 int64_t ms_rpc_int_id(const cJSON *id);
+/* The envelope of a JSON-RPC message, found by the scanner (jscan.h): the
+ * first member of each name, as cJSON's lookups find it (type NONE when
+ * absent), and the message's MS_RPC_* type as ms_rpc_classify gives it. */
+typedef struct ms_rpc_env {
+  int type;
+  ms_jspan jsonrpc, id, method, params, result, error;
+} ms_rpc_env;
+/* Validates text[0..n) as one JSON value (ms_json_scan) in one pass and,
+ * when it is an object, fills *env; *root spans the value, *flags gets the
+ * MS_JSON_* bits. Returns 1 when valid JSON (env->type is MS_RPC_INVALID for
+ * a non-object root, a batch included), 0 when not. */
+int ms_rpc_scan(const char *text, size_t n, ms_jspan *root, ms_rpc_env *env, unsigned *flags);
+/* The envelope of a validated object span (a batch element). */
+void ms_rpc_envelope(const ms_jspan *obj, ms_rpc_env *env);
+/* ms_rpc_int_id for a scanned id. */
+int64_t ms_rpc_span_id(const ms_jspan *id);
 /* Builds {"jsonrpc":"2.0","id":id,"method":method,"params":params} (params
  * may be NULL; an id < 0 builds a notification). Appends to out. */
 int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *params);

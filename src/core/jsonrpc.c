@@ -24,6 +24,84 @@ int ms_rpc_classify(const cJSON *msg) {
   return MS_RPC_INVALID;
 }
 
+/* ---- the envelope, from the scanner ---------------------------------------- */
+
+static void env_classify(ms_rpc_env *e) {
+  e->type = MS_RPC_INVALID;
+  if (!ms_json_str_eq(&e->jsonrpc, "2.0")) return;
+  int id_ok = e->id.type == MS_JT_NUMBER || e->id.type == MS_JT_STRING;
+  if (e->method.type != MS_JT_NONE) {
+    if (e->method.type != MS_JT_STRING) return;
+    if (e->id.type == MS_JT_NONE) e->type = MS_RPC_NOTIFICATION;
+    else if (id_ok) e->type = MS_RPC_REQUEST;
+    return;
+  }
+  int has_result = e->result.type != MS_JT_NONE, has_error = e->error.type != MS_JT_NONE;
+  if (has_result && !has_error && id_ok) e->type = MS_RPC_RESULT;
+  else if (has_error && !has_result && e->error.type == MS_JT_OBJECT && (id_ok || e->id.type == MS_JT_NULL))
+    e->type = MS_RPC_ERROR;
+  else if (id_ok) e->type = MS_RPC_BAD_RESPONSE;
+}
+
+/* Keeps the first member of each name of the envelope. */
+static void env_member(void *user, const ms_jspan *k, const ms_jspan *v) {
+  ms_rpc_env *e = user;
+  ms_jspan *slot = NULL;
+  /* the keys of the envelope have no escapes in practice: compared raw
+   * first, decoded only when the key has a backslash */
+  const char *kp = k->p + 1;
+  size_t kn = k->n - 2;
+  int esc = memchr(kp, '\\', kn) != NULL;
+#define KEY(lit, field)                                                                \
+  else if ((esc ? ms_json_str_eq(k, lit) : kn == sizeof lit - 1 && memcmp(kp, lit, kn) == 0)) \
+    slot = &e->field;
+  if (0) {
+  }
+  KEY("jsonrpc", jsonrpc)
+  KEY("id", id)
+  KEY("method", method)
+  KEY("params", params)
+  KEY("result", result)
+  KEY("error", error)
+#undef KEY
+  if (slot && slot->type == MS_JT_NONE) *slot = *v;
+}
+
+static void env_clear(ms_rpc_env *e) { memset(e, 0, sizeof *e); }
+
+int ms_rpc_scan(const char *text, size_t n, ms_jspan *root, ms_rpc_env *env, unsigned *flags) {
+  env_clear(env);
+  if (!ms_json_scan(text, n, root, flags, env_member, env)) {
+    env_clear(env);
+    return 0;
+  }
+  if (root->type == MS_JT_OBJECT) env_classify(env);
+  else env_clear(env);
+  return 1;
+}
+
+void ms_rpc_envelope(const ms_jspan *obj, ms_rpc_env *env) {
+  env_clear(env);
+  if (obj->type != MS_JT_OBJECT) return;
+  ms_jiter it;
+  ms_jspan k, v;
+  ms_json_iter(obj, &it);
+  while (ms_json_next(&it, &k, &v)) env_member(env, &k, &v);
+  env_classify(env);
+}
+
+int64_t ms_rpc_span_id(const ms_jspan *id) {
+  if (id->type != MS_JT_NUMBER) return -1;
+  /* the plain case, digits only, without strtod */
+  int64_t v = 0;
+  size_t i = 0;
+  while (i < id->n && i < 16 && id->p[i] >= '0' && id->p[i] <= '9') v = v * 10 + (id->p[i++] - '0');
+  if (i == id->n && i > 0) return v <= 9007199254740991LL ? v : -1;
+  double d = ms_json_number(id);
+  if (!(d >= 0) || d > 9007199254740991.0 || d != (double)(int64_t)d) return -1;
+  return (int64_t)d;
+}
+
 /* ---- the head of a message too big to parse ------------------------------- */
 
 static size_t skip_ws(const char *p, size_t n, size_t i) {

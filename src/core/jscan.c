@@ -1,0 +1,377 @@
+/* jscan.c — a validating, allocation-free JSON scanner (see jscan.h).
+ *
+ * One pass, no recursion: the kinds of the open containers are kept in a
+ * bit stack on the C stack (MS_JSON_MAX_DEPTH bits). Strings, where nearly
+ * all the bytes of a large message are, are crossed eight bytes at a time:
+ * a word is looked at byte by byte only when it holds a quote, a backslash
+ * or a control character. */
+#include "jscan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static size_t skip_ws(const char *p, size_t n, size_t i) {
+  while (i < n && is_ws((unsigned char)p[i])) i++;
+  return i;
+}
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+/* nonzero when a byte of x is zero / below b (b <= 0x80): exact as a boolean */
+#define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
+#define HAS_LESS(x, b) (((x) - ONES * (b)) & ~(x) & HIGHS)
+
+static int hexval(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* 4 hex digits at p[i..i+4) (the caller made sure they are there). */
+static long hex4(const char *p, size_t i) {
+  long v = 0;
+  for (int k = 0; k < 4; k++) {
+    int h = hexval((unsigned char)p[i + (size_t)k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+/* Validates the string whose opening quote is p[i]. Returns the index after
+ * its closing quote, or 0 (a string never ends at index 0) when invalid. */
+static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
+  i++;
+  for (;;) {
+    while (n - i >= 8) {
+      uint64_t x;
+      memcpy(&x, p + i, 8);
+      if (HAS_LESS(x, 0x20) | HAS_ZERO(x ^ (ONES * '"')) | HAS_ZERO(x ^ (ONES * '\\'))) break;
+      i += 8;
+    }
+    if (i >= n) return 0;
+    unsigned char c = (unsigned char)p[i];
+    if (c == '"') return i + 1;
+    if (c == '\\') {
+      if (i + 1 >= n) return 0;
+      *flags |= MS_JSON_ESCAPES;
+      switch (p[i + 1]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+          i += 2;
+          break;
+        case 'u': {
+          if (n - i < 6) return 0;
+          long v = hex4(p, i + 2);
+          if (v < 0) return 0;
+          if (v == 0) *flags |= MS_JSON_NUL;
+          else if (v >= 0xD800 && v <= 0xDFFF) *flags |= MS_JSON_SURROGATE;
+          i += 6;
+          break;
+        }
+        default: return 0;
+      }
+      continue;
+    }
+    if (c < 0x20) return 0;
+    i++;
+  }
+}
+
+/* Validates the number at p[i] (RFC 8259). Returns the index after it, or 0. */
+static size_t scan_number(const char *p, size_t n, size_t i) {
+  if (p[i] == '-') i++;
+  if (i >= n) return 0;
+  if (p[i] == '0') i++;
+  else if (p[i] >= '1' && p[i] <= '9')
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+  else return 0;
+  if (i < n && p[i] == '.') {
+    size_t d = ++i;
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+    if (i == d) return 0;
+  }
+  if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+    i++;
+    if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+    size_t d = i;
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+    if (i == d) return 0;
+  }
+  return i;
+}
+
+static int type_of(unsigned char c) {
+  switch (c) {
+    case '{': return MS_JT_OBJECT;
+    case '[': return MS_JT_ARRAY;
+    case '"': return MS_JT_STRING;
+    case 't': return MS_JT_TRUE;
+    case 'f': return MS_JT_FALSE;
+    case 'n': return MS_JT_NULL;
+    default: return MS_JT_NUMBER;
+  }
+}
+
+static ms_jspan span(const char *p, size_t from, size_t to) {
+  ms_jspan s = {p + from, to - from, type_of((unsigned char)p[from])};
+  return s;
+}
+
+int ms_json_scan(const char *p, size_t n, ms_jspan *value, unsigned *flags,
+                 ms_json_member_fn fn, void *user) {
+  uint8_t objs[MS_JSON_MAX_DEPTH / 8 + 1]; /* bit d: container at depth d+1 is an object */
+  size_t depth = 0, i, start, key_from = 0, key_to = 0, member_from = 0;
+  unsigned fl = 0;
+  int root_obj;
+  if (!p) return 0;
+  i = skip_ws(p, n, 0);
+  if (i >= n) return 0;
+  start = i;
+  root_obj = p[i] == '{';
+  if (!fn) root_obj = 0;
+
+value:
+  if (i >= n) return 0;
+  if (depth == 1 && root_obj) member_from = i;
+  switch (p[i]) {
+    case '{':
+    case '[': {
+      int obj = p[i] == '{';
+      if (depth >= MS_JSON_MAX_DEPTH) return 0;
+      if (obj) objs[depth / 8] |= (uint8_t)(1u << (depth % 8));
+      else objs[depth / 8] &= (uint8_t)~(1u << (depth % 8));
+      depth++;
+      i = skip_ws(p, n, i + 1);
+      if (i >= n) return 0;
+      if (p[i] == (obj ? '}' : ']')) {
+        depth--;
+        i++;
+        goto after;
+      }
+      if (!obj) goto value;
+      goto key;
+    }
+    case '"':
+      i = scan_string(p, n, i, &fl);
+      if (!i) return 0;
+      goto after;
+    case 't':
+      if (n - i < 4 || memcmp(p + i, "true", 4) != 0) return 0;
+      i += 4;
+      goto after;
+    case 'f':
+      if (n - i < 5 || memcmp(p + i, "false", 5) != 0) return 0;
+      i += 5;
+      goto after;
+    case 'n':
+      if (n - i < 4 || memcmp(p + i, "null", 4) != 0) return 0;
+      i += 4;
+      goto after;
+    default:
+      i = scan_number(p, n, i);
+      if (!i) return 0;
+      goto after;
+  }
+
+key: /* p[i] should open a member's key */
+  if (p[i] != '"') return 0;
+  if (depth == 1) key_from = i; /* a member of the top-level object */
+  i = scan_string(p, n, i, &fl);
+  if (!i) return 0;
+  if (depth == 1) key_to = i;
+  i = skip_ws(p, n, i);
+  if (i >= n || p[i] != ':') return 0;
+  i = skip_ws(p, n, i + 1);
+  goto value;
+
+after: /* a value ended at i; depth containers are open */
+  if (depth == 1 && root_obj) {
+    ms_jspan k = span(p, key_from, key_to), v = span(p, member_from, i);
+    fn(user, &k, &v);
+  }
+  if (depth == 0) {
+    size_t end = i;
+    if (skip_ws(p, n, i) != n) return 0;
+    if (value) *value = span(p, start, end);
+    if (flags) *flags |= fl;
+    return 1;
+  }
+  i = skip_ws(p, n, i);
+  if (i >= n) return 0;
+  {
+    int obj = (objs[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1;
+    if (p[i] == ',') {
+      i = skip_ws(p, n, i + 1);
+      if (i >= n) return 0;
+      if (obj) goto key;
+      goto value;
+    }
+    if (p[i] != (obj ? '}' : ']')) return 0;
+    depth--;
+    i++;
+    goto after;
+  }
+}
+
+/* ---- walking validated text -------------------------------------------------- */
+
+/* The index after the validated string opening at p[i]. */
+static size_t skip_string(const char *p, size_t n, size_t i) {
+  i++;
+  for (;;) {
+    while (n - i >= 8) {
+      uint64_t x;
+      memcpy(&x, p + i, 8);
+      if (HAS_ZERO(x ^ (ONES * '"')) | HAS_ZERO(x ^ (ONES * '\\'))) break;
+      i += 8;
+    }
+    if (i >= n) return n;
+    if (p[i] == '"') return i + 1;
+    i += p[i] == '\\' ? 2 : 1;
+  }
+}
+
+/* The index after the validated value starting at p[i]. */
+static size_t skip_value(const char *p, size_t n, size_t i) {
+  size_t depth = 0;
+  do {
+    unsigned char c = (unsigned char)p[i];
+    if (c == '"') i = skip_string(p, n, i);
+    else if (c == '{' || c == '[') depth++, i++;
+    else if (c == '}' || c == ']') depth--, i++;
+    else if (depth) i++;
+    else
+      while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && !is_ws((unsigned char)p[i])) i++;
+  } while (depth && i < n);
+  return i;
+}
+
+void ms_json_iter(const ms_jspan *c, ms_jiter *it) {
+  it->p = c->p;
+  it->n = c->n;
+  it->i = c->n ? 1 : 0; /* after the bracket */
+}
+
+int ms_json_next(ms_jiter *it, ms_jspan *key, ms_jspan *value) {
+  const char *p = it->p;
+  size_t n = it->n, i = skip_ws(p, n, it->i);
+  if (i >= n || p[i] == ']' || p[i] == '}') {
+    it->i = n;
+    return 0;
+  }
+  if (p[i] == ',') i = skip_ws(p, n, i + 1);
+  if (p[i] == '"' && it->p[0] == '{') {
+    size_t k = skip_string(p, n, i);
+    if (key) *key = span(p, i, k);
+    i = skip_ws(p, n, k);
+    i = skip_ws(p, n, i + 1); /* the colon */
+  } else if (key) {
+    key->p = NULL, key->n = 0, key->type = MS_JT_NONE;
+  }
+  size_t e = skip_value(p, n, i);
+  *value = span(p, i, e);
+  it->i = e;
+  return 1;
+}
+
+/* Decodes one unit of string content at p[*i] (a raw byte or an escape)
+ * into out; returns the bytes written (1..4). */
+static size_t decode_unit(const char *p, size_t end, size_t *i, unsigned char out[4]) {
+  unsigned char c = (unsigned char)p[*i];
+  if (c != '\\') {
+    out[0] = c;
+    (*i)++;
+    return 1;
+  }
+  char e = p[*i + 1];
+  *i += 2;
+  switch (e) {
+    case 'b': out[0] = '\b'; return 1;
+    case 'f': out[0] = '\f'; return 1;
+    case 'n': out[0] = '\n'; return 1;
+    case 'r': out[0] = '\r'; return 1;
+    case 't': out[0] = '\t'; return 1;
+    case 'u': break;
+    default: out[0] = (unsigned char)e; return 1;
+  }
+  unsigned long v = (unsigned long)hex4(p, *i);
+  *i += 4;
+  if (v >= 0xD800 && v <= 0xDBFF && end - *i >= 6 && p[*i] == '\\' && p[*i + 1] == 'u') {
+    long w = hex4(p, *i + 2);
+    if (w >= 0xDC00 && w <= 0xDFFF) {
+      v = 0x10000 + ((v - 0xD800) << 10) + ((unsigned long)w - 0xDC00);
+      *i += 6;
+    }
+  }
+  if (v >= 0xD800 && v <= 0xDFFF) v = 0xFFFD; /* a lone surrogate */
+  if (v < 0x80) {
+    out[0] = (unsigned char)v;
+    return 1;
+  }
+  if (v < 0x800) {
+    out[0] = (unsigned char)(0xC0 | (v >> 6));
+    out[1] = (unsigned char)(0x80 | (v & 0x3F));
+    return 2;
+  }
+  if (v < 0x10000) {
+    out[0] = (unsigned char)(0xE0 | (v >> 12));
+    out[1] = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
+    out[2] = (unsigned char)(0x80 | (v & 0x3F));
+    return 3;
+  }
+  out[0] = (unsigned char)(0xF0 | (v >> 18));
+  out[1] = (unsigned char)(0x80 | ((v >> 12) & 0x3F));
+  out[2] = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
+  out[3] = (unsigned char)(0x80 | (v & 0x3F));
+  return 4;
+}
+
+size_t ms_json_str_decode(const ms_jspan *s, char *out, size_t cap) {
+  size_t i = 1, end = s->n - 1, len = 0;
+  while (i < end) {
+    unsigned char u[4];
+    size_t k = decode_unit(s->p, end, &i, u);
+    for (size_t j = 0; j < k; j++, len++)
+      if (len < cap) out[len] = (char)u[j];
+  }
+  return len;
+}
+
+int ms_json_str_eq(const ms_jspan *s, const char *lit) {
+  if (s->type != MS_JT_STRING) return 0;
+  size_t i = 1, end = s->n - 1, at = 0, litlen = strlen(lit);
+  while (i < end) {
+    unsigned char u[4];
+    size_t k = decode_unit(s->p, end, &i, u);
+    if (k > litlen - at || memcmp(lit + at, u, k) != 0) return 0;
+    at += k;
+  }
+  return at == litlen;
+}
+
+int ms_json_member(const ms_jspan *o, const char *key, ms_jspan *value) {
+  ms_jiter it;
+  ms_jspan k, v;
+  value->p = NULL, value->n = 0, value->type = MS_JT_NONE;
+  if (o->type != MS_JT_OBJECT) return 0;
+  ms_json_iter(o, &it);
+  while (ms_json_next(&it, &k, &v)) {
+    if (ms_json_str_eq(&k, key)) {
+      *value = v;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+double ms_json_number(const ms_jspan *num) {
+  char buf[512];
+  if (num->type != MS_JT_NUMBER || num->n >= sizeof buf) return NAN;
+  memcpy(buf, num->p, num->n);
+  buf[num->n] = '\0';
+  return strtod(buf, NULL);
+}
