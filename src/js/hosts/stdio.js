@@ -106,12 +106,6 @@ function untrack(transport) {
   if (liveTransports.size === 0) setSignalHooks(false);
 }
 
-function sleep(ms) {
-  // A ref'd timer: while a close is running it keeps the event loop alive even when the
-  // child and its pipes are unref'd.
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /* ---- /proc: who is still running -------------------------------------------------------
  * kill(-pgid, 0) also succeeds for zombies (dead processes nobody reaped yet, e.g. under a
  * container init that does not reap); on Linux those are told apart by reading /proc; without
@@ -252,14 +246,18 @@ async function scanProc(tags) {
   }
   const since = oldestServerStart();
   const procs = new Map();
-  for (let i = 0; i < names.length; i += SCAN_SLICE) {
-    await Promise.all(names.slice(i, i + SCAN_SLICE).map(async (name, k) => {
-      const env = tags ? envBuffers[k] : null;
-      if (env) env.buf ??= Buffer.allocUnsafe(64 * 1024);
-      const p = await readProc(Number(name), env, since);
-      if (p && p.start >= since) procs.set(Number(name), p); // older ones cannot be of a server's tree
-    }));
-  }
+  // SCAN_SLICE readers, each taking the next pid as soon as it is done with one (a slow read
+  // holds up one reader, not a whole slice)
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(SCAN_SLICE, names.length) }, async (_, k) => {
+    const env = tags ? envBuffers[k] : null;
+    if (env) env.buf ??= Buffer.allocUnsafe(64 * 1024);
+    while (next < names.length) {
+      const pid = Number(names[next++]);
+      const p = await readProc(pid, env, since);
+      if (p && p.start >= since) procs.set(pid, p); // older ones cannot be of a server's tree
+    }
+  }));
   return procs;
 }
 
@@ -424,6 +422,8 @@ export class StdioTransport {
   #startTime = 0;
   #stdoutClosed = false;
   #stderrClosed = false;
+  /** @type {Set<() => void>} pauses of #waitFor to end early (#poke) */
+  #wakers = new Set();
   #stderrTail = "";
   #sentTerm = false;
   #sentKill = false;
@@ -513,6 +513,7 @@ export class StdioTransport {
     });
     child.stdout.on("close", () => {
       this.#stdoutClosed = true;
+      this.#poke();
       // End of stdout ends the session, whether or not the process goes on running.
       if (this.#state === "opening" || this.#state === "open") this.#startTeardown("stdout-closed");
     });
@@ -522,7 +523,7 @@ export class StdioTransport {
       if (this.#state === "closed") return;
       this.#call("onStderr", text);
     });
-    child.stderr.on("close", () => { this.#stderrClosed = true; });
+    child.stderr.on("close", () => { this.#stderrClosed = true; this.#poke(); });
     if (!this.#refed) this.#applyRef();
   }
 
@@ -611,6 +612,7 @@ export class StdioTransport {
 
   #onLeaderExit(code, signal) {
     this.#leaderExit = { code, signal };
+    this.#poke();
     if (this.#state === "opening" || this.#state === "open") this.#startTeardown("exited");
     // In "closing", the running teardown sees #leaderExit on its next poll.
   }
@@ -707,17 +709,28 @@ export class StdioTransport {
     if (this.#groupGone && this.#escaped.size === 0) untrack(this);
   }
 
+  /** Polls `condition` (2, 4, 8 … 20 ms apart) until it holds or `ms` have passed; the
+   * events a teardown waits for (the leader's exit, a pipe's close) end a pause at once. */
   async #waitFor(condition, ms) {
     const deadline = Date.now() + ms;
     let step = 2;
     while (!(await condition())) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      await sleep(Math.min(step, left));
+      await new Promise((resolve) => {
+        const wake = () => { clearTimeout(timer); this.#wakers.delete(wake); resolve(); };
+        // a ref'd timer: while a close runs it keeps the event loop alive even when the
+        // child and its pipes are unref'd
+        const timer = setTimeout(wake, Math.min(step, left));
+        this.#wakers.add(wake);
+      });
       step = Math.min(step * 2, POLL_MAX_MS);
     }
     return true;
   }
+
+  /** Ends the pauses of #waitFor: something it may be waiting for happened. */
+  #poke() { for (const wake of [...this.#wakers]) wake(); }
 
   /** Signals the group and the escaped descendants. Their start times were checked by the
    * refresh just before (a pid recycled in between is not ours: then it is not signalled);
