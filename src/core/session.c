@@ -446,7 +446,49 @@ static void dispatch(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
   }
 }
 
+/* The scanned path. Most messages are answers to the host's requests
+ * (MS_REQ_OP: tools/call, resources/read, ...) and their progress: their
+ * result or params go to the host as the very bytes that came in, validated
+ * by the scanner (jscan.h), and the host parses them once. No tree is built,
+ * nothing is printed. Every other message takes the parsed path below (the
+ * session's own requests, tools called by streams, server requests,
+ * notifications that are not progress, batches, and text with a UTF-16
+ * surrogate escape, which the parsed path makes U+FFFD when it is lone; text
+ * the scanner refuses, too: cJSON tells, and logs it). Returns 1 when the
+ * message was handled here. */
+static int handle_scanned(ms_ctx *ctx, ms_session *s, const char *text, size_t len) {
+  ms_jspan root;
+  ms_rpc_env e;
+  unsigned flags = 0;
+  if (!ms_rpc_scan(text, len, &root, &e, &flags) || (flags & MS_JSON_SURROGATE)) return 0;
+  if (e.type == MS_RPC_RESULT) {
+    ptrdiff_t i = ms__req_find(s, ms_rpc_span_id(&e.id));
+    if (i < 0 || s->reqs[i].pending || s->reqs[i].kind != MS_REQ_OP) return 0;
+    ms_req r = ms__req_take(s, (size_t)i);
+    if (ms__fx(ctx, MS_FX_OP_DONE, r.op_id, 0, 0, e.result.p, e.result.n)) {
+      ms_err err;
+      ms_err_set(&err, MS_ERR_NOMEM, "out of memory taking the answer of server '%s'", s->name);
+      ms__op_fail(ctx, r.op_id, err.code, err.msg, err.len);
+    }
+    return 1;
+  }
+  if (e.type == MS_RPC_NOTIFICATION && e.params.type == MS_JT_OBJECT &&
+      ms_json_str_eq(&e.method, "notifications/progress")) {
+    ms_jspan tok;
+    ms_json_member(&e.params, "progressToken", &tok);
+    ptrdiff_t i = ms__req_find(s, ms_rpc_span_id(&tok));
+    if (i < 0 || !s->reqs[i].progress) return 1; /* late progress of a finished request */
+    ms_req *r = &s->reqs[i];
+    if (r->kind != MS_REQ_OP) return 0;
+    r->idle_deadline = ctx->now + r->timeout_ms; /* progress resets the timeout */
+    ms__fx(ctx, MS_FX_OP_PROGRESS, r->op_id, 0, 0, e.params.p, e.params.n);
+    return 1;
+  }
+  return 0;
+}
+
 void ms__session_handle(ms_ctx *ctx, ms_session *s, const char *text, size_t len) {
+  if (handle_scanned(ctx, s, text, len)) return;
   long failures = ms_alloc_failures();
   cJSON *msg = ms__json_parse(text, len);
   if (!msg && ms_alloc_failures() != failures) {

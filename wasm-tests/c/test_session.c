@@ -772,8 +772,8 @@ static void session_should_name_the_server_when_it_fails_for_lack_of_memory(void
   h_request(&h, sid, 5, 0, "x", NULL);
   h_take(&h);
   h_clear(&h);
-  ms_alloc_fail_at(1); /* the parse of the answer */
-  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n");
+  ms_alloc_fail_at(1); /* the parse of a message (answers to requests take the scanned path) */
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n");
   ms_alloc_fail_at(0);
   T_EQ(ms_session_state(h.ctx, sid), MS_ERR_NOMEM);
   T_MEM(ms_ctx_error_ptr(h.ctx), ms_ctx_error_len(h.ctx),
@@ -796,9 +796,10 @@ static void session_should_end_with_limit_exceeded_when_a_message_needs_more_tha
   h_request(&h, sid, 5, 0, "x", NULL);
   h_take(&h);
   h_clear(&h);
-  /* 6 KB of text, but 3000 nodes once parsed: over 16 KB */
+  /* 6 KB of text, but 3000 nodes once parsed: over 16 KB (a notification:
+   * answers to requests pass as their text, see the next test) */
   static char line[8192];
-  size_t n = (size_t)snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"a\":[0");
+  size_t n = (size_t)snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"a\":[0");
   while (n < sizeof line - 16) n += (size_t)snprintf(line + n, sizeof line - n, ",0");
   snprintf(line + n, sizeof line - n, "]}}\n");
   h_feed(&h, sid, line);
@@ -808,6 +809,32 @@ static void session_should_end_with_limit_exceeded_when_a_message_needs_more_tha
   h_closed(&h, sid, MS_CLOSE_CLOSED, NULL);
   h_take(&h);
   T_EQ(h_count(&h, "OP_DONE 5 -11 server 'everything' sent more than the session's memory budget of 16384 bytes can hold (limits.streamMemoryBytes)\n"), 1);
+  h_free(&h);
+}
+
+static void session_should_pass_an_answer_and_its_progress_to_the_host_as_the_bytes_that_came(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h_request(&h, sid, 5, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"x\"}");
+  h_take(&h);
+  h_clear(&h);
+  /* whitespace, key order, escapes and \u0000 as written; no tree is built,
+   * so a result of many nodes costs its bytes only */
+  h_feed(&h, sid, "{\"method\":\"notifications/progress\",\"jsonrpc\":\"2.0\",\"params\": { \"progress\" : 1.50, \"progressToken\":2 }}\n");
+  static char line[40000];
+  size_t n = (size_t)snprintf(line, sizeof line, "{ \"result\" : {\"b\\u0000\":\"\\n\\u00e9 \xc3\xa9\", \"a\":[0");
+  while (n < sizeof line - 32) n += (size_t)snprintf(line + n, sizeof line - n, ",0");
+  snprintf(line + n, sizeof line - n, "] } , \"id\":2,\"jsonrpc\":\"2.0\"}\n");
+  h_feed(&h, sid, line);
+  h_take(&h);
+  char *want = malloc(sizeof line + 128);
+  const char *r0 = strstr(line, "{\"b"), *r1 = strstr(line, "] }") + 3;
+  int k = snprintf(want, sizeof line + 128, "OP_PROGRESS 5 { \"progress\" : 1.50, \"progressToken\":2 }\nOP_DONE 5 0 %.*s\n",
+                   (int)(r1 - r0), r0);
+  T_OK(k > 0);
+  T_LOG(&h, want);
+  T_EQ(ms_session_state(h.ctx, sid), 1);
+  free(want);
   h_free(&h);
 }
 
@@ -1301,6 +1328,7 @@ int main(void) {
   T_RUN(session_should_keep_nul_and_lone_surrogates_in_strings);
   T_RUN(session_should_name_the_server_when_it_fails_for_lack_of_memory);
   T_RUN(session_should_end_with_limit_exceeded_when_a_message_needs_more_than_its_budget);
+  T_RUN(session_should_pass_an_answer_and_its_progress_to_the_host_as_the_bytes_that_came);
   T_RUN(stream_should_end_with_limit_exceeded_when_the_model_sends_more_than_its_budget);
   T_RUN(session_should_time_out_a_request_at_its_deadline_and_cancel_it);
   T_RUN(session_should_reset_a_timeout_on_progress_within_the_max_total);
