@@ -18,11 +18,26 @@ static size_t skip_ws(const char *p, size_t n, size_t i) {
   return i;
 }
 
+/* an unaligned 8-byte load (a plain load in wasm; memcpy stays a call at -Oz) */
+typedef uint64_t __attribute__((aligned(1), may_alias)) u64_unaligned;
+#define LOAD8(q) (*(const u64_unaligned *)(const void *)(q))
+
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 /* nonzero when a byte of x is zero / below b (b <= 0x80): exact as a boolean */
 #define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
 #define HAS_LESS(x, b) (((x) - ONES * (b)) & ~(x) & HIGHS)
+/* The index of the first byte flagged in a mask made of the above: the lowest
+ * flag of each is exact (a false one only ever comes above a true one), so
+ * the lowest of all is the first such byte. Little-endian words (wasm, x86,
+ * arm); elsewhere, 0: the byte loop finds it. */
+#define QUOTE_OR_BACKSLASH(x) (HAS_ZERO((x) ^ (ONES * '"')) | HAS_ZERO((x) ^ (ONES * '\\')))
+#define STR_SPECIAL(x) (HAS_LESS(x, 0x20) | QUOTE_OR_BACKSLASH(x))
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FIRST_BYTE(m) ((size_t)__builtin_ctzll(m) / 8)
+#else
+#define FIRST_BYTE(m) ((size_t)0)
+#endif
 
 static int hexval(unsigned char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -47,11 +62,15 @@ static long hex4(const char *p, size_t i) {
 static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
   i++;
   for (;;) {
+    uint64_t x;
     while (n - i >= 8) {
-      uint64_t x;
-      memcpy(&x, p + i, 8);
-      if (HAS_LESS(x, 0x20) | HAS_ZERO(x ^ (ONES * '"')) | HAS_ZERO(x ^ (ONES * '\\'))) break;
+      x = LOAD8(p + i);
+      if (STR_SPECIAL(x)) break;
       i += 8;
+    }
+    if (n - i >= 8) { /* to the first quote, backslash or control character of that word */
+      x = LOAD8(p + i);
+      i += FIRST_BYTE(STR_SPECIAL(x));
     }
     if (i >= n) return 0;
     unsigned char c = (unsigned char)p[i];
@@ -223,11 +242,15 @@ after: /* a value ended at i; depth containers are open */
 static size_t skip_string(const char *p, size_t n, size_t i) {
   i++;
   for (;;) {
+    uint64_t x;
     while (n - i >= 8) {
-      uint64_t x;
-      memcpy(&x, p + i, 8);
-      if (HAS_ZERO(x ^ (ONES * '"')) | HAS_ZERO(x ^ (ONES * '\\'))) break;
+      x = LOAD8(p + i);
+      if (QUOTE_OR_BACKSLASH(x)) break;
       i += 8;
+    }
+    if (n - i >= 8) {
+      x = LOAD8(p + i);
+      i += FIRST_BYTE(QUOTE_OR_BACKSLASH(x));
     }
     if (i >= n) return n;
     if (p[i] == '"') return i + 1;
