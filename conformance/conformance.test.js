@@ -28,6 +28,8 @@ const CLI = fileURLToPath(new URL("../src/js/cli.js", import.meta.url));
 const REQUIRED = {
   initialize: ["mcp-client-initialization"],
   tools_call: ["tool-add-numbers"],
+  "elicitation-sep1034-client-defaults": ["client-elicitation-sep1034-string-default", "client-elicitation-sep1034-integer-default",
+    "client-elicitation-sep1034-number-default", "client-elicitation-sep1034-enum-default", "client-elicitation-sep1034-boolean-default"],
   "sse-retry": ["client-sse-graceful-reconnect", "client-sse-retry-timing", "client-sse-last-event-id"],
 };
 
@@ -86,7 +88,7 @@ function assertAllPassed(t, scenario, run) {
   t.diagnostic(`${scenario}: Passed ${s.passed}/${s.total}, ${s.warnings} warning(s)`);
 }
 
-for (const scenario of ["initialize", "tools_call", "sse-retry"]) {
+for (const scenario of ["initialize", "tools_call", "elicitation-sep1034-client-defaults", "sse-retry"]) {
   test(`conformance scenario ${scenario}: every check passes`, async (t) => {
     const run = await runScenario(t, scenario);
     assertAllPassed(t, scenario, run);

@@ -50,6 +50,17 @@ export const SCENARIOS = {
       if (!/\b8\b/.test(text)) throw new ScenarioError(`add_numbers(5, 3) answered '${text}', not 8`);
     },
   },
+  "elicitation-sep1034-client-defaults": {
+    description: "tools/call test_client_elicitation_defaults, whose server asks elicitation/create with schema defaults: " +
+      "accepted with nothing filled in, so the client's defaults (SEP-1034) answer",
+    // the user accepts without typing anything: every field the schema gives a default gets it from the client
+    clientOptions: () => ({ onElicitation: async () => ({ action: "accept", content: {} }) }),
+    async run(client, say) {
+      await findTool(client, "test_client_elicitation_defaults");
+      const text = expectSuccess("test_client_elicitation_defaults", await client.callTool(SERVER, "test_client_elicitation_defaults", {}));
+      say(`test_client_elicitation_defaults: ${text}`);
+    },
+  },
   "sse-retry": {
     description: "tools/call test_reconnection, whose SSE stream the server closes: resumed with GET + Last-Event-ID after retry:",
     async run(client, say) {
