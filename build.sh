@@ -157,6 +157,18 @@ build_native() {
   done
 }
 
+# The core's layers (docs/architecture.md §1): the session layer names no
+# stream function, and each layer's object is private to its own files.
+check_layers() {
+  local bad
+  bad=$(grep -nE '\b(ms__st_|ms__stream|ms__streams|ms_stream_)[a-z_]*\(' src/core/session*.c src/core/effects.c src/core/json.c src/core/jsonrpc.c || true)
+  [ -z "$bad" ] || die "a lower layer calls the stream layer: $bad"
+  bad=$(grep -lE '#include "session.h"' src/core/*.c | grep -vE '/session[a-z_]*\.c$' || true)
+  [ -z "$bad" ] || die "session.h included outside the session layer: $bad"
+  bad=$(grep -lE '#include "stream.h"' src/core/*.c | grep -vE '/stream[a-z_]*\.c$' || true)
+  [ -z "$bad" ] || die "stream.h included outside the stream layer: $bad"
+}
+
 run_c_tests() {
   local t fails=0
   for t in build/native/test_*; do
@@ -183,7 +195,7 @@ case "${1:-all}" in
   setup) setup ;;
   wasm) setup; build_cjson_wasm; build_wasm ;;
   native) setup; build_native ;;
-  test-c) setup; build_native; run_c_tests; run_fuzz "${FUZZ_SECONDS:-10}" ;;
+  test-c) setup; check_layers; build_native; run_c_tests; run_fuzz "${FUZZ_SECONDS:-10}" ;;
   fuzz) setup; build_native; run_fuzz "${2:-60}" ;;
   all) setup; build_cjson_wasm; build_wasm; build_native ;;
   *) die "unknown command: $1 (all | setup | wasm | native | test-c | fuzz)" ;;

@@ -182,23 +182,3 @@ long ms_alloc_fail_from(long n) {
 MS_EXPORT int32_t ms_live_allocations(void) { return (int32_t)live_allocs; }
 MS_EXPORT int32_t ms_live_bytes(void) { return (int32_t)live_bytes; }
 MS_EXPORT int32_t ms_peak_bytes(void) { return (int32_t)peak_bytes; }
-
-/* ---- errors ------------------------------------------------------------ */
-
-int ms_err_set(ms_err *e, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-  va_end(ap);
-  if (n < 0) n = 0;
-  if ((size_t)n >= sizeof e->msg) n = (int)sizeof e->msg - 1;
-  e->len = (uint32_t)n;
-  e->code = code;
-  return code;
-}
-
-void ms_err_clear(ms_err *e) {
-  e->code = 0;
-  e->len = 0;
-  e->msg[0] = '\0';
-}

@@ -1,12 +1,12 @@
-/* catalog.c — the tool catalogue of a stream: every session's tools under the
- * names the model sees (names.c), minus the disallowed ones. */
-#include <stdio.h>
+/* catalog.c — the tool catalogue of a stream: the tools of its servers under
+ * the names the model sees (names.c), minus the disallowed ones, and the way
+ * back from a model's name to (session, tool). Pure functions of their input
+ * (no context, no session): tested with data. */
 #include <string.h>
 
 #include "core.h"
-#include "stream.h"
 
-int ms__in_list(const cJSON *arr, const char *a, const char *b) {
+int ms_name_listed(const cJSON *arr, const char *a, const char *b) {
   const cJSON *e;
   cJSON_ArrayForEach(e, arr) {
     if (strcmp(e->valuestring, a) == 0 || (b && strcmp(e->valuestring, b) == 0)) return 1;
@@ -14,31 +14,30 @@ int ms__in_list(const cJSON *arr, const char *a, const char *b) {
   return 0;
 }
 
-/* The tools of every session, under the names the model sees (names.c:
+/* The tools of every source, under the names the model sees (names.c:
  * unique by construction, each mapping back to one (server, tool)), minus
  * the disallowed ones. */
-int ms__st_build_tools(ms_ctx *ctx, ms_stream *st) {
+int ms_catalog_build(ms_catalog *cat, const ms_tool_source *src, size_t nsrc,
+                     const cJSON *disallowed) {
   size_t total = 0;
-  for (size_t i = 0; i < st->nsids; i++)
-    total += (size_t)cJSON_GetArraySize(ms__session_get(ctx, st->sids[i])->tools);
+  for (size_t i = 0; i < nsrc; i++) total += (size_t)cJSON_GetArraySize(src[i].tools);
   size_t n = total ? total : 1;
-  st->tools = ms_malloc(n * sizeof *st->tools);
-  st->tools_json = cJSON_CreateArray();
+  cat->tools = ms_malloc(n * sizeof *cat->tools);
+  cat->json = cJSON_CreateArray();
   const char **servers = ms_malloc(n * sizeof *servers);
   const char **names = ms_malloc(n * sizeof *names);
   const cJSON **defs = ms_malloc(n * sizeof *defs);
   int32_t *sids = ms_malloc(n * sizeof *sids);
   char **mnames = ms_malloc(n * sizeof *mnames);
-  int rc = st->tools && st->tools_json && servers && names && defs && sids && mnames ? 0 : MS_ERR_NOMEM;
+  int rc = cat->tools && cat->json && servers && names && defs && sids && mnames ? 0 : MS_ERR_NOMEM;
   size_t k = 0;
-  for (size_t i = 0; !rc && i < st->nsids; i++) {
-    ms_session *s = ms__session_get(ctx, st->sids[i]);
+  for (size_t i = 0; !rc && i < nsrc; i++) {
     const cJSON *t;
-    cJSON_ArrayForEach(t, s->tools) {
-      servers[k] = s->name;
+    cJSON_ArrayForEach(t, src[i].tools) {
+      servers[k] = src[i].server;
       names[k] = cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring;
       defs[k] = t;
-      sids[k++] = s->id;
+      sids[k++] = src[i].sid;
     }
   }
   if (!rc) rc = ms_model_names(servers, names, k, mnames);
@@ -47,7 +46,7 @@ int ms__st_build_tools(ms_ctx *ctx, ms_stream *st) {
     char *mname = mnames[used];
     const char *name = names[used];
     const cJSON *t = defs[used];
-    if (!mname || ms__in_list(st->disallowed, name, mname)) {
+    if (!mname || ms_name_listed(disallowed, name, mname)) {
       ms_free(mname);
       continue;
     }
@@ -56,14 +55,14 @@ int ms__st_build_tools(ms_ctx *ctx, ms_stream *st) {
       rc = MS_ERR_NOMEM;
       break; /* mnames[used] is freed below */
     }
-    st->tools[st->ntools++] = (ms_tool_ref){mname, sids[used], own_name};
+    cat->tools[cat->n++] = (ms_tool_ref){mname, sids[used], own_name};
     cJSON *fn = cJSON_CreateObject();
     cJSON *wrap = cJSON_CreateObject();
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(t, "description");
     const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
     cJSON *params = cJSON_IsObject(schema) ? cJSON_Duplicate(schema, 1)
                                            : cJSON_Parse("{\"type\":\"object\",\"properties\":{}}");
-    /* built whole before it joins the list: every step can ms__st_fail */
+    /* built whole before it joins the list: every step can fail */
     int ok = fn && wrap && params && cJSON_AddStringToObject(fn, "name", mname) &&
              (!cJSON_IsString(desc) || cJSON_AddStringToObject(fn, "description", desc->valuestring)) &&
              cJSON_AddItemToObject(fn, "parameters", params);
@@ -71,12 +70,12 @@ int ms__st_build_tools(ms_ctx *ctx, ms_stream *st) {
     ok = ok && cJSON_AddStringToObject(wrap, "type", "function") &&
          cJSON_AddItemToObject(wrap, "function", fn);
     if (ok) fn = NULL; /* wrap owns it */
-    if (!ok || !cJSON_AddItemToArray(st->tools_json, wrap)) {
+    if (!ok || !cJSON_AddItemToArray(cat->json, wrap)) {
       cJSON_Delete(fn);
       cJSON_Delete(wrap);
       cJSON_Delete(params);
       rc = MS_ERR_NOMEM;
-      used++; /* this one belongs to st->tools already */
+      used++; /* this one belongs to cat->tools already */
       break;
     }
   }
@@ -90,9 +89,19 @@ int ms__st_build_tools(ms_ctx *ctx, ms_stream *st) {
   return rc;
 }
 
-const ms_tool_ref *ms__st_find_tool(const ms_stream *st, const char *mname) {
-  for (size_t i = 0; i < st->ntools; i++)
-    if (strcmp(st->tools[i].model_name, mname) == 0) return &st->tools[i];
+const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name) {
+  for (size_t i = 0; i < cat->n; i++)
+    if (strcmp(cat->tools[i].model_name, model_name) == 0) return &cat->tools[i];
   return NULL;
+}
+
+void ms_catalog_free(ms_catalog *cat) {
+  for (size_t i = 0; i < cat->n; i++) {
+    ms_free(cat->tools[i].model_name);
+    ms_free(cat->tools[i].name);
+  }
+  ms_free(cat->tools);
+  cJSON_Delete(cat->json);
+  *cat = (ms_catalog){0};
 }
 

@@ -1,5 +1,16 @@
-/* core.h — the context, session and stream objects, shared by ctx.c,
- * jsonrpc.c, session.c, llm.c and stream.c. Private to the core. */
+/* core.h — the core's private declarations, layer by layer (each layer calls
+ * only the ones above it in this file, docs/architecture.md §1):
+ *
+ *   internal.h   alloc.c err.c buf.c ndjson.c sse.c      memory, errors, framing
+ *   json.c jsonrpc.c llm.c names.c                        pure JSON work
+ *   effects.c                                            the context's effect queue
+ *   session*.c sessions.c (session.h)                    MCP sessions
+ *   stream*.c catalog.c render.c (stream.h)              agent runs
+ *   ctx.c                                                the context's exports
+ *
+ * Upward calls are function pointers registered from above: a request's
+ * completion (ms_req_cb), the session-changed subscription, the hook for a
+ * stream's reserved WAKE being handed out. Private to the core. */
 #ifndef MS_CORE_H
 #define MS_CORE_H
 
@@ -10,7 +21,17 @@
 typedef struct ms_session ms_session;
 typedef struct ms_stream ms_stream;
 
-/* ---- ctx.c ------------------------------------------------------------- */
+/* ---- json.c ------------------------------------------------------------- */
+
+/* Parses exactly text[0..len) as one JSON value (trailing white space
+ * allowed); NULL when malformed, trailed by anything else, or out of memory.
+ * The caller owns the result (cJSON_Delete). */
+cJSON *ms__json_parse(const char *text, size_t len);
+/* Prints a cJSON value into a fresh seam-allocated string (the caller frees
+ * it with ms_free); NULL on OOM. */
+char *ms__json_print(const cJSON *v);
+
+/* ---- effects.c: the context's base (effect queue, events, error, ids) ---- */
 
 typedef struct ms_fx_rec {
   int32_t kind, a, b, c;
@@ -26,7 +47,7 @@ typedef struct ms_owner_wait { /* an ms_owner_close waiting for its sessions */
 struct ms_ctx {
   ms_err err;
   ms_buf input;
-  /* queued effects and their payloads */
+  /* queued effects and their payloads (effects.c) */
   ms_fx_rec *fx;
   size_t nfx, capfx;
   ms_buf fx_payload;
@@ -34,15 +55,20 @@ struct ms_ctx {
   ms_effect *out;
   size_t out_cap;
   ms_buf out_payload;
+  size_t rsv_recs, rsv_bytes; /* room reserved in the effect queue (effects.c) */
   /* objects; ids are never reused */
-  ms_session **sessions;
+  ms_session **sessions;      /* sessions.c */
   size_t nsessions, capsessions;
-  ms_stream **streams;
-  size_t nstreams, capstreams;
-  ms_owner_wait *owner_waits;
+  ms_owner_wait *owner_waits; /* sessions.c */
   size_t nowner_waits, capowner_waits;
-  size_t rsv_recs, rsv_bytes; /* room reserved in the effect queue (ctx.c) */
+  ms_stream **streams;        /* stream.c */
+  size_t nstreams, capstreams;
   int32_t next_id;
+  /* upward calls, registered by the layer above (ctx.c wires them) */
+  void (*wake_taken)(ms_ctx *ctx, int32_t stream_id); /* a reserved WAKE was handed out */
+  void (*session_changed)(ms_ctx *ctx, void *user, int32_t sid);
+  void *session_changed_user;
+  /* limits */
   size_t max_message;
   size_t max_pending;
   int32_t timeout_ms;     /* default request timeout (reset by progress) */
@@ -56,7 +82,7 @@ int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,
            const void *payload, size_t len);
 /* Reserves room in the effect queue for `recs` effects with `bytes` payload
  * bytes in all, for effects that must never be lost to a failed allocation
- * (ctx.c explains). 0 or MS_ERR_NOMEM (nothing reserved). */
+ * (effects.c explains). 0 or MS_ERR_NOMEM (nothing reserved). */
 int ms__fx_reserve(ms_ctx *ctx, size_t recs, size_t bytes);
 /* Gives back a reservation that will not be used (its owner is freed). */
 void ms__fx_unreserve(ms_ctx *ctx, size_t recs, size_t bytes);
@@ -65,36 +91,38 @@ void ms__fx_unreserve(ms_ctx *ctx, size_t recs, size_t bytes);
  * was made; returns like ms__fx. */
 int ms__fx_reserved(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,
                     const void *payload, size_t len, size_t rbytes);
-/* Queues a lifecycle event (MS_FX_EVENT). `s` may be NULL (stream events). */
-int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s,
+/* Whom a lifecycle event names (all borrowed for the call). */
+typedef struct ms_subject {
+  const char *server;
+  int32_t session_id;
+  int owner; /* MS_OWNER_* */
+} ms_subject;
+/* Queues a lifecycle event (MS_FX_EVENT). `subj` may be NULL (stream events). */
+int ms__event(ms_ctx *ctx, const char *kind, const ms_subject *subj,
               int32_t stream_id, const char *reason);
 /* The same into reserved room: one record and rbytes bytes, where rbytes was
  * ms__event_bound(name length, kind, length of the longest possible reason). */
-int ms__event_reserved(ms_ctx *ctx, const char *kind, const ms_session *s,
+int ms__event_reserved(ms_ctx *ctx, const char *kind, const ms_subject *subj,
                        int32_t stream_id, const char *reason, size_t rbytes);
 size_t ms__event_bound(size_t name_len, const char *kind, size_t reason_len);
 #define MS_REASON_MAX 16 /* the longest reason of a reserved event */
-/* Queues MS_FX_OP_DONE with an error message. */
+/* Queues MS_FX_OP_DONE with an error message (msg[0..len) copied). */
 int ms__op_fail(ms_ctx *ctx, int32_t op_id, int code, const char *msg, size_t len);
 /* Records the error on the context for the host (ms_ctx_error_*). Returns code. */
 int ms__fail(ms_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-ms_session *ms__session_get(ms_ctx *ctx, int32_t id);
-ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id);
 int32_t ms__new_id(ms_ctx *ctx);
-/* Adds/removes objects to/from the ctx tables. */
-int ms__add_session(ms_ctx *ctx, ms_session *s);
-int ms__add_stream(ms_ctx *ctx, ms_stream *st);
-void ms__remove_stream(ms_ctx *ctx, ms_stream *st);
-/* Called after a session closed: completes ms_owner_close waits. */
-void ms__owner_check(ms_ctx *ctx);
-/* Owner name for events: "stream" | "agent" | "client". */
+/* Owner name for events: "stream" | "agent" | "client" (a static string). */
 const char *ms__owner_name(int owner);
-/* Parses exactly text[0..len) as one JSON value (trailing white space
- * allowed); NULL when malformed, trailed by anything else, or out of memory. */
-cJSON *ms__json_parse(const char *text, size_t len);
-/* Prints a cJSON value into a fresh seam-allocated string (NULL on OOM). */
-char *ms__json_print(const cJSON *v);
+/* Registers the function told when a WAKE queued into reserved room was handed
+ * out (ms_ctx_take_effects), with its stream id, so that its owner can reserve
+ * it again: ms__fx_reserve_taken_rec reserves one record of the queue's free
+ * room without allocating and returns 1, or 0 when there is none. */
+void ms__fx_set_wake_hook(ms_ctx *ctx, void (*fn)(ms_ctx *ctx, int32_t stream_id));
+int ms__fx_reserve_taken_rec(ms_ctx *ctx);
+/* Grows one of the context's tables (*arr, owned by the context, charged to
+ * no account) to hold more than n elements of `size` bytes. 0 or MS_ERR_NOMEM. */
+int ms__ctx_grow(void **arr, size_t *cap, size_t n, size_t size);
 
 /* ---- jsonrpc.c --------------------------------------------------------- */
 
@@ -142,153 +170,83 @@ int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *param
 int ms_rpc_build_response(ms_buf *out, const cJSON *id, const cJSON *result,
                           int err_code, const char *err_msg);
 
-/* ---- session.c --------------------------------------------------------- */
+/* ---- the session layer (session*.c, sessions.c; session.h is private) --------
+ *
+ * Sessions call down (effects, jsonrpc, framers) and never up: a request made
+ * for a stream carries its completion (ms_req_cb), and "a session changed" is
+ * one subscription (ms__session_subscribe), which the stream layer takes. */
 
-#define MS_SESS_OPENING 1 /* MS_FX_OPEN issued */
-#define MS_SESS_INIT 2    /* initialize sent */
-#define MS_SESS_READY 3
-#define MS_SESS_CLOSING 4 /* MS_FX_CLOSE issued */
-#define MS_SESS_CLOSED 5
+/* How a request made for an upper layer completes. Both calls borrow what they
+ * are given for the call only; `user` is the caller's, passed back as is. */
+typedef struct ms_req_cb {
+  /* the answer (result, code 0) or the failure (result NULL, code < 0 and msg:
+   * MS_ERR_MCP for an error answer, anything else when the request was lost) */
+  void (*done)(ms_ctx *ctx, void *user, int64_t rpc_id, const cJSON *result, int code,
+               const char *msg);
+  /* a notifications/progress for it (params of the notification) */
+  void (*progress)(ms_ctx *ctx, void *user, int64_t rpc_id, const cJSON *params);
+  void *user;
+} ms_req_cb;
 
-#define MS_MAX_TOOL_PAGES 1000 /* a server paginating past this is broken */
+/* The one subscriber told that session sid changed (became ready, got its
+ * tools, failed or closed). */
+typedef void (*ms_session_changed_fn)(ms_ctx *ctx, void *user, int32_t sid);
+void ms__session_subscribe(ms_ctx *ctx, ms_session_changed_fn fn, void *user);
 
-#define MS_REQ_INIT 1
-#define MS_REQ_LIST_TOOLS 2
-#define MS_REQ_OP 3          /* a host op (client): MS_FX_OP_DONE */
-#define MS_REQ_STREAM_TOOL 4 /* a stream's tools/call */
-
-typedef struct ms_req {
-  int64_t rpc_id;
-  int kind;
-  int32_t op_id;     /* MS_REQ_OP: the op id; MS_REQ_STREAM_TOOL: stream id */
-  int progress;      /* progressToken = rpc_id was sent */
-  char *pending;     /* message built but not sent yet (session not ready) */
-  char method[40];   /* for messages (cut to fit) */
-  int32_t timeout_ms;/* its timeout (reset by progress) */
-  double idle_deadline;  /* made/last progress + timeout_ms */
-  double total_deadline; /* made + the session's max total */
-} ms_req;
-
-typedef struct ms_sse_resp { /* one SSE response being read (session_http.c) */
-  int32_t key;           /* the request id it answers; 0: the GET stream */
-  ms_sse parser;
-  ms_buf reported_id;    /* the cursor last reported (MS_FX_SSE_CURSOR) */
-  long reported_retry;
-} ms_sse_resp;
-
-struct ms_session {
-  int32_t id;
-  char *name;
-  int owner;
-  int32_t owner_id;
-  int state;
-  ms_err err; /* why it failed or closed; code 0 while healthy */
-  ms_ndjson framer;
-  int64_t next_rpc;
-  ms_req *reqs;
-  size_t nreqs, capreqs;
-  char protocol[16];
-  cJSON *tools;        /* every page, once listed; NULL: not listed */
-  cJSON *tools_partial;/* pages so far while listing */
-  int listing;         /* a tools/list request is in flight */
-  int pages;           /* pages of the listing in progress */
-  int refs;            /* streams that use the session (freed at 0 once closed) */
-  int32_t *tool_waits; /* op ids waiting for the tool list */
-  size_t ntool_waits, captool_waits;
-  int32_t timeout_ms;   /* its requests' timeout (server config or ctx default) */
-  int32_t max_total_ms; /* their total time */
-  ms_account *acct;     /* its memory budget: what its messages make is charged here */
-  int caps;            /* MS_CAP_*: server requests the host answers */
-  ms_sse_resp *sse;    /* Streamable HTTP: responses being read */
-  size_t nsse, capsse;
-  /* effect room reserved for its end (ctx.c): the CLOSE, the session-close */
-  int rsv_close, rsv_closed_event;
-  size_t rsv_event_bytes;
-};
-
-/* Creates a session and queues MS_FX_OPEN (ownership is recorded first). */
+/* The session with id, or NULL (borrowed: valid until it is collected). */
+ms_session *ms__session_get(ms_ctx *ctx, int32_t id);
+/* Adds s to the context's table. 0 or MS_ERR_NOMEM. */
+int ms__add_session(ms_ctx *ctx, ms_session *s);
+/* Creates a session and queues MS_FX_OPEN (ownership is recorded first).
+ * *out is the session (owned by the context's table) whenever it was
+ * recorded, even when the result is an error. */
 int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner,
                        int32_t owner_id, ms_session **out);
 /* Starts listing tools if the session is ready and has no list. */
 int ms__session_want_tools(ms_ctx *ctx, ms_session *s);
-/* Sends tools/call for stream `st_id`, with a progress token, timing out
- * after timeout_ms (0: the session's). Returns the JSON-RPC id (> 0) or an
- * error. */
-int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id,
+/* Sends tools/call with a progress token, timing out after timeout_ms (0:
+ * the session's); cb (copied) reports its end, exactly once unless it is
+ * cancelled with ms__session_cancel_rpc; its events name stream_id. Returns
+ * the JSON-RPC id (> 0) or an error (then cb is never called). */
+int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, const ms_req_cb *cb, int32_t stream_id,
                               const char *name, const cJSON *args, int32_t timeout_ms);
-/* Times out the requests of s whose deadline passed (see mcpstream.h, Time).
- * Returns how many. */
-int ms__session_expire(ms_ctx *ctx, ms_session *s);
-/* The earliest deadline of s's requests, or -1. */
-double ms__session_next_deadline(const ms_session *s);
-/* Cancels request rpc_id (notifications/cancelled, request-cancel event).
- * rsv_event > 0: both effects go into room the caller reserved (the SEND: 1
- * record and MS_CANCEL_BYTES; the event: 1 record and rsv_event bytes); what
- * is not used is given back. reason: at most MS_REASON_MAX bytes then. */
+/* Cancels request rpc_id (notifications/cancelled, request-cancel event naming
+ * st_id); its callback is not called. rsv_event > 0: both effects go into room
+ * the caller reserved (the SEND: 1 record and MS_CANCEL_BYTES; the event: 1
+ * record and rsv_event bytes); what is not used is given back. reason: at
+ * most MS_REASON_MAX bytes then. */
 int ms__session_cancel_rpc(ms_ctx *ctx, ms_session *s, int64_t rpc_id,
                            int32_t st_id, const char *reason, size_t rsv_event);
 #define MS_CANCEL_BYTES 256 /* a notifications/cancelled with a reason of MS_REASON_MAX */
 /* Queues MS_FX_CLOSE once; no-op when closing/closed. */
 int ms__session_close(ms_ctx *ctx, ms_session *s);
-/* Frees a session object (tables are the caller's business). */
-void ms__session_free(ms_session *s);
-/* Frees the session and removes it from ctx if it is closed and unused. */
-void ms__session_collect(ms_ctx *ctx, ms_session *s);
 /* 1 ready, 0 opening, negative: failed/closed. */
 int ms__session_health(const ms_session *s);
-/* For session_http.c: fail the session (close it once, wake its streams);
- * handle one whole message; 1 when request rpc_id was sent and still waits
- * for its answer; fail request rpc_id with code/msg (no-op unless waiting). */
-void ms__session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg);
-void ms__session_handle(ms_ctx *ctx, ms_session *s, const char *text, size_t len);
-int ms__session_waiting(const ms_session *s, int64_t rpc_id);
-void ms__session_lose(ms_ctx *ctx, ms_session *s, int64_t rpc_id, int code, const char *msg);
-/* session_http.c: frees the session's SSE parsers. */
-void ms__session_http_free(ms_session *s);
-/* Within the session layer (session.c, session_req.c, session_api.c). */
-/* Queues MS_FX_LOG for s (may be NULL) with msg[0..len) (copied). */
-int ms__session_log(ms_ctx *ctx, const ms_session *s, int level, const char *msg, size_t len);
-int ms__session_logf(ms_ctx *ctx, const ms_session *s, int level, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Queues a SEND of p[0..len) (copied), tagged with the JSON-RPC id and MS_SEND_* flags. */
-int ms__session_send(ms_ctx *ctx, ms_session *s, const void *p, size_t len, int64_t id, int flags);
-/* Queues MS_FX_OP_DONE for op_id with v printed as JSON (or the failure to print it). */
-int ms__op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON *v);
-/* Completes every waiter of the tool list with the list (err NULL) or err. */
-void ms__session_finish_tool_waits(ms_ctx *ctx, ms_session *s, const ms_err *err);
-/* Sends initialize (state INIT). 0 or MS_ERR_NOMEM. */
-int ms__session_send_initialize(ms_ctx *ctx, ms_session *s);
-/* A message over the size limit was dropped; head[0..n) are its first bytes (borrowed). */
-void ms__session_too_big(ms_ctx *ctx, ms_session *s, const char *head, size_t n, size_t limit);
-/* The request table (session_req.c). ms__req_add returns a pointer into
- * s->reqs (valid until the table changes) or NULL (full, or out of memory). */
-ms_req *ms__req_add(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, const char *method,
-                    int32_t timeout_ms);
-/* Index of request rpc_id in s->reqs, or -1. */
-ptrdiff_t ms__req_find(const ms_session *s, int64_t rpc_id);
-/* Removes request i from the table and returns it (the caller owns and frees its `pending`). */
-ms_req ms__req_take(ms_session *s, size_t i);
-/* Builds and sends (or keeps in r->pending until ready) the request r. */
-int ms__req_send(ms_ctx *ctx, ms_session *s, ms_req *r, const char *method, const cJSON *params);
-/* Request r (already taken from the table) failed: tell whoever waits. */
-void ms__req_fail(ms_ctx *ctx, ms_session *s, ms_req *r, const ms_err *err);
-/* Queues notifications/cancelled for rpc_id (reserved: into reserved room). */
-int ms__req_send_cancelled(ms_ctx *ctx, ms_session *s, int64_t rpc_id, const char *reason,
-                           int reserved);
+/* What the layers above may read of a session (all borrowed from s): its
+ * server name (lives as long as s); its id; why it failed or closed (code 0
+ * while healthy); its tools (every page; NULL while not listed; valid until
+ * the next call into the session layer); whether it is closed. */
+const char *ms__session_name(const ms_session *s);
+int32_t ms__session_id(const ms_session *s);
+const ms_err *ms__session_err(const ms_session *s);
+const cJSON *ms__session_tools(const ms_session *s);
+int ms__session_is_closed(const ms_session *s);
+/* A stream uses s / stops using it: a closed session nothing uses is freed
+ * (unref may free s). */
+void ms__session_ref(ms_session *s);
+void ms__session_unref(ms_ctx *ctx, ms_session *s);
+/* Frees every session and the table (ms_ctx_free). */
+void ms__sessions_free_all(ms_ctx *ctx);
 
-/* ---- stream.c (called by session.c) ----------------------------------- */
+/* ---- the stream layer (stream*.c, catalog.c, render.c; stream.h is private) ---- */
 
-/* A tools/call response (result) or failure (code < 0, msg) for stream st_id. */
-void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id,
-                          const cJSON *result, int code, const char *msg);
-/* A progress notification for the stream's in-flight call. */
-void ms__stream_tool_progress(ms_ctx *ctx, int32_t st_id, int64_t rpc_id,
-                              const cJSON *params);
-/* Something changed on session sid: wake streams that use it. */
-void ms__streams_session_changed(ms_ctx *ctx, int32_t sid);
-/* The stream's reserved WAKE was handed to the host: reserve it again. */
-void ms__stream_wake_taken(ms_ctx *ctx, int32_t st_id);
-void ms__stream_free(ms_stream *st);
+/* The stream with id, or NULL (borrowed). */
+ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id);
+/* Subscribes the stream layer to session changes and to its reserved WAKEs
+ * being handed out (ms_ctx_new). */
+void ms__streams_attach(ms_ctx *ctx);
+/* Frees every stream and the table (ms_ctx_free). */
+void ms__streams_free_all(ms_ctx *ctx);
 
 /* ---- llm.c: OpenAI-compatible Chat Completions ------------------------- */
 
@@ -334,5 +292,47 @@ void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);
  * order. The rules are in names.c and README. Returns 0, or MS_ERR_NOMEM with
  * every out[i] NULL and nothing allocated. */
 int ms_model_names(const char *const *servers, const char *const *names, size_t n, char **out);
+
+/* ---- catalog.c: the tools a stream offers its model --------------------------- */
+
+typedef struct ms_tool_ref {
+  char *model_name; /* the name the model sees (names.c); owned */
+  int32_t sid;      /* the session that has it */
+  char *name;       /* the tool's name on its server (a copy: a list_changed
+                       notification frees the session's list mid-run); owned */
+} ms_tool_ref;
+
+typedef struct ms_catalog {
+  ms_tool_ref *tools; /* owned */
+  size_t n;
+  cJSON *json;        /* the Chat Completions "tools" array; owned */
+} ms_catalog;
+
+typedef struct ms_tool_source { /* one server's tools (all borrowed for the call) */
+  const char *server;
+  int32_t sid;
+  const cJSON *tools; /* array of MCP tool objects, each with a string "name" */
+} ms_tool_source;
+
+/* Builds cat (zeroed by the caller) from the sources, leaving out repeated
+ * (server, name) pairs and the tools named in `disallowed` (an array of
+ * strings: a server-side or a model-side name). 0 or MS_ERR_NOMEM (cat may be
+ * partly built: ms_catalog_free frees it either way). */
+int ms_catalog_build(ms_catalog *cat, const ms_tool_source *src, size_t nsrc,
+                     const cJSON *disallowed);
+/* The tool the model calls model_name (borrowed from cat), or NULL. */
+const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name);
+void ms_catalog_free(ms_catalog *cat);
+/* 1 when arr (an array of strings) holds a or b (b may be NULL). */
+int ms_name_listed(const cJSON *arr, const char *a, const char *b);
+
+/* ---- render.c: what a stream yields and what its model reads ----------------- */
+
+/* A new step object {"type": type} (the caller owns it), or NULL. */
+cJSON *ms__step_object(const char *type);
+/* The text a model sees for a CallToolResult (content: its array, may be
+ * NULL; structured: its structuredContent, may be NULL): a fresh
+ * seam-allocated string (the caller frees it), or NULL when out of memory. */
+char *ms__result_text(const cJSON *content, const cJSON *structured, int is_error);
 
 #endif /* MS_CORE_H */

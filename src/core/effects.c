@@ -129,7 +129,7 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
     ctx->out[i] = (ms_effect){r->kind, r->a, r->b, r->c,
                               (uintptr_t)ctx->out_payload.data + r->off, r->len};
     /* a stream's reserved WAKE is handed out: its room is free again, reserve it anew */
-    if (r->wake_rsv) ms__stream_wake_taken(ctx, r->a);
+    if (r->wake_rsv && ctx->wake_taken) ctx->wake_taken(ctx, r->a);
   }
   fx_make_room(ctx);
   return (int32_t)n;
@@ -142,12 +142,8 @@ MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx) { return ctx ? ctx->err.len : 0
 int ms__fail(ms_ctx *ctx, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(ctx->err.msg, sizeof ctx->err.msg, fmt, ap);
+  ms_err_vset(&ctx->err, code, fmt, ap);
   va_end(ap);
-  if (n < 0) n = 0;
-  if ((size_t)n >= sizeof ctx->err.msg) n = (int)sizeof ctx->err.msg - 1;
-  ctx->err.len = (uint32_t)n;
-  ctx->err.code = code;
   return code;
 }
 
@@ -163,25 +159,26 @@ size_t ms__event_bound(size_t name_len, const char *kind, size_t reason_len) {
   return 192 + strlen(kind) + 6 * (name_len + reason_len);
 }
 
-static int event_push(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
+static int event_push(ms_ctx *ctx, const char *kind, const ms_subject *subj, int32_t stream_id,
                       const char *reason, int reserved, size_t rbytes) {
   /* written in place, into room made first: nothing to allocate after that */
-  size_t most = ms__event_bound(s ? strlen(s->name) : 0, kind, reason ? strlen(reason) : 0);
+  const char *server = subj ? subj->server : NULL;
+  size_t most = ms__event_bound(server ? strlen(server) : 0, kind, reason ? strlen(reason) : 0);
   if (fx_room(ctx, most, reserved, rbytes)) return MS_ERR_NOMEM;
   ms_buf *q = &ctx->fx_payload;
   ms_buf b = {q->data + q->len, 0, q->cap - q->len}; /* never grows: most fits */
   ms_buf_append_str(&b, "{\"kind\":\"");
   ms_buf_append_str(&b, kind);
   ms_buf_append_str(&b, "\",\"server\":");
-  if (s) ms_buf_append_json_string(&b, s->name, strlen(s->name));
+  if (subj) ms_buf_append_json_string(&b, server, strlen(server));
   else ms_buf_append_str(&b, "null");
   ms_buf_append_str(&b, ",\"sessionId\":");
-  if (s) ms_buf_append_int(&b, s->id);
+  if (subj) ms_buf_append_int(&b, subj->session_id);
   else ms_buf_append_str(&b, "null");
   ms_buf_append_str(&b, ",\"owner\":");
-  if (s) {
+  if (subj) {
     ms_buf_append_byte(&b, '"');
-    ms_buf_append_str(&b, ms__owner_name(s->owner));
+    ms_buf_append_str(&b, ms__owner_name(subj->owner));
     ms_buf_append_byte(&b, '"');
   } else {
     ms_buf_append_str(&b, "null");
@@ -195,18 +192,18 @@ static int event_push(ms_ctx *ctx, const char *kind, const ms_session *s, int32_
   ms_buf_append_byte(&b, '}');
   size_t off = q->len;
   q->len += b.len;
-  fx_commit(ctx, MS_FX_EVENT, s ? s->id : 0, stream_id, 0, off, b.len, 0);
+  fx_commit(ctx, MS_FX_EVENT, subj ? subj->session_id : 0, stream_id, 0, off, b.len, 0);
   return 0;
 }
 
-int ms__event(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
+int ms__event(ms_ctx *ctx, const char *kind, const ms_subject *subj, int32_t stream_id,
               const char *reason) {
-  return event_push(ctx, kind, s, stream_id, reason, 0, 0);
+  return event_push(ctx, kind, subj, stream_id, reason, 0, 0);
 }
 
-int ms__event_reserved(ms_ctx *ctx, const char *kind, const ms_session *s, int32_t stream_id,
+int ms__event_reserved(ms_ctx *ctx, const char *kind, const ms_subject *subj, int32_t stream_id,
                        const char *reason, size_t rbytes) {
-  return event_push(ctx, kind, s, stream_id, reason, 1, rbytes);
+  return event_push(ctx, kind, subj, stream_id, reason, 1, rbytes);
 }
 
 int ms__op_fail(ms_ctx *ctx, int32_t op_id, int code, const char *msg, size_t len) {
@@ -214,3 +211,24 @@ int ms__op_fail(ms_ctx *ctx, int32_t op_id, int code, const char *msg, size_t le
 }
 
 int32_t ms__new_id(ms_ctx *ctx) { return ctx->next_id++; }
+
+int ms__ctx_grow(void **arr, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return 0;
+  MS_ALLOC_SCOPE(NULL);
+  size_t c = *cap ? *cap * 2 : 8;
+  void *p = ms_realloc(*arr, c * size);
+  if (!p) return MS_ERR_NOMEM;
+  *arr = p;
+  *cap = c;
+  return 0;
+}
+
+void ms__fx_set_wake_hook(ms_ctx *ctx, void (*fn)(ms_ctx *ctx, int32_t stream_id)) {
+  ctx->wake_taken = fn;
+}
+
+int ms__fx_reserve_taken_rec(ms_ctx *ctx) {
+  if (ctx->capfx - ctx->nfx <= ctx->rsv_recs) return 0;
+  ctx->rsv_recs++;
+  return 1;
+}

@@ -68,7 +68,7 @@ void ms_alloc_restore(ms_account **prev);
 #define MS_ALLOC_SCOPE(a) \
   ms_account *ms__prev_account __attribute__((cleanup(ms_alloc_restore), unused)) = ms_alloc_use(a)
 
-/* ---- err: an error code + message kept on a handle -------------------- */
+/* ---- err.c: an error code + message kept on a handle -------------------- */
 
 #define MS_ERR_MSG_MAX 512
 typedef struct ms_err {
@@ -77,9 +77,12 @@ typedef struct ms_err {
   char msg[MS_ERR_MSG_MAX];    /* fixed: setting an error never allocates */
 } ms_err;
 
-/* Sets code and a printf-style message (truncated to fit). Returns code. */
+/* Sets code and a printf-style message (truncated to fit). Returns code.
+ * err.c: the one writer of error text (ms__fail and session logs use it). */
 int ms_err_set(ms_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int ms_err_vset(ms_err *e, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 void ms_err_clear(ms_err *e);
 
 /* ---- buf.c: growable byte buffer ---------------------------------------- */

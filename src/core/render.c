@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "core.h"
-#include "stream.h"
 
 cJSON *ms__step_object(const char *type) {
   cJSON *o = cJSON_CreateObject();

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
+#include "session.h"
 
 #define MS_PROTOCOL_LATEST "2025-11-25"
 static const char *const supported_protocols[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
@@ -23,11 +23,9 @@ int ms__session_logf(ms_ctx *ctx, const ms_session *s, int level, const char *fm
   ms_err e;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+  ms_err_vset(&e, 0, fmt, ap);
   va_end(ap);
-  if (n < 0) n = 0;
-  if ((size_t)n >= sizeof e.msg) n = (int)sizeof e.msg - 1;
-  return ms__session_log(ctx, s, level, e.msg, (size_t)n);
+  return ms__session_log(ctx, s, level, e.msg, e.len);
 }
 
 static int send_buf(ms_ctx *ctx, ms_session *s, const ms_buf *b) {
@@ -79,7 +77,7 @@ void ms__session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg) {
     ms_err_set(&s->err, code, strstr(msg, "server '") ? "%s%s" : "server '%s': %s",
                strstr(msg, "server '") ? "" : s->name, msg);
   ms__session_close(ctx, s);
-  ms__streams_session_changed(ctx, s->id);
+  ms__session_changed(ctx, s);
 }
 
 
@@ -87,6 +85,20 @@ int ms__session_health(const ms_session *s) {
   if (s->state == MS_SESS_READY) return 1;
   if (s->state == MS_SESS_OPENING || s->state == MS_SESS_INIT) return s->err.code ? s->err.code : 0;
   return s->err.code ? s->err.code : MS_ERR_TRANSPORT_CLOSED;
+}
+
+/* ---- what the layers above may read (core.h) ----------------------------- */
+
+const char *ms__session_name(const ms_session *s) { return s->name; }
+int32_t ms__session_id(const ms_session *s) { return s->id; }
+const ms_err *ms__session_err(const ms_session *s) { return &s->err; }
+const cJSON *ms__session_tools(const ms_session *s) { return s->tools; }
+int ms__session_is_closed(const ms_session *s) { return s->state == MS_SESS_CLOSED; }
+void ms__session_ref(ms_session *s) { s->refs++; }
+
+void ms__session_unref(ms_ctx *ctx, ms_session *s) {
+  s->refs--;
+  ms__session_collect(ctx, s);
 }
 
 /* ---- creation, opening, closing ------------------------------------------ */
@@ -134,7 +146,7 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
   rc |= ms_buf_append_str(&b, "\",\"ownerId\":");
   rc |= ms_buf_append_int(&b, owner_id);
   rc |= ms_buf_append_byte(&b, '}');
-  if (!rc) rc = ms__event(ctx, "session-open", s, owner == MS_OWNER_STREAM ? owner_id : 0, NULL);
+  if (!rc) rc = ms__event(ctx, "session-open", MS_SUBJECT(s), owner == MS_OWNER_STREAM ? owner_id : 0, NULL);
   if (!rc) rc = ms__fx(ctx, MS_FX_OPEN, s->id, 0, 0, b.data, b.len);
   ms_buf_free(&b);
   if (rc) {
@@ -182,12 +194,7 @@ void ms__session_free(ms_session *s) {
 void ms__session_collect(ms_ctx *ctx, ms_session *s) {
   if (s->state != MS_SESS_CLOSED || s->refs > 0) return;
   session_unreserve(ctx, s);
-  for (size_t i = 0; i < ctx->nsessions; i++) {
-    if (ctx->sessions[i] != s) continue;
-    memmove(ctx->sessions + i, ctx->sessions + i + 1, (ctx->nsessions - i - 1) * sizeof *ctx->sessions);
-    ctx->nsessions--;
-    break;
-  }
+  ms__session_remove(ctx, s);
   ms__session_free(s);
 }
 
@@ -247,7 +254,7 @@ static void on_initialized(ms_ctx *ctx, ms_session *s, const cJSON *result) {
   }
   if (!rc && s->ntool_waits) rc = ms__session_want_tools(ctx, s);
   if (rc) ms__session_fail(ctx, s, MS_ERR_NOMEM, "out of memory");
-  ms__streams_session_changed(ctx, s->id);
+  ms__session_changed(ctx, s);
 }
 
 static int send_list_tools(ms_ctx *ctx, ms_session *s, const char *cursor) {
@@ -312,7 +319,7 @@ static void on_tools_page(ms_ctx *ctx, ms_session *s, const cJSON *result, const
   s->tools = s->tools_partial;
   s->tools_partial = NULL;
   ms__session_finish_tool_waits(ctx, s, NULL);
-  ms__streams_session_changed(ctx, s->id);
+  ms__session_changed(ctx, s);
 }
 
 static void on_response(ms_ctx *ctx, ms_session *s, const cJSON *msg, int type) {
@@ -362,8 +369,8 @@ static void on_response(ms_ctx *ctx, ms_session *s, const cJSON *msg, int type) 
       if (error) ms__op_fail(ctx, r.op_id, e.code, e.msg, e.len);
       else ms__op_done_json(ctx, s, r.op_id, result);
       break;
-    case MS_REQ_STREAM_TOOL:
-      ms__stream_tool_done(ctx, r.op_id, r.rpc_id, error ? NULL : result, e.code, e.msg);
+    case MS_REQ_CALL:
+      r.cb.done(ctx, r.cb.user, r.rpc_id, error ? NULL : result, e.code, e.msg);
       break;
   }
 }
@@ -378,8 +385,8 @@ static void on_progress(ms_ctx *ctx, ms_session *s, const cJSON *params) {
     char *p = ms__json_print(params);
     if (p) ms__fx(ctx, MS_FX_OP_PROGRESS, r->op_id, 0, 0, p, strlen(p));
     ms_free(p);
-  } else if (r->kind == MS_REQ_STREAM_TOOL) {
-    ms__stream_tool_progress(ctx, r->op_id, r->rpc_id, params);
+  } else if (r->kind == MS_REQ_CALL && r->cb.progress) {
+    r->cb.progress(ctx, r->cb.user, r->rpc_id, params);
   }
 }
 

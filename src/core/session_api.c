@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
+#include "session.h"
 
 static ms_session *get_live(ms_ctx *ctx, int32_t sid, int *rc) {
   ms_session *s = ms__session_get(ctx, sid);
@@ -107,10 +107,10 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
                  s->name);
   }
   if (s->rsv_closed_event)
-    ms__event_reserved(ctx, "session-close", s, s->owner == MS_OWNER_STREAM ? s->owner_id : 0, why,
+    ms__event_reserved(ctx, "session-close", MS_SUBJECT(s), s->owner == MS_OWNER_STREAM ? s->owner_id : 0, why,
                        s->rsv_event_bytes);
   else
-    ms__event(ctx, "session-close", s, s->owner == MS_OWNER_STREAM ? s->owner_id : 0, why);
+    ms__event(ctx, "session-close", MS_SUBJECT(s), s->owner == MS_OWNER_STREAM ? s->owner_id : 0, why);
   s->rsv_closed_event = 0;
   /* everything in flight fails, in the order it was sent */
   while (s->nreqs) {
@@ -119,7 +119,7 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
     ms__req_fail(ctx, s, &r, &s->err);
   }
   ms__session_finish_tool_waits(ctx, s, &s->err);
-  ms__streams_session_changed(ctx, s->id);
+  ms__session_changed(ctx, s);
   ms__owner_check(ctx);
   ms__session_collect(ctx, s);
   return 0;
@@ -234,7 +234,7 @@ MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int
     ms_free(r.pending);
     const char *why = timeout ? "timed out" : "cancelled by the client";
     if (was_sent && s->state == MS_SESS_READY) ms__req_send_cancelled(ctx, s, r.rpc_id, why, 0);
-    ms__event(ctx, "request-cancel", s, 0, timeout ? "timeout" : "cancel");
+    ms__event(ctx, "request-cancel", MS_SUBJECT(s), 0, timeout ? "timeout" : "cancel");
     ms_err e;
     ms_err_set(&e, timeout ? MS_ERR_TIMEOUT : MS_ERR_CANCELLED, "request to server '%s' %s",
                s->name, why);

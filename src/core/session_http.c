@@ -10,7 +10,7 @@
  * MS_FX_SSE_CURSOR, which it needs to resume the response. */
 #include <string.h>
 
-#include "core.h"
+#include "session.h"
 
 void ms__session_http_free(ms_session *s) {
   for (size_t i = 0; i < s->nsse; i++) {

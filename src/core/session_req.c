@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
+#include "session.h"
 
 ms_req *ms__req_add(ms_ctx *ctx, ms_session *s, int kind, int32_t op_id, const char *method,
                        int32_t timeout_ms) {
@@ -65,8 +65,8 @@ int ms__req_send(ms_ctx *ctx, ms_session *s, ms_req *r, const char *method,
  * cannot fail alone: the session fails with them. */
 void ms__req_fail(ms_ctx *ctx, ms_session *s, ms_req *r, const ms_err *err) {
   if (r->kind == MS_REQ_OP) ms__op_fail(ctx, r->op_id, err->code, err->msg, err->len);
-  else if (r->kind == MS_REQ_STREAM_TOOL)
-    ms__stream_tool_done(ctx, r->op_id, r->rpc_id, NULL, err->code, err->msg);
+  else if (r->kind == MS_REQ_CALL)
+    r->cb.done(ctx, r->cb.user, r->rpc_id, NULL, err->code, err->msg);
   else if (r->kind == MS_REQ_LIST_TOOLS) {
     s->listing = 0;
     ms__session_fail(ctx, s, err->code, err->msg);
@@ -104,11 +104,12 @@ int ms__req_send_cancelled(ms_ctx *ctx, ms_session *s, int64_t rpc_id, const cha
 
 /* ---- used by streams ------------------------------------------------------------ */
 
-int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, int32_t st_id, const char *name,
-                              const cJSON *args, int32_t timeout_ms) {
+int64_t ms__session_call_tool(ms_ctx *ctx, ms_session *s, const ms_req_cb *cb, int32_t stream_id,
+                              const char *name, const cJSON *args, int32_t timeout_ms) {
   if (s->state != MS_SESS_READY) return ms__session_health(s) < 0 ? ms__session_health(s) : MS_ERR_STATE;
-  ms_req *r = ms__req_add(ctx, s, MS_REQ_STREAM_TOOL, st_id, "tools/call", timeout_ms);
+  ms_req *r = ms__req_add(ctx, s, MS_REQ_CALL, stream_id, "tools/call", timeout_ms);
   if (!r) return s->nreqs >= ctx->max_pending ? MS_ERR_LIMIT : MS_ERR_NOMEM;
+  r->cb = *cb;
   r->progress = 1;
   int64_t id = r->rpc_id;
   cJSON *p = cJSON_CreateObject();
@@ -149,8 +150,8 @@ int ms__session_cancel_rpc(ms_ctx *ctx, ms_session *s, int64_t rpc_id, int32_t s
     if (rsv_event) ms__fx_unreserve(ctx, 1, rsv_event);
     return 0;
   }
-  return rsv_event ? ms__event_reserved(ctx, "request-cancel", s, st_id, reason, rsv_event)
-                   : ms__event(ctx, "request-cancel", s, st_id, reason);
+  return rsv_event ? ms__event_reserved(ctx, "request-cancel", MS_SUBJECT(s), st_id, reason, rsv_event)
+                   : ms__event(ctx, "request-cancel", MS_SUBJECT(s), st_id, reason);
 }
 
 /* ---- timeouts ------------------------------------------------------------------ */
@@ -195,7 +196,7 @@ int ms__session_expire(ms_ctx *ctx, ms_session *s) {
                  "resets it)%s", s->name, r.method, (long)r.timeout_ms, sent);
     if (cancel) ms__req_send_cancelled(ctx, s, r.rpc_id, "timed out", 0);
     if (r.kind != MS_REQ_INIT)
-      ms__event(ctx, "request-cancel", s, r.kind == MS_REQ_STREAM_TOOL ? r.op_id : 0, "timeout");
+      ms__event(ctx, "request-cancel", MS_SUBJECT(s), r.kind == MS_REQ_CALL ? r.op_id : 0, "timeout");
     ms__req_fail(ctx, s, &r, &e);
   }
   return n;

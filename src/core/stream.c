@@ -25,6 +25,32 @@ ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id) {
   return NULL;
 }
 
+int ms__add_stream(ms_ctx *ctx, ms_stream *st) {
+  if (ms__ctx_grow((void **)&ctx->streams, &ctx->capstreams, ctx->nstreams, sizeof *ctx->streams))
+    return MS_ERR_NOMEM;
+  ctx->streams[ctx->nstreams++] = st;
+  return 0;
+}
+
+void ms__remove_stream(ms_ctx *ctx, ms_stream *st) {
+  for (size_t i = 0; i < ctx->nstreams; i++) {
+    if (ctx->streams[i] == st) {
+      memmove(ctx->streams + i, ctx->streams + i + 1, (ctx->nstreams - i - 1) * sizeof *ctx->streams);
+      ctx->nstreams--;
+      return;
+    }
+  }
+}
+
+MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx) { return ctx ? (int32_t)ctx->nstreams : 0; }
+
+void ms__streams_free_all(ms_ctx *ctx) {
+  for (size_t i = 0; i < ctx->nstreams; i++) ms__stream_free(ctx->streams[i]);
+  ms_free(ctx->streams);
+  ctx->streams = NULL;
+  ctx->nstreams = ctx->capstreams = 0;
+}
+
 static void clear_steps(ms_stream *st) {
   for (size_t i = st->qhead; i < st->qlen; i++) ms_free(st->q[i].json);
   st->qhead = st->qlen = 0;
@@ -34,12 +60,7 @@ void ms__stream_free(ms_stream *st) {
   if (!st) return;
   clear_steps(st);
   ms_free(st->q);
-  for (size_t i = 0; i < st->ntools; i++) {
-    ms_free(st->tools[i].model_name);
-    ms_free(st->tools[i].name);
-  }
-  ms_free(st->tools);
-  cJSON_Delete(st->tools_json);
+  ms_catalog_free(&st->cat);
   cJSON_Delete(st->messages);
   cJSON_Delete(st->disallowed);
   cJSON_Delete(st->own);
@@ -90,14 +111,12 @@ void ms__st_wake(ms_ctx *ctx, ms_stream *st) {
   st->rsv_wake = 0;
 }
 
-void ms__stream_wake_taken(ms_ctx *ctx, int32_t st_id) {
+/* The stream's reserved WAKE was handed to the host (effects.c calls it). */
+static void wake_taken(ms_ctx *ctx, int32_t st_id) {
   ms_stream *st = ms__stream_get(ctx, st_id);
   /* the room of the WAKE just taken is free: it is the reserve again (taken
    * without allocating: the payloads being handed out must not move) */
-  if (st && !st->rsv_wake && ctx->capfx - ctx->nfx > ctx->rsv_recs) {
-    ctx->rsv_recs++;
-    st->rsv_wake = 1;
-  }
+  if (st && !st->rsv_wake && ms__fx_reserve_taken_rec(ctx)) st->rsv_wake = 1;
 }
 
 /* The stream-end event, into its reserved room. */
@@ -138,7 +157,7 @@ static int is_owned_open(ms_ctx *ctx, ms_stream *st) {
   for (size_t i = 0; i < st->nsids; i++) {
     if (!st->owned[i]) continue;
     ms_session *s = ms__session_get(ctx, st->sids[i]);
-    if (s && s->state != MS_SESS_CLOSED) return 1;
+    if (s && !ms__session_is_closed(s)) return 1;
   }
   return 0;
 }
@@ -214,21 +233,22 @@ static void start(ms_ctx *ctx, ms_stream *st) {
       ms_err_set(&er, MS_ERR_TRANSPORT_CLOSED,
                  "borrowed session %d is gone: its server exited or its owner closed it",
                  (int)e->valuedouble);
-      ms__st_fail(ctx, st, er.code, s && s->err.len ? s->err.msg : er.msg);
+      const ms_err *se = s ? ms__session_err(s) : NULL;
+      ms__st_fail(ctx, st, er.code, se && se->len ? se->msg : er.msg);
       return;
     }
-    st->sids[st->nsids] = s->id;
+    st->sids[st->nsids] = ms__session_id(s);
     st->owned[st->nsids++] = 0;
-    s->refs++;
+    ms__session_ref(s);
   }
   cJSON_ArrayForEach(e, st->own) {
     ms_session *s;
     int rc = ms__session_create(ctx, e->valuestring, strlen(e->valuestring), MS_OWNER_STREAM,
                                 st->id, &s);
-    if (s) { /* recorded as ours before anything else can ms__st_fail */
-      st->sids[st->nsids] = s->id;
+    if (s) { /* recorded as ours before anything else can fail */
+      st->sids[st->nsids] = ms__session_id(s);
       st->owned[st->nsids++] = 1;
-      s->refs++;
+      ms__session_ref(s);
     }
     if (rc) {
       ms_err er;
@@ -251,7 +271,10 @@ static void start(ms_ctx *ctx, ms_stream *st) {
   if (rc) ms__st_fail(ctx, st, rc, "out of memory building the conversation");
 }
 
-void ms__streams_session_changed(ms_ctx *ctx, int32_t sid) {
+/* Session sid changed (the session layer's one subscriber): the streams that
+ * use it are woken, or see whether their cleanup is done. */
+static void sessions_changed(ms_ctx *ctx, void *user, int32_t sid) {
+  (void)user;
   for (size_t i = 0; i < ctx->nstreams; i++) {
     ms_stream *st = ctx->streams[i];
     for (size_t j = 0; j < st->nsids; j++) {
@@ -263,7 +286,25 @@ void ms__streams_session_changed(ms_ctx *ctx, int32_t sid) {
   }
 }
 
+void ms__streams_attach(ms_ctx *ctx) {
+  ms__session_subscribe(ctx, sessions_changed, NULL);
+  ms__fx_set_wake_hook(ctx, wake_taken);
+}
+
 /* ---- the generator protocol ---------------------------------------------------- */
+
+/* The tools of every session the stream uses, for the model (catalog.c). */
+static int build_catalog(ms_ctx *ctx, ms_stream *st) {
+  ms_tool_source *src = ms_malloc((st->nsids ? st->nsids : 1) * sizeof *src);
+  if (!src) return MS_ERR_NOMEM;
+  for (size_t i = 0; i < st->nsids; i++) {
+    const ms_session *s = ms__session_get(ctx, st->sids[i]);
+    src[i] = (ms_tool_source){ms__session_name(s), st->sids[i], ms__session_tools(s)};
+  }
+  int rc = ms_catalog_build(&st->cat, src, st->nsids, st->disallowed);
+  ms_free(src);
+  return rc;
+}
 
 /* Does what can be done without I/O. */
 static void advance(ms_ctx *ctx, ms_stream *st) {
@@ -277,8 +318,9 @@ static void advance(ms_ctx *ctx, ms_stream *st) {
           int h = ms__session_health(s);
           if (h < 0) {
             ms_err er;
-            ms_err_set(&er, h, "server '%s' closed while the stream was starting", s->name);
-            ms__st_fail(ctx, st, h, s->err.len ? s->err.msg : er.msg);
+            const ms_err *se = ms__session_err(s);
+            ms_err_set(&er, h, "server '%s' closed while the stream was starting", ms__session_name(s));
+            ms__st_fail(ctx, st, h, se->len ? se->msg : er.msg);
             return;
           }
           if (h == 0) {
@@ -286,10 +328,10 @@ static void advance(ms_ctx *ctx, ms_stream *st) {
             continue;
           }
           if ((rc = ms__session_want_tools(ctx, s))) break;
-          if (!s->tools) ready = 0;
+          if (!ms__session_tools(s)) ready = 0;
         }
         if (!rc && !ready) return;
-        if (!rc) rc = ms__st_build_tools(ctx, st);
+        if (!rc) rc = build_catalog(ctx, st);
         if (!rc) st->state = ST_MODEL_START;
         break;
       }
@@ -350,7 +392,7 @@ MS_EXPORT int32_t ms_stream_next(ms_ctx *ctx, int32_t id) {
   if (st->state == ST_NEW) start(ctx, st);
   else if (st->state == ST_FINAL) begin_end(ctx, st, "completed");
   advance(ctx, st);
-  st->wake_queued = 0; /* the caller is here: it needs no ms__st_wake for what it sees now */
+  st->wake_queued = 0; /* the caller is here: it needs no wake for what it sees now */
   return report(ctx, st);
 }
 
@@ -394,9 +436,7 @@ MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t id) {
   ms__st_unreserve_end(ctx, st);
   for (size_t i = 0; i < st->nsids; i++) {
     ms_session *s = ms__session_get(ctx, st->sids[i]);
-    if (!s) continue;
-    s->refs--;
-    ms__session_collect(ctx, s);
+    if (s) ms__session_unref(ctx, s);
   }
   ms__stream_free(st);
   return 0;

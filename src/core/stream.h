@@ -1,5 +1,6 @@
-/* stream.h — the stream object, shared by the stream*.c files. Private to the
- * stream layer. */
+/* stream.h — the stream object, shared by the stream layer's files
+ * (stream.c, stream_config.c, stream_model.c, stream_tools.c). Streams use
+ * sessions only through the session functions of core.h. */
 #ifndef MS_STREAM_H
 #define MS_STREAM_H
 
@@ -13,13 +14,6 @@
 #define ST_FINAL 5
 #define ST_CLOSING 6
 #define ST_ENDED 7
-
-typedef struct ms_tool_ref {
-  char *model_name; /* the name the model sees (names.c) */
-  int32_t sid;
-  char *name;       /* the tool's name on its server (a copy: a list_changed
-                       notification frees the session's list mid-run) */
-} ms_tool_ref;
 
 typedef struct ms_step {
   char *json;
@@ -51,9 +45,7 @@ struct ms_stream {
   size_t nsids;
   /* conversation */
   cJSON *messages;
-  cJSON *tools_json;
-  ms_tool_ref *tools;
-  size_t ntools;
+  ms_catalog cat;      /* the tools offered to the model (catalog.c) */
   int steps;
   /* model request */
   int32_t model_seq;
@@ -72,11 +64,11 @@ struct ms_stream {
   ms_step *q;
   size_t qhead, qlen, qcap;
   /* the output: the step handed out last (held, so handing it out cannot
-   * ms__st_fail), or the end's error message */
+   * fail), or the end's error message */
   ms_step held;
   char errout[MS_ERR_MSG_MAX];
   uint32_t errout_len;
-  /* effect room reserved for its end (ctx.c): flags of what is still held */
+  /* effect room reserved for its end (effects.c): flags of what is still held */
   int rsv_abort, rsv_cancel, rsv_end, rsv_wake;
   size_t rsv_cancel_event; /* bytes of the request-cancel event */
   size_t rsv_end_event;    /* bytes of the stream-end event */
@@ -84,6 +76,11 @@ struct ms_stream {
 
 
 /* stream.c */
+/* Adds st to / removes it from the context's table. 0 or MS_ERR_NOMEM. */
+int ms__add_stream(ms_ctx *ctx, ms_stream *st);
+void ms__remove_stream(ms_ctx *ctx, ms_stream *st);
+/* Frees a stream object and everything it owns (not its table entry). */
+void ms__stream_free(ms_stream *st);
 /* The stream with id, or NULL with *rc set (MS_ERR_BAD_HANDLE recorded on ctx). */
 ms_stream *ms__st_get(ms_ctx *ctx, int32_t id, int32_t *rc);
 /* Reserves / gives back the effects of the stream's end (stream.c explains). */
@@ -95,21 +92,6 @@ void ms__st_wake(ms_ctx *ctx, ms_stream *st);
 int ms__st_push_step(ms_stream *st, cJSON *obj);
 /* Fails the stream with code and msg (copied): it goes to CLOSING. */
 void ms__st_fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg);
-
-/* catalog.c */
-/* 1 when arr (an array of strings) holds a or b (b may be NULL). */
-int ms__in_list(const cJSON *arr, const char *a, const char *b);
-/* Builds st->tools and st->tools_json from the stream's sessions. */
-int ms__st_build_tools(ms_ctx *ctx, ms_stream *st);
-/* The tool the model calls mname (borrowed from st), or NULL. */
-const ms_tool_ref *ms__st_find_tool(const ms_stream *st, const char *mname);
-
-/* render.c */
-/* A new step object {"type": type} (the caller owns it), or NULL. */
-cJSON *ms__step_object(const char *type);
-/* The text a model sees for a CallToolResult: a fresh seam-allocated string
- * (the caller frees it), or NULL when out of memory. */
-char *ms__result_text(const cJSON *content, const cJSON *structured, int is_error);
 
 /* stream_model.c */
 /* Fails the stream with an error of the model path, naming the endpoint. */

@@ -95,7 +95,7 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   cJSON_ArrayForEach(v, st->own) if (strlen(v->valuestring) > name_len) name_len = strlen(v->valuestring);
   cJSON_ArrayForEach(v, st->borrow) {
     ms_session *s = ms__session_get(ctx, (int32_t)v->valuedouble);
-    if (s && strlen(s->name) > name_len) name_len = strlen(s->name);
+    if (s && strlen(ms__session_name(s)) > name_len) name_len = strlen(ms__session_name(s));
   }
   if (!st->sids || !st->owned || ms__st_reserve_end(ctx, st, name_len)) return config_error(ctx, st, oom);
   if (ms__add_stream(ctx, st)) {

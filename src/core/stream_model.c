@@ -26,7 +26,7 @@ int ms__st_start_model(ms_ctx *ctx, ms_stream *st) {
     ms__st_fail(ctx, st, e.code, e.msg);
     return 0;
   }
-  char *body = ms_llm_build_request(st->model, st->messages, st->tools_json);
+  char *body = ms_llm_build_request(st->model, st->messages, st->cat.json);
   if (!body) return MS_ERR_NOMEM;
   ms_sse_free(&st->sse);
   ms_sse_init(&st->sse, ctx->max_message);

@@ -56,6 +56,10 @@ static int record_error_result(ms_stream *st, const char *server, const char *na
   return rc;
 }
 
+static void tool_done(ms_ctx *ctx, void *user, int64_t rpc_id, const cJSON *result, int code,
+                      const char *msg);
+static void tool_progress(ms_ctx *ctx, void *user, int64_t rpc_id, const cJSON *params);
+
 /* Starts the next tool call, or records why it cannot run. Returns 0 when
  * the stream should wait, 1 to go on, negative on failure. */
 int ms__st_run_next_call(ms_ctx *ctx, ms_stream *st) {
@@ -83,13 +87,13 @@ int ms__st_run_next_call(ms_ctx *ctx, ms_stream *st) {
     cJSON_Delete(args);
     args = cJSON_CreateObject();
   }
-  const ms_tool_ref *ref = ms__st_find_tool(st, mname);
+  const ms_tool_ref *ref = ms_catalog_find(&st->cat, mname);
   ms_session *s = ref ? ms__session_get(ctx, ref->sid) : NULL;
-  int disallowed = ms__in_list(st->disallowed, mname, ref ? ref->name : NULL);
+  int disallowed = ms_name_listed(st->disallowed, mname, ref ? ref->name : NULL);
   if (disallowed) problem = "this tool is not allowed for this agent (disallowedTools)";
   else if (!ref) problem = "there is no tool of that name; use one of the tools offered";
   /* the tool_call step: a call that is not made names no server */
-  const char *server = s && !problem ? s->name : NULL;
+  const char *server = s && !problem ? ms__session_name(s) : NULL;
   cJSON *o = ms__step_object("tool_call");
   int ok = o && args && cJSON_AddStringToObject(o, "id", id) &&
            (server ? cJSON_AddStringToObject(o, "server", server) : cJSON_AddNullToObject(o, "server")) &&
@@ -108,31 +112,36 @@ int ms__st_run_next_call(ms_ctx *ctx, ms_stream *st) {
     cJSON_Delete(args);
     return rc;
   }
-  int64_t rpc = ms__session_call_tool(ctx, s, st->id, ref->name, args, st->request_timeout);
+  /* the completion names the stream by id: a late one finds no stream, or
+   * another call, and is ignored */
+  ms_req_cb cb = {tool_done, tool_progress, (void *)(intptr_t)st->id};
+  int64_t rpc = ms__session_call_tool(ctx, s, &cb, st->id, ref->name, args, st->request_timeout);
   cJSON_Delete(args);
   if (rpc < 0) {
     int code = (int)rpc;
     if (code == MS_ERR_NOMEM) return code;
     ms_err e;
-    ms_err_set(&e, code, "cannot call tool '%s' on server '%s': %s", ref->name, s->name,
-               s->err.len ? s->err.msg : code == MS_ERR_LIMIT ? "too many pending requests" : "session not ready");
+    const ms_err *se = ms__session_err(s);
+    ms_err_set(&e, code, "cannot call tool '%s' on server '%s': %s", ref->name, ms__session_name(s),
+               se->len ? se->msg : code == MS_ERR_LIMIT ? "too many pending requests" : "session not ready");
     ms__st_fail(ctx, st, e.code, e.msg);
     return 0;
   }
   st->call_started = 1;
   st->call_rpc = rpc;
-  st->call_sid = s->id;
+  st->call_sid = ms__session_id(s);
   st->call_ref = ref;
   return 0;
 }
 
-void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSON *result,
-                          int code, const char *msg) {
-  ms_stream *st = ms__stream_get(ctx, st_id);
+/* The end of the stream's tools/call (ms_req_cb.done). */
+static void tool_done(ms_ctx *ctx, void *user, int64_t rpc_id, const cJSON *result, int code,
+                      const char *msg) {
+  ms_stream *st = ms__stream_get(ctx, (int32_t)(intptr_t)user);
   if (!st || !st->call_started || st->call_rpc != rpc_id) return;
   MS_ALLOC_SCOPE(st->acct);
   st->call_started = 0;
-  ms_session *s = ms__session_get(ctx, st->call_sid);
+  const char *server = ms__session_name(ms__session_get(ctx, st->call_sid));
   const ms_tool_ref *ref = st->call_ref;
   int rc;
   if (code < 0 && code != MS_ERR_MCP) { /* the server went away mid-call */
@@ -142,18 +151,18 @@ void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSO
     return;
   }
   if (code < 0) {
-    rc = record_error_result(st, s->name, ref->name, msg);
+    rc = record_error_result(st, server, ref->name, msg);
   } else {
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(result, "content");
     const cJSON *is_error = cJSON_GetObjectItemCaseSensitive(result, "isError");
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(result, "structuredContent");
-    rc = record_result(st, s->name, ref->name, cJSON_IsArray(content) ? content : NULL,
+    rc = record_result(st, server, ref->name, cJSON_IsArray(content) ? content : NULL,
                        cJSON_IsTrue(is_error), sc && !cJSON_IsNull(sc) ? sc : NULL);
   }
   if (rc) {
     ms_err e;
     ms_err_set(&e, rc, "out of memory recording the result of tool '%s' of server '%s'",
-               ref->name, s->name);
+               ref->name, server);
     ms__st_fail(ctx, st, e.code, e.msg);
     return;
   }
@@ -161,8 +170,9 @@ void ms__stream_tool_done(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSO
   ms__st_wake(ctx, st);
 }
 
-void ms__stream_tool_progress(ms_ctx *ctx, int32_t st_id, int64_t rpc_id, const cJSON *params) {
-  ms_stream *st = ms__stream_get(ctx, st_id);
+/* A progress notification for the stream's tools/call (ms_req_cb.progress). */
+static void tool_progress(ms_ctx *ctx, void *user, int64_t rpc_id, const cJSON *params) {
+  ms_stream *st = ms__stream_get(ctx, (int32_t)(intptr_t)user);
   if (!st || !st->call_started || st->call_rpc != rpc_id) return;
   MS_ALLOC_SCOPE(st->acct);
   const cJSON *progress = cJSON_GetObjectItemCaseSensitive(params, "progress");
