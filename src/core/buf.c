@@ -73,15 +73,6 @@ int ms_buf_append_json_string(ms_buf *b, const char *s, size_t n) {
   return ms_buf_append_byte(b, '"');
 }
 
-void ms_buf_consume(ms_buf *b, size_t n) {
-  if (n >= b->len) {
-    b->len = 0;
-    return;
-  }
-  memmove(b->data, b->data + n, b->len - n);
-  b->len -= n;
-}
-
 void ms_buf_reset(ms_buf *b) { b->len = 0; }
 
 void ms_buf_free(ms_buf *b) {

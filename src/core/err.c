@@ -20,9 +20,3 @@ int ms_err_set(ms_err *e, int code, const char *fmt, ...) {
   va_end(ap);
   return code;
 }
-
-void ms_err_clear(ms_err *e) {
-  e->code = 0;
-  e->len = 0;
-  e->msg[0] = '\0';
-}

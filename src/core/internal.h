@@ -83,7 +83,6 @@ int ms_err_set(ms_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int ms_err_vset(ms_err *e, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
-void ms_err_clear(ms_err *e);
 
 /* ---- buf.c: growable byte buffer ---------------------------------------- */
 
@@ -101,8 +100,6 @@ int ms_buf_append_byte(ms_buf *b, uint8_t c);
 int ms_buf_append_int(ms_buf *b, long long v);
 /* Appends s[0..n) as a JSON string literal (quotes + escapes). */
 int ms_buf_append_json_string(ms_buf *b, const char *s, size_t n);
-/* Drops the first n bytes (memmove). */
-void ms_buf_consume(ms_buf *b, size_t n);
 /* len = 0, keeps capacity. */
 void ms_buf_reset(ms_buf *b);
 /* Frees storage; the buffer is empty and reusable afterwards. */

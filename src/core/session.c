@@ -81,6 +81,7 @@ void ms__session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg) {
 }
 
 
+/* Never 0 from CLOSING on: a closing or closed session is negative. */
 int ms__session_health(const ms_session *s) {
   if (s->state == MS_SESS_READY) return 1;
   if (s->state == MS_SESS_OPENING || s->state == MS_SESS_INIT) return s->err.code ? s->err.code : 0;

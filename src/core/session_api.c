@@ -155,13 +155,13 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
   MS_ALLOC_SCOPE(s->acct);
   if (method_len == 0 || (size_t)method_len + params_len > ctx->input.cap)
     return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "a method name is required");
-  int h = ms__session_health(s);
-  if (h < 0 || s->state == MS_SESS_CLOSING) {
+  int h = ms__session_health(s); /* negative from CLOSING on */
+  if (h < 0) {
     ms_err e;
     if (s->err.len) e = s->err;
     else ms_err_set(&e, 0, "the session with server '%s' is closing; %.*s was not sent", s->name,
                     (int)(method_len > 64 ? 64 : method_len), (const char *)ctx->input.data);
-    return ms__op_fail(ctx, op_id, h < 0 ? h : MS_ERR_TRANSPORT_CLOSED, e.msg, e.len), 0;
+    return ms__op_fail(ctx, op_id, h, e.msg, e.len), 0;
   }
   char *method = ms_strndup((const char *)ctx->input.data, method_len);
   cJSON *params = NULL;

@@ -8,7 +8,7 @@
 // What it owns is the process lifecycle (docs/architecture.md §3 rules 4, 5, 7):
 //   - the server runs in its own process group (detached: true), so the whole tree it starts
 //     can be signalled at once with process.kill(-pgid, ...);
-//   - close() ends stdin, waits graceMs, SIGTERMs the group, waits killTimeoutMs, SIGKILLs the
+//   - close() ends stdin, waits GRACE_MS, SIGTERMs the group, waits KILL_TIMEOUT_MS, SIGKILLs the
 //     group, and resolves only when the leader has exited and no process of the group remains
 //     (polled, bounded);
 //   - descendants that left the group (setsid, detached) are found in /proc before anything is
@@ -36,8 +36,8 @@ import { randomUUID } from "node:crypto";
 import { close, closeSync, existsSync, open, openSync, read, readdirSync, readFileSync, readSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 
-const DEFAULT_KILL_TIMEOUT_MS = 2000;
-const DEFAULT_GRACE_MS = 1000;
+const KILL_TIMEOUT_MS = 2000;
+const GRACE_MS = 1000;
 /* After SIGKILL the kernel tears the group down in milliseconds; this only bounds the wait
  * for a process stuck in uninterruptible sleep, so close() can never hang. */
 const REAP_TIMEOUT_MS = 2000;
@@ -393,16 +393,13 @@ function openFailedMessage(name, config, err) {
  *             exitCode: number | null, signal: string | null,
  *             cleanupError?: string | null }} CloseInfo  (cleanupError: processes of the group could not be confirmed gone)
  * @typedef {{ onOpen(): void, onData(bytes: Uint8Array): void, onStderr(text: string): void,
- *             onClose(info: CloseInfo): void,
- *             killTimeoutMs?: number, graceMs?: number }} StdioHooks
+ *             onClose(info: CloseInfo): void }} StdioHooks
  */
 
 export class StdioTransport {
   /** @type {StdioConfig} */ #config;
   /** @type {string | null} */ #name;
   /** @type {StdioHooks} */ #hooks;
-  #killTimeoutMs;
-  #graceMs;
   /** @type {import("node:child_process").ChildProcess | null} */ #child = null;
   /** @type {number | null} */ #pid = null;
   /** "new" → "opening" → "open" → "closing" → "closed"; "closing" is entered synchronously by
@@ -443,8 +440,6 @@ export class StdioTransport {
     this.#name = typeof options?.name === "string" ? options.name : null;
     this.#config = config;
     this.#hooks = hooks;
-    this.#killTimeoutMs = hooks?.killTimeoutMs ?? DEFAULT_KILL_TIMEOUT_MS;
-    this.#graceMs = hooks?.graceMs ?? DEFAULT_GRACE_MS;
     this.#done = new Promise((resolve) => { this.#resolveDone = resolve; });
   }
 
@@ -552,7 +547,7 @@ export class StdioTransport {
   }
 
   /**
-   * Close the server: end stdin → wait graceMs → SIGTERM the group → wait killTimeoutMs →
+   * Close the server: end stdin → wait GRACE_MS → SIGTERM the group → wait KILL_TIMEOUT_MS →
    * SIGKILL the group → resolve when the leader has exited and the group is empty (bounded).
    * onClose fires exactly once before the promise resolves; if the server already exited,
    * failed to open or is being torn down, this resolves when that teardown is done, without
@@ -629,14 +624,14 @@ export class StdioTransport {
       await this.#snapshot(); // the tree as it is before anything is stopped
       if (reason === "closed" || reason === "stdout-closed") {
         this.#endStdin();
-        if (this.#leaderExit === null) await this.#waitFor(() => this.#leaderExit !== null, this.#graceMs);
+        if (this.#leaderExit === null) await this.#waitFor(() => this.#leaderExit !== null, GRACE_MS);
       }
       // Leader exited or ignored stdin EOF: terminate what is left of the tree.
       if (!(await this.#isGone())) {
         await this.#snapshot(); // and what it started meanwhile
         this.#sentTerm = true;
         this.#signal("SIGTERM");
-        await this.#waitFor(() => this.#isGone(), this.#killTimeoutMs);
+        await this.#waitFor(() => this.#isGone(), KILL_TIMEOUT_MS);
       }
       if (!(await this.#isGone())) {
         this.#sentKill = true;
@@ -793,7 +788,7 @@ export class StdioTransport {
     }
     let steps = "after its stdin was closed";
     if (this.#killedSync) steps = "after SIGKILL";
-    else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${this.#killTimeoutMs} ms)`;
+    else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${KILL_TIMEOUT_MS} ms)`;
     else if (this.#sentTerm) steps = "after SIGTERM";
     if (reason === "stdout-closed") {
       return { reason: "exited", exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
