@@ -772,3 +772,9 @@ test("the file ends with zero live allocations in the core and nothing escaped",
   await sleep(20);
   await assertClean();
 });
+
+test("the wasm exports the generator protocol: ms_stream_next, ms_stream_return, ms_stream_throw", () => {
+  const wasm = new WebAssembly.Module(readFileSync(new URL("../dist/mcpstream.wasm", import.meta.url)));
+  const names = WebAssembly.Module.exports(wasm).map((e) => e.name);
+  for (const name of ["ms_stream_next", "ms_stream_return", "ms_stream_throw"]) assert.ok(names.includes(name), name);
+});

@@ -212,7 +212,8 @@ for (const mode of ["owned", "borrowed"]) {
       await assert.rejects(it.throw(injected), (e) => e === injected);
       if (mode === "owned") await s.assertOwnedClosed();
       assert.deepEqual(await it.next(), { value: undefined, done: true });
-      assert.equal(s.life.of("stream-end").at(-1).reason, "throw");
+      // the stream-end event names what was thrown (issue 6 item 6)
+      assert.equal(s.life.of("stream-end").at(-1).reason, "injected");
       await s.assertEnded();
     });
 

@@ -176,7 +176,8 @@ for (const mode of ["owned", "borrowed"]) {
         return true;
       });
       assert.deepEqual(await it.next(), { value: undefined, done: true });
-      assert.equal(s.life.of("stream-end").at(-1).reason, "throw");
+      // the stream-end event names what was thrown (issue 6 item 6)
+      assert.equal(s.life.of("stream-end").at(-1).reason, "injected");
       await assertCancelledOnWire(s.wire);
       await s.assertEnded();
     });

@@ -149,7 +149,7 @@ typedef struct ms_effect {
 
 /* Why a stream is being ended early (ms_stream_return). */
 #define MS_END_RETURN 0       /* consumer return()/break: ends with MS_DONE */
-#define MS_END_THROW 1        /* consumer throw(e): ends with MS_DONE */
+#define MS_END_THROW 1        /* consumer throw(e) (ms_stream_throw): ends with MS_DONE */
 #define MS_END_ABORT 2        /* signal: ends reporting MS_ERR_ABORTED once */
 #define MS_END_AGENT_CLOSED 3 /* agent.close(): ends reporting MS_ERR_AGENT_CLOSED */
 
@@ -338,6 +338,12 @@ MS_EXPORT int32_t ms_stream_next(ms_ctx *ctx, int32_t st);
  * in-flight MCP requests, closes the sessions the stream owns (each once).
  * Idempotent. Returns like ms_stream_next (MS_DONE when nothing to wait for). */
 MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t st, int32_t why);
+/* The consumer throws an error into the stream (throw(e)): ends it as
+ * ms_stream_return(MS_END_THROW) does, and its stream-end event carries
+ * input[0..reason_len) (the error's message, UTF-8; cut to 256 bytes; empty:
+ * "throw") as its reason. Idempotent; a stream already ending keeps its
+ * reason. Returns like ms_stream_return. */
+MS_EXPORT int32_t ms_stream_throw(ms_ctx *ctx, int32_t st, uint32_t reason_len);
 /* The step of the last MS_YIELD (JSON), or the message of the last error. */
 MS_EXPORT const char *ms_stream_output_ptr(ms_ctx *ctx, int32_t st);
 MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t st);

@@ -73,6 +73,7 @@ void ms__stream_free(ms_stream *st) {
   ms_free(st->query);
   ms_free(st->system_prompt);
   ms_free(st->call_id);
+  ms_free(st->end_message);
   ms_sse_free(&st->sse);
   ms_llm_acc_free(&st->acc);
   ms_free(st->held.json);
@@ -119,8 +120,14 @@ static void wake_taken(ms_ctx *ctx, int32_t st_id) {
   if (st && !st->rsv_wake && ms__fx_reserve_taken_rec(ctx)) st->rsv_wake = 1;
 }
 
-/* The stream-end event, into its reserved room. */
+/* The stream-end event, into its reserved room; a thrown error's message, of
+ * any length, when there is room for it (else the reserved short reason). */
 static void end_event(ms_ctx *ctx, ms_stream *st, const char *reason) {
+  if (st->end_message && ms__event(ctx, "stream-end", NULL, st->id, st->end_message) == 0) {
+    if (st->rsv_end) ms__fx_unreserve(ctx, 1, st->rsv_end_event);
+    st->rsv_end = 0;
+    return;
+  }
   if (st->rsv_end) ms__event_reserved(ctx, "stream-end", NULL, st->id, reason, st->rsv_end_event);
   else ms__event(ctx, "stream-end", NULL, st->id, reason);
   st->rsv_end = 0;
@@ -396,14 +403,10 @@ MS_EXPORT int32_t ms_stream_next(ms_ctx *ctx, int32_t id) {
   return report(ctx, st);
 }
 
-MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t id, int32_t why) {
-  int32_t rc = 0;
-  ms_stream *st = ms__st_get(ctx, id, &rc);
-  if (!st) return rc;
-  MS_ALLOC_SCOPE(st->acct);
+/* return() and throw(): the consumer is leaving (or a signal or agent.close()
+ * ends the stream). */
+static int32_t end_early(ms_ctx *ctx, ms_stream *st, int32_t why) {
   static const char *const reasons[] = {"return", "throw", "abort", "agent-closed"};
-  if (why < MS_END_RETURN || why > MS_END_AGENT_CLOSED)
-    return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown end reason %d", (int)why);
   clear_steps(st); /* the consumer is leaving: nothing more is yielded */
   if (st->state < ST_CLOSING && !st->err.code) {
     if (why == MS_END_ABORT)
@@ -414,6 +417,32 @@ MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t id, int32_t why) {
   begin_end(ctx, st, reasons[why]);
   if (st->state == ST_ENDED) return MS_DONE;
   return ctx->nfx ? MS_EFFECTS : MS_WAIT;
+}
+
+MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t id, int32_t why) {
+  int32_t rc = 0;
+  ms_stream *st = ms__st_get(ctx, id, &rc);
+  if (!st) return rc;
+  MS_ALLOC_SCOPE(st->acct);
+  if (why < MS_END_RETURN || why > MS_END_AGENT_CLOSED)
+    return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown end reason %d", (int)why);
+  return end_early(ctx, st, why);
+}
+
+MS_EXPORT int32_t ms_stream_throw(ms_ctx *ctx, int32_t id, uint32_t reason_len) {
+  int32_t rc = 0;
+  ms_stream *st = ms__st_get(ctx, id, &rc);
+  if (!st) return rc;
+  if (reason_len > ctx->input.cap)
+    return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "reason longer than the input buffer");
+  MS_ALLOC_SCOPE(st->acct);
+  size_t n = reason_len < MS_THROW_REASON_MAX ? reason_len : MS_THROW_REASON_MAX;
+  const uint8_t *p = ctx->input.data;
+  if (n < reason_len) /* cut on a character boundary */
+    while (n > 0 && (p[n] & 0xC0) == 0x80) n--;
+  /* best effort: without the memory for it, the event says "throw" */
+  if (n && st->state < ST_CLOSING && !st->end_message) st->end_message = ms_strndup((const char *)p, n);
+  return end_early(ctx, st, MS_END_THROW);
 }
 
 MS_EXPORT const char *ms_stream_output_ptr(ms_ctx *ctx, int32_t id) {

@@ -15,6 +15,8 @@
 #define ST_CLOSING 6
 #define ST_ENDED 7
 
+#define MS_THROW_REASON_MAX 256 /* bytes of a throw()'s message kept for its event */
+
 typedef struct ms_step {
   char *json;
   size_t len;
@@ -28,6 +30,7 @@ struct ms_stream {
   int reported;       /* the end was reported by ms_stream_next */
   int wake_queued;    /* an MS_FX_WAKE is queued and not yet answered */
   const char *end_reason;
+  char *end_message;  /* a throw()'s message: the stream-end event's reason (owned; NULL: none) */
   /* config */
   char *endpoint;     /* names the model endpoint in messages ("endpoint") */
   char *model;

@@ -246,7 +246,7 @@ class StreamDriver {
           try {
             value = await value;
           } catch (e) {
-            await this.#return(undefined, END.throw).catch(() => {});
+            await this.#return(undefined, END.throw, e).catch(() => {});
             throw e;
           }
         }
@@ -258,7 +258,7 @@ class StreamDriver {
   }
   throw(error, holder) {
     return this.#calls.run(async () => {
-      await this.#return(undefined, END.throw).catch(() => {}); // never masks `error`
+      await this.#return(undefined, END.throw, error).catch(() => {}); // never masks `error`
       this.#endError = null;
       throw error;
     }, holder);
@@ -375,7 +375,8 @@ class StreamDriver {
     }
   }
 
-  async #return(value, why) {
+  /** `thrown`: the error given to throw() (why END.throw), whose message the stream-end event carries. */
+  async #return(value, why, thrown) {
     if (this.#state === "new" || this.#tail) {
       this.#finish();
       return { value, done: true };
@@ -386,7 +387,8 @@ class StreamDriver {
     this.#pending++; // the stream's end is awaited here: #collect must not take it
     try {
       if (!rt.disposed) {
-        core.streamReturn(this.id, why);
+        if (why === END.throw) core.streamThrow(this.id, messageOf(thrown));
+        else core.streamReturn(this.id, why);
         rt._drain();
       }
       while (this.#state === "running") {
@@ -708,3 +710,13 @@ const LLM_HTTP = -9;
 const LLM_PROTOCOL = -10;
 const ABORTED = -12;
 const AGENT_CLOSED = -13;
+
+/** The message of a thrown value (an Error's message, else its string form; "" when it has none). */
+function messageOf(thrown) {
+  try {
+    if (thrown instanceof Error) return String(thrown.message);
+    return thrown === undefined ? "" : String(thrown);
+  } catch {
+    return "";
+  }
+}

@@ -191,6 +191,11 @@ export class Core {
     return x.ms_stream_next(this.#ctx, st);
   }
   streamReturn(st, why) { return this.#x ? this.#x.ms_stream_return(this.#ctx, st, why) : STATUS.DONE; }
+  /** throw(e) into the stream: `message` (e's message) becomes its stream-end event's reason. */
+  streamThrow(st, message) {
+    const x = this.#x; if (!x) return STATUS.DONE;
+    return x.ms_stream_throw(this.#ctx, st, this.#put(message));
+  }
   streamOutput(st) {
     const x = this.#x; if (!x) return "";
     return this.#text(x.ms_stream_output_ptr(this.#ctx, st), x.ms_stream_output_len(this.#ctx, st));

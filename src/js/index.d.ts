@@ -35,7 +35,8 @@ export interface LifecycleDetail {
   owner: "stream" | "agent" | "client" | null;
   streamId: number | null;
   /** e.g. "closed" | "exited" | "open-failed" | "disposed" for session-close;
-   *  "completed" | "return" | "throw" | "abort" | "agent-closed" | "error" for stream-end */
+   *  "completed" | "return" | "abort" | "agent-closed" | "error" for stream-end, or for a stream
+   *  ended by throw(e) e's message (its first 256 bytes; "throw" when it has none) */
   reason: string | null;
 }
 

@@ -439,6 +439,18 @@ static H_FN int h_return(host *h, int st, int why) {
   return rc;
 }
 
+/* throw(e) with e's message `reason` (may be NULL: none). */
+static H_FN int h_throw(host *h, int st, const char *reason) {
+  size_t n = reason ? strlen(reason) : 0;
+  if (h_in(h, reason ? reason : "", n)) return MS_ERR_NOMEM;
+  int rc = h_rc(h, ms_stream_throw(h->ctx, st, (uint32_t)n));
+  h_add(h, "THROW ", 6);
+  if (rc == MS_EFFECTS) h_add(h, "EFFECTS\n", 8);
+  else h_log_status(h, st, rc);
+  h_take(h);
+  return rc;
+}
+
 /* ---- lifecycle checks --------------------------------------------------------- */
 
 /* Sessions that broke the rule "every OPEN gets exactly one CLOSE or a closed

@@ -348,6 +348,37 @@ static void stream_return_while_a_tool_call_is_in_flight_should_cancel_it_and_cl
   h_free(&h);
 }
 
+/* throw(e): the same cleanup as return(), and the stream-end event names e's
+ * message (cut to 256 bytes on a character boundary; none: "throw"). */
+static void stream_throw_should_end_with_the_thrown_message_as_its_reason(void) {
+  static const char *const msgs[] = {"injected \"boom\"", NULL, "long"};
+  char long_msg[400];
+  memset(long_msg, 'x', sizeof long_msg);
+  memcpy(long_msg + 255, "\xC3\xA9", 2); /* an é across the cut at 256 */
+  long_msg[sizeof long_msg - 1] = 0;
+  for (int k = 0; k < 3; k++) {
+    host h;
+    int st = owned_stream(&h, NULL);
+    h_model_feed(&h, st, 1, sse_text(buf_b, "partial"));
+    h_take(&h);
+    T_EQ(h_next(&h, st), MS_YIELD);
+    h_clear(&h);
+    T_EQ(h_throw(&h, st, k == 2 ? long_msg : msgs[k]), MS_EFFECTS);
+    T_MEM(h_log(&h), strlen(h_log(&h)), "THROW EFFECTS\nMODEL_ABORT 1 1\nCLOSE 2\n");
+    T_EQ(h_throw(&h, st, "again"), MS_WAIT); /* idempotent: nothing more to do */
+    h_closed(&h, 2, MS_CLOSE_CLOSED, NULL);
+    T_EQ(h_run(&h, st), MS_DONE);
+    char want[400];
+    if (k == 0) snprintf(want, sizeof want, "\"reason\":\"injected \\\"boom\\\"\"}");
+    else if (k == 1) snprintf(want, sizeof want, "\"reason\":\"throw\"}");
+    else snprintf(want, sizeof want, "\"reason\":\"%.255s\"}", long_msg);
+    T_OK(h_has(&h, "\"kind\":\"stream-end\""));
+    T_OK(h_has(&h, want));
+    T_EQ(h.stream_ends, 1);
+    h_free(&h);
+  }
+}
+
 static void stream_return_while_the_model_streams_should_abort_it(void) {
   host h;
   int st = owned_stream(&h, NULL);
@@ -929,6 +960,7 @@ int main(void) {
   T_RUN(stream_abort_before_the_first_next_should_report_aborted_once);
   T_RUN(stream_return_while_a_tool_call_is_in_flight_should_cancel_it_and_close_once);
   T_RUN(stream_return_while_the_model_streams_should_abort_it);
+  T_RUN(stream_throw_should_end_with_the_thrown_message_as_its_reason);
   T_RUN(stream_abort_while_the_model_streams_should_ignore_late_feeds);
   T_RUN(stream_abort_mid_run_should_report_aborted_once_after_cleanup);
   T_RUN(stream_agent_close_should_report_agent_closed);
