@@ -778,3 +778,20 @@ test("the wasm exports the generator protocol: ms_stream_next, ms_stream_return,
   const names = WebAssembly.Module.exports(wasm).map((e) => e.name);
   for (const name of ["ms_stream_next", "ms_stream_return", "ms_stream_throw"]) assert.ok(names.includes(name), name);
 });
+
+test("ms_strerror and the generated JS table (src/js/constants.js) name every core error alike", async () => {
+  const { ERROR_CODES } = await import("../src/js/constants.js");
+  const { CORE_CODES } = await import("../src/js/errors.js");
+  const runtime = await createRuntime();
+  try {
+    assert.ok(Object.keys(ERROR_CODES).length >= 15);
+    for (const [status, code] of Object.entries(ERROR_CODES)) {
+      assert.equal(runtime._core.strerror(Number(status)), code);
+      assert.equal(CORE_CODES[status], code);
+    }
+    const lowest = Math.min(...Object.keys(ERROR_CODES).map(Number));
+    for (const other of [0, 1, lowest - 1]) assert.equal(runtime._core.strerror(other), null);
+  } finally {
+    await runtime.dispose();
+  }
+});

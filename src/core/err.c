@@ -20,3 +20,13 @@ int ms_err_set(ms_err *e, int code, const char *fmt, ...) {
   va_end(ap);
   return code;
 }
+
+MS_EXPORT const char *ms_strerror(int32_t code) {
+  switch (code) {
+#define MS__ERR_NAME(name, value, str) \
+  case value: return #str;
+    MS_ERRORS(MS__ERR_NAME)
+#undef MS__ERR_NAME
+    default: return NULL;
+  }
+}

@@ -45,23 +45,32 @@ extern "C" {
 #define MS_EFFECTS 2  /* effects are queued: take them, perform them, call again */
 #define MS_WAIT 3     /* nothing to do until the host feeds an I/O result */
 
-/* Errors. JS maps each to a stable string code (src/js/errors.js). */
-#define MS_ERR_NOMEM -1            /* OUT_OF_MEMORY */
-#define MS_ERR_INVALID_ARGUMENT -2 /* INVALID_ARGUMENT */
-#define MS_ERR_BAD_HANDLE -3       /* INVALID_HANDLE: unknown or freed id */
-#define MS_ERR_STATE -4            /* INVALID_STATE: call not allowed now */
-#define MS_ERR_PROTOCOL -5         /* MCP_PROTOCOL: server broke the protocol */
-#define MS_ERR_TRANSPORT_CLOSED -6 /* MCP_TRANSPORT_CLOSED: server went away */
-#define MS_ERR_CONNECT -7          /* MCP_CONNECT_FAILED: could not open */
-#define MS_ERR_MCP -8              /* MCP_ERROR: server answered with an error */
-#define MS_ERR_LLM_HTTP -9         /* LLM_HTTP: model endpoint failed */
-#define MS_ERR_LLM_PROTOCOL -10    /* LLM_PROTOCOL: malformed model response */
-#define MS_ERR_LIMIT -11           /* LIMIT_EXCEEDED: a configured limit */
-#define MS_ERR_ABORTED -12         /* ABORTED: the stream's signal fired */
-#define MS_ERR_AGENT_CLOSED -13    /* AGENT_CLOSED: agent.close() ended it */
-#define MS_ERR_TIMEOUT -14         /* TIMEOUT: a request took too long */
-#define MS_ERR_CANCELLED -15       /* CANCELLED: the request was cancelled */
-#define MS_ERR_MIN -15
+/* Errors: X(NAME, value, CODE) makes MS_ERR_NAME = value; CODE is the stable
+ * string code the host reports for it (ms_strerror). build.sh generates the
+ * JS side (src/js/constants.js) from this list and from the MS_* defines of
+ * this header: change them here, then run `bash build.sh constants`. */
+#define MS_ERRORS(X)                                                              \
+  X(NOMEM, -1, OUT_OF_MEMORY)                                                     \
+  X(INVALID_ARGUMENT, -2, INVALID_ARGUMENT)                                       \
+  X(BAD_HANDLE, -3, INVALID_HANDLE)            /* unknown or freed id */          \
+  X(STATE, -4, INVALID_STATE)                  /* call not allowed now */         \
+  X(PROTOCOL, -5, MCP_PROTOCOL)                /* server broke the protocol */    \
+  X(TRANSPORT_CLOSED, -6, MCP_TRANSPORT_CLOSED) /* server went away */            \
+  X(CONNECT, -7, MCP_CONNECT_FAILED)           /* could not open */               \
+  X(MCP, -8, MCP_ERROR)                        /* server answered with an error */ \
+  X(LLM_HTTP, -9, LLM_HTTP)                    /* model endpoint failed */        \
+  X(LLM_PROTOCOL, -10, LLM_PROTOCOL)           /* malformed model response */     \
+  X(LIMIT, -11, LIMIT_EXCEEDED)                /* a configured limit */           \
+  X(ABORTED, -12, ABORTED)                     /* the stream's signal fired */    \
+  X(AGENT_CLOSED, -13, AGENT_CLOSED)           /* agent.close() ended it */       \
+  X(TIMEOUT, -14, TIMEOUT)                     /* a request took too long */      \
+  X(CANCELLED, -15, CANCELLED)                 /* the request was cancelled */
+
+enum {
+#define MS__ERR_ENUM(name, value, code) MS_ERR_##name = value,
+  MS_ERRORS(MS__ERR_ENUM)
+#undef MS__ERR_ENUM
+};
 
 /* ---- Effects ------------------------------------------------------------ */
 
@@ -76,9 +85,9 @@ typedef struct ms_effect {
   uint32_t len;
 } ms_effect;
 
-/* a = session id. Payload JSON {"server","owner","ownerId"}: open the
- * transport configured for that server; then call ms_session_opened, or
- * ms_session_closed(MS_CLOSE_OPEN_FAILED). */
+/* a = session id, b = its owner (MS_OWNER_*), c = the owner's id. Payload:
+ * the server's name (UTF-8). Open the transport configured for that server;
+ * then call ms_session_opened, or ms_session_closed(MS_CLOSE_OPEN_FAILED). */
 #define MS_FX_OPEN 1
 /* a = session id. Payload: one JSON-RPC message (UTF-8, no framing).
  * For hosts that need it (Streamable HTTP): b = the JSON-RPC id of the request
@@ -174,6 +183,9 @@ MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len);
  * call on ctx other than the getters below. */
 MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx);
 MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx);
+/* The stable string code of an MS_ERR_* value ("OUT_OF_MEMORY", ...; the
+ * CODE of MS_ERRORS), a static NUL-terminated string; NULL for any other value. */
+MS_EXPORT const char *ms_strerror(int32_t code);
 /* The message of the last failed call (UTF-8, not NUL-terminated). */
 MS_EXPORT const char *ms_ctx_error_ptr(ms_ctx *ctx);
 MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx);

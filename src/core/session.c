@@ -139,17 +139,8 @@ int ms__session_create(ms_ctx *ctx, const char *name, size_t name_len, int owner
   }
   /* the session-open event and the OPEN are queued together or not at all */
   size_t nfx = ctx->nfx, payload_len = ctx->fx_payload.len;
-  ms_buf b = {0};
-  if (!rc) rc = ms_buf_append_str(&b, "{\"server\":");
-  rc |= ms_buf_append_json_string(&b, s->name, name_len);
-  rc |= ms_buf_append_str(&b, ",\"owner\":\"");
-  rc |= ms_buf_append_str(&b, ms__owner_name(owner));
-  rc |= ms_buf_append_str(&b, "\",\"ownerId\":");
-  rc |= ms_buf_append_int(&b, owner_id);
-  rc |= ms_buf_append_byte(&b, '}');
   if (!rc) rc = ms__event(ctx, "session-open", MS_SUBJECT(s), owner == MS_OWNER_STREAM ? owner_id : 0, NULL);
-  if (!rc) rc = ms__fx(ctx, MS_FX_OPEN, s->id, 0, 0, b.data, b.len);
-  ms_buf_free(&b);
+  if (!rc) rc = ms__fx(ctx, MS_FX_OPEN, s->id, owner, owner_id, s->name, name_len);
   if (rc) {
     /* nothing was asked of the host: the session never opened */
     ctx->nfx = nfx;

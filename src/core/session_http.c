@@ -135,7 +135,7 @@ MS_EXPORT int32_t ms_session_request_failed(ms_ctx *ctx, int32_t sid, int32_t ke
   ms_session *s = get(ctx, sid, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
-  if (code >= 0 || code < MS_ERR_MIN)
+  if (!ms_strerror(code))
     return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "code %d is not an MS_ERR_* code", (int)code);
   if (msg_len > ctx->input.cap) msg_len = 0;
   ms_err e;

@@ -1,7 +1,7 @@
 // agent.js — MCPAgent and its streams. A stream is an async iterator whose
 // next / return / throw drive the core's generator of the same names; the
 // lifecycle decisions (what to close, when the end is reached) are the core's.
-import { OWNER, STATUS, END } from "./core.js";
+import { OWNER, STATUS, END, ERR } from "./core.js";
 import { coreError, coreStatus, invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 import { MCPClient, AGENT_OWNED } from "./client.js";
@@ -706,10 +706,7 @@ function modelError(err, end) {
   return err;
 }
 
-const LLM_HTTP = -9;
-const LLM_PROTOCOL = -10;
-const ABORTED = -12;
-const AGENT_CLOSED = -13;
+const { LLM_HTTP, LLM_PROTOCOL, ABORTED, AGENT_CLOSED } = ERR;
 
 /** The message of a thrown value (an Error's message, else its string form; "" when it has none). */
 function messageOf(thrown) {

@@ -1,6 +1,7 @@
 // client.js — MCPClient: sessions the user owns, for direct tool calls and to
 // lend to agents (a stream never closes a client's sessions).
 import { OWNER, CAP } from "./core.js";
+import { REQ } from "./constants.js";
 import { invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
 import { onAbort as subscribeAbort, raceAbort } from "./abort.js";
 import { resolveRuntime, validateServers } from "./shared.js";
@@ -269,7 +270,7 @@ export class MCPClient extends EventTarget {
     // the core times the call out (reset by progress, bounded by the server's maxTotalTimeoutMs)
     const result = this.#op(server, (op) => {
       opId = op;
-      return rt._core.sessionRequest(sid, op, onProgress ? 1 : 0, "tools/call", { name, arguments: args }, timeoutMs ?? 0);
+      return rt._core.sessionRequest(sid, op, onProgress ? REQ.PROGRESS : 0, "tools/call", { name, arguments: args }, timeoutMs ?? 0);
     }, onProgress && ((p) => onProgress({ progress: p.progress, total: p.total, message: p.message })));
     if (signal) {
       offAbort = subscribeAbort(signal, () => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, false); rt._drain(); } });

@@ -3,26 +3,32 @@
 // and turns effect records into plain objects. After kill() no export of the
 // instance is ever called again: every method becomes a no-op.
 
-export const FX = Object.freeze({
-  OPEN: 1, SEND: 2, CLOSE: 3, MODEL_REQUEST: 4, MODEL_ABORT: 5, WAKE: 6,
-  OP_DONE: 7, OP_PROGRESS: 8, EVENT: 9, LOG: 10, PROTOCOL: 11, SSE_CURSOR: 12,
-  SERVER_REQUEST: 13, NOTIFICATION: 14,
-});
-/** Client capabilities (mcpstream.h MS_CAP_*): server requests the host answers. */
-export const CAP = Object.freeze({ sampling: 1, elicitation: 2, roots: 4 });
+// The boundary's numbers come from mcpstream.h, through the generated constants.js.
+import * as C from "./constants.js";
+
+const renamed = (o, f) => Object.freeze(Object.fromEntries(Object.entries(o).map(([k, v]) => [f(k), v])));
+const camel = (k) => k.toLowerCase().replace(/_(.)/g, (_, c) => c.toUpperCase());
+
+export const FX = C.FX;
+/** Client capabilities (mcpstream.h MS_CAP_*): server requests the host answers. { sampling, elicitation, roots } */
+export const CAP = renamed(C.CAP, (k) => k.toLowerCase());
 /** c of an FX.SEND (mcpstream.h MS_SEND_*). */
-export const SEND = Object.freeze({ INITIALIZE: 1, INITIALIZED: 2, CANCEL: 3 });
-export const STATUS = Object.freeze({ DONE: 0, YIELD: 1, EFFECTS: 2, WAIT: 3 });
-export const OWNER = Object.freeze({ stream: 1, agent: 2, client: 3 });
-export const END = Object.freeze({ return: 0, throw: 1, abort: 2, agentClosed: 3 });
-export const CLOSE_REASON = Object.freeze({ closed: 0, exited: 1, "open-failed": 2 });
+export const SEND = C.SEND;
+export const STATUS = C.STATUS;
+export const ERR = C.ERR;
+/** { stream, agent, client } */
+export const OWNER = renamed(C.OWNER, (k) => k.toLowerCase());
+/** { return, throw, abort, agentClosed } */
+export const END = renamed(C.END, camel);
+/** { closed, exited, "open-failed" }: the reasons of a session-close event */
+export const CLOSE_REASON = renamed(C.CLOSE, (k) => k.toLowerCase().replace(/_/g, "-"));
 /** createRuntime({ limits }) names → MS_LIMIT_* (mcpstream.h), with the core's defaults. */
 export const LIMITS = Object.freeze({
-  messageBytes: { id: 1, default: 16 * 1024 * 1024 },
-  pendingRequests: { id: 2, default: 1024 },
-  timeoutMs: { id: 3, default: 60000 },
-  maxTotalTimeoutMs: { id: 4, default: 600000 },
-  streamMemoryBytes: { id: 5, default: 256 * 1024 * 1024 },
+  messageBytes: { id: C.LIMIT.MESSAGE_BYTES, default: 16 * 1024 * 1024 },
+  pendingRequests: { id: C.LIMIT.PENDING_REQUESTS, default: 1024 },
+  timeoutMs: { id: C.LIMIT.TIMEOUT_MS, default: 60000 },
+  maxTotalTimeoutMs: { id: C.LIMIT.MAX_TOTAL_TIMEOUT_MS, default: 600000 },
+  streamMemoryBytes: { id: C.LIMIT.STREAM_MEMORY_BYTES, default: 256 * 1024 * 1024 },
 });
 /** Limits a server's config may override (ms_session_set_limit). */
 export const SERVER_LIMITS = Object.freeze(["messageBytes", "timeoutMs", "maxTotalTimeoutMs"]);
@@ -79,6 +85,17 @@ export class Core {
 
   #text(ptr, len) { return len ? decoder.decode(this.#bytes().subarray(ptr, ptr + len)) : ""; }
 
+  /** The core's stable string code of an MS_ERR_* value (ms_strerror), or null. */
+  strerror(code) {
+    const x = this.#x; if (!x) return null;
+    const ptr = x.ms_strerror(code);
+    if (!ptr) return null;
+    const bytes = this.#bytes();
+    let end = ptr;
+    while (bytes[end] !== 0) end++;
+    return this.#text(ptr, end - ptr);
+  }
+
   /** The message of the last failed context call. */
   error() {
     const x = this.#x;
@@ -108,7 +125,7 @@ export class Core {
 
   // ---- sessions
   sessionNew(owner, ownerId, name) {
-    const x = this.#x; if (!x) return -3;
+    const x = this.#x; if (!x) return ERR.BAD_HANDLE;
     return x.ms_session_new(this.#ctx, owner, ownerId, this.#put(name));
   }
   sessionOpened(sid) {
@@ -149,7 +166,7 @@ export class Core {
     return x.ms_session_closed(this.#ctx, sid, reason, this.#put(message));
   }
   sessionRequest(sid, opId, flags, method, params, timeoutMs = 0) {
-    const x = this.#x; if (!x) return -3;
+    const x = this.#x; if (!x) return ERR.BAD_HANDLE;
     x.ms_ctx_set_now(this.#ctx, now());
     const m = encoder.encode(method);
     const p = params === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify(params));
@@ -159,7 +176,7 @@ export class Core {
     return x.ms_session_request(this.#ctx, sid, opId, flags, m.length, p.length, timeoutMs);
   }
   sessionListTools(sid, opId) {
-    const x = this.#x; if (!x) return -3;
+    const x = this.#x; if (!x) return ERR.BAD_HANDLE;
     x.ms_ctx_set_now(this.#ctx, now());
     return x.ms_session_list_tools(this.#ctx, sid, opId);
   }
@@ -178,11 +195,11 @@ export class Core {
     return x.ms_session_respond(this.#ctx, sid, i.length, b.length, errCode);
   }
   sessionCancel(sid, opId, timeout) { return this.#x ? this.#x.ms_session_cancel(this.#ctx, sid, opId, timeout ? 1 : 0) : 0; }
-  ownerClose(owner, ownerId, opId) { return this.#x ? this.#x.ms_owner_close(this.#ctx, owner, ownerId, opId) : -3; }
+  ownerClose(owner, ownerId, opId) { return this.#x ? this.#x.ms_owner_close(this.#ctx, owner, ownerId, opId) : ERR.BAD_HANDLE; }
 
   // ---- streams
   streamNew(config) {
-    const x = this.#x; if (!x) return -3;
+    const x = this.#x; if (!x) return ERR.BAD_HANDLE;
     return x.ms_stream_new(this.#ctx, this.#put(JSON.stringify(config)));
   }
   streamNext(st) {

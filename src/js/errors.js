@@ -1,29 +1,15 @@
 // errors.js — every failure is a typed error with a stable `code`.
 // The core's negative status codes are turned into errors here, in one place.
 
-/** Core status code → stable string code. */
-export const CORE_CODES = Object.freeze({
-  [-1]: "OUT_OF_MEMORY",
-  [-2]: "INVALID_ARGUMENT",
-  [-3]: "INVALID_HANDLE",
-  [-4]: "INVALID_STATE",
-  [-5]: "MCP_PROTOCOL",
-  [-6]: "MCP_TRANSPORT_CLOSED",
-  [-7]: "MCP_CONNECT_FAILED",
-  [-8]: "MCP_ERROR",
-  [-9]: "LLM_HTTP",
-  [-10]: "LLM_PROTOCOL",
-  [-11]: "LIMIT_EXCEEDED",
-  [-12]: "ABORTED",
-  [-13]: "AGENT_CLOSED",
-  [-14]: "TIMEOUT",
-  [-15]: "CANCELLED",
-});
+import { ERR, ERROR_CODES } from "./constants.js";
 
-/** Stable string code → core status code (the inverse of CORE_CODES); -9 (LLM_HTTP) if unknown. */
+/** Core status code → stable string code (generated from mcpstream.h's MS_ERRORS). */
+export const CORE_CODES = ERROR_CODES;
+
+/** Stable string code → core status code (the inverse of CORE_CODES); LLM_HTTP if unknown. */
 export function coreStatus(code) {
   for (const [status, name] of Object.entries(CORE_CODES)) if (name === code) return Number(status);
-  return -9;
+  return ERR.LLM_HTTP;
 }
 
 /** The base class of every mcpstream error. */

@@ -1,7 +1,7 @@
 // runtime.js — one wasm instance of the core, its host adapters and its
 // lifecycle events. All awaiting of I/O happens here and in the hosts; the
 // core only reacts. After dispose() begins, the instance is never called again.
-import { Core, FX, OWNER, CLOSE_REASON, LIMITS, SERVER_LIMITS, now } from "./core.js";
+import { Core, FX, CLOSE_REASON, LIMITS, SERVER_LIMITS, now } from "./core.js";
 import { coreError, CORE_CODES, MCPStreamError, RuntimeDisposedError, invalidArgument } from "./errors.js";
 import { startModelRequest } from "./hosts/model.js";
 
@@ -264,7 +264,7 @@ export class Runtime extends EventTarget {
 
   #dispatch(fx) {
     switch (fx.kind) {
-      case FX.OPEN: return this.#open(fx.a, JSON.parse(text(fx.payload)));
+      case FX.OPEN: return this.#open(fx.a, { server: text(fx.payload), owner: fx.b, ownerId: fx.c });
       case FX.SEND: return this.#transports.get(fx.a)?.send(fx.payload, { id: fx.b, flags: fx.c });
       case FX.PROTOCOL: return this.#transports.get(fx.a)?.setProtocolVersion?.(text(fx.payload));
       case FX.SSE_CURSOR: return this.#transports.get(fx.a)?.sseCursor?.(fx.b, text(fx.payload), fx.c);
@@ -404,12 +404,12 @@ export class Runtime extends EventTarget {
   }
 
   #open(sid, info) {
-    const configOf = this.#owners.get(`${OWNER[info.owner]}:${info.ownerId}`);
+    const configOf = this.#owners.get(`${info.owner}:${info.ownerId}`);
     const config = configOf?.(info.server);
     const fail = (message) => this.#reportClosed(sid, CLOSE_REASON["open-failed"], message);
     if (!config) return fail(`no configuration for server '${info.server}'`);
     for (const name of SERVER_LIMITS) if (config[name] !== undefined) this.#core.sessionSetLimit(sid, name, config[name]);
-    const ownerKey = `${OWNER[info.owner]}:${info.ownerId}`;
+    const ownerKey = `${info.owner}:${info.ownerId}`;
     this.#sidOwner.set(sid, ownerKey);
     if (config.timeoutMs !== undefined) this.#sidTimeout.set(sid, config.timeoutMs);
     const caps = this.#handlers.get(ownerKey)?.caps ?? 0;

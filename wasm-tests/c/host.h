@@ -2,7 +2,7 @@
  * targets. It owns one context, writes input through ms_ctx_input, takes the
  * effects and records each as one readable line in a log:
  *
- *   OPEN 2 {"server":"everything","owner":"stream","ownerId":1}
+ *   OPEN 2 1 1 everything                  (session 2, owner MS_OWNER_STREAM 1, server name)
  *   SEND 2 {"jsonrpc":"2.0","id":1,"method":"initialize",...}
  *   CLOSE 2
  *   MODEL_REQUEST 1 1 {"model":...}        stream, sequence, body
@@ -186,7 +186,7 @@ static H_FN int h_id_ok(int id) { return id > 0 && id < H_MAX_IDS; }
 
 static H_FN void h_log_fx(host *h, const h_fx *f) {
   switch (f->kind) {
-    case MS_FX_OPEN: h_addf(h, "OPEN %d ", f->a); break;
+    case MS_FX_OPEN: h_addf(h, "OPEN %d %d %d ", f->a, f->b, f->c); break;
     case MS_FX_SEND:
       if (h->show_http) h_addf(h, "SEND %d %d %d ", f->a, f->b, f->c);
       else h_addf(h, "SEND %d ", f->a);
@@ -575,7 +575,8 @@ static H_FN int h_act(host *h) {
     switch (f->kind) {
       case MS_FX_OPEN: {
         acted++;
-        if (h_id_ok(f->a)) h_json_str(f->p, "{\"server\":\"", h_names[f->a].name, sizeof h_names[f->a].name);
+        if (h_id_ok(f->a)) /* the payload is the server's name */
+          snprintf(h_names[f->a].name, sizeof h_names[f->a].name, "%.*s", (int)f->len, f->p);
         const h_server *sv = h_server_for(h, f->a);
         if (!sv || sv->open_fail) h_closed(h, f->a, MS_CLOSE_OPEN_FAILED, "spawn failed");
         else h_opened(h, f->a);

@@ -62,7 +62,7 @@ static void session_should_queue_open_with_its_owner_and_nothing_else_until_open
   int sid = h_session_new(&h, MS_OWNER_CLIENT, 7, "everything");
   T_EQ(sid, 1);
   h_take(&h);
-  T_LOG(&h, OPEN_EVENT "OPEN 1 {\"server\":\"everything\",\"owner\":\"client\",\"ownerId\":7}\n");
+  T_LOG(&h, OPEN_EVENT "OPEN 1 3 7 everything\n");
   T_EQ(ms_session_state(h.ctx, sid), 0);
   T_EQ(ms_ctx_sessions_open(h.ctx), 1);
   h_free(&h);

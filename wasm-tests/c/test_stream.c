@@ -95,7 +95,7 @@ static void stream_should_open_nothing_until_the_first_next(void) {
   T_EQ(h_next(&h, st), MS_EFFECTS);
   T_MEM(h_log(&h), strlen(h_log(&h)),
         "EVENT {\"kind\":\"session-open\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":null}\n"
-        "OPEN 2 {\"server\":\"everything\",\"owner\":\"stream\",\"ownerId\":1}\n");
+        "OPEN 2 1 1 everything\n");
   h_clear(&h);
   T_EQ(h_next(&h, st), MS_WAIT); /* waits for the transport */
   T_EQ(h.opens[2], 1);
@@ -112,7 +112,7 @@ static void stream_should_run_a_whole_agent_turn_with_a_tool_call(void) {
   /* the tools were listed, and the model request carries them */
   T_MEM(h_log(&h), strlen(h_log(&h)),
         "EVENT {\"kind\":\"session-open\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":null}\n"
-        "OPEN 2 {\"server\":\"everything\",\"owner\":\"stream\",\"ownerId\":1}\n"
+        "OPEN 2 1 1 everything\n"
         "WAIT\n"
         "SEND 2 {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"mcpstream\",\"version\":\"0.1.0\"}}}\n"
         "SEND 2 {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"

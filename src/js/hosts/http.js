@@ -39,9 +39,11 @@ const MAX_RESUMES = 3; // consecutive resume attempts of one response that bring
 const MAX_REDIRECTS = 5;
 const EXCERPT_CHARS = 300;
 const DEFAULT_MAX_BODY = 16 << 20;
-const SEND_INITIALIZE = 1, SEND_INITIALIZED = 2, SEND_CANCEL = 3;
 
 import { redirectRequest } from "./redirect.js";
+import { SEND } from "../constants.js";
+
+const { INITIALIZE: SEND_INITIALIZE, INITIALIZED: SEND_INITIALIZED, CANCEL: SEND_CANCEL } = SEND; // mcpstream.h MS_SEND_*
 
 const decoder = new TextDecoder();
 
