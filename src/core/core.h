@@ -235,6 +235,10 @@ int ms__session_is_closed(const ms_session *s);
  * (unref may free s). */
 void ms__session_ref(ms_session *s);
 void ms__session_unref(ms_ctx *ctx, ms_session *s);
+/* Times out every request whose deadline is <= ctx->now (ms_ctx_tick); returns
+ * how many. The earliest deadline of any request, or -1. */
+int32_t ms__sessions_expire(ms_ctx *ctx);
+double ms__sessions_next_deadline(ms_ctx *ctx);
 /* Frees every session and the table (ms_ctx_free). */
 void ms__sessions_free_all(ms_ctx *ctx);
 

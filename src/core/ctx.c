@@ -71,3 +71,11 @@ MS_EXPORT int32_t ms_ctx_set_limit(ms_ctx *ctx, int32_t which, int32_t value) {
 MS_EXPORT void ms_ctx_set_now(ms_ctx *ctx, double now_ms) {
   if (ctx && now_ms > ctx->now) ctx->now = now_ms;
 }
+
+MS_EXPORT int32_t ms_ctx_tick(ms_ctx *ctx, double now_ms) {
+  if (!ctx) return MS_ERR_INVALID_ARGUMENT;
+  ms_ctx_set_now(ctx, now_ms);
+  return ms__sessions_expire(ctx);
+}
+
+MS_EXPORT double ms_ctx_next_deadline(ms_ctx *ctx) { return ctx ? ms__sessions_next_deadline(ctx) : -1; }

@@ -55,9 +55,7 @@ MS_EXPORT int32_t ms_ctx_sessions_open(ms_ctx *ctx) {
   return n;
 }
 
-MS_EXPORT int32_t ms_ctx_tick(ms_ctx *ctx, double now_ms) {
-  if (!ctx) return MS_ERR_INVALID_ARGUMENT;
-  ms_ctx_set_now(ctx, now_ms);
+int32_t ms__sessions_expire(ms_ctx *ctx) {
   int32_t n = 0;
   /* expiring may close sessions but never frees one (only the host's
    * ms_session_closed and ms_stream_free do), so the table stays put */
@@ -68,9 +66,9 @@ MS_EXPORT int32_t ms_ctx_tick(ms_ctx *ctx, double now_ms) {
   return n;
 }
 
-MS_EXPORT double ms_ctx_next_deadline(ms_ctx *ctx) {
+double ms__sessions_next_deadline(ms_ctx *ctx) {
   double best = -1;
-  for (size_t i = 0; ctx && i < ctx->nsessions; i++) {
+  for (size_t i = 0; i < ctx->nsessions; i++) {
     double d = ms__session_next_deadline(ctx->sessions[i]);
     if (d >= 0 && (best < 0 || d < best)) best = d;
   }
