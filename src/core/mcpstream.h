@@ -370,8 +370,14 @@ MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,
  * negative value is MS_ERR_LLM_HTTP) and input[0..len) as its message, verbatim. */
 MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t st, int32_t seq,
                                       int32_t status, uint32_t len);
-/* Frees a stream. Only allowed after it reported MS_DONE or an error (else
- * MS_ERR_STATE). */
+/* The error stream `st` ended with, taking nothing from it: 0 while it has
+ * not ended, when it ended without an error, or once it reported that error;
+ * else the error's code, with its message in ms_ctx_error_ptr/_len (as for a
+ * failed call). Its steps and the error stay for ms_stream_next to report.
+ * An ended stream holds only those (and the step handed out last): the core
+ * released everything else when it ended. */
+MS_EXPORT int32_t ms_stream_end_error(ms_ctx *ctx, int32_t st);
+/* Frees a stream. Only allowed after it ended (else MS_ERR_STATE). */
 MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t st);
 
 #ifdef __cplusplus

@@ -183,6 +183,20 @@ void ms__session_free(ms_session *s) {
   ms_free(s);
 }
 
+void ms__session_release_closed(ms_session *s) {
+  ms_free(s->reqs);
+  s->reqs = NULL;
+  s->nreqs = s->capreqs = 0;
+  ms_free(s->tool_waits);
+  s->tool_waits = NULL;
+  s->ntool_waits = s->captool_waits = 0;
+  cJSON_Delete(s->tools);
+  cJSON_Delete(s->tools_partial);
+  s->tools = s->tools_partial = NULL;
+  ms_ndjson_free(&s->framer);
+  ms__session_http_free(s);
+}
+
 void ms__session_collect(ms_ctx *ctx, ms_session *s) {
   if (s->state != MS_SESS_CLOSED || s->refs > 0) return;
   session_unreserve(ctx, s);

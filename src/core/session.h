@@ -115,6 +115,9 @@ int ms__req_send_cancelled(ms_ctx *ctx, ms_session *s, int64_t rpc_id, const cha
 
 /* Tells the subscriber (ms__session_subscribe) that s changed. */
 void ms__session_changed(ms_ctx *ctx, const ms_session *s);
+/* A closed session keeps only what its users may still read (its name, its
+ * error, its id): its tool list, request table and framing buffers go. */
+void ms__session_release_closed(ms_session *s);
 /* Frees the session and removes it from ctx if it is closed and unused. */
 void ms__session_collect(ms_ctx *ctx, ms_session *s);
 /* Frees a session object (the table is the caller's business). */

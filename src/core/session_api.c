@@ -121,6 +121,7 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
   ms__session_finish_tool_waits(ctx, s, &s->err);
   ms__session_changed(ctx, s);
   ms__owner_check(ctx);
+  ms__session_release_closed(s); /* nothing reads the rest any more */
   ms__session_collect(ctx, s);
   return 0;
 }

@@ -169,9 +169,35 @@ static int is_owned_open(ms_ctx *ctx, ms_stream *st) {
   return 0;
 }
 
+/* An ended stream keeps only what it still has to report (its queued steps,
+ * the step handed out last, its error) and its session ids (given back by
+ * ms_stream_free); everything else goes when it ends, whether or not anyone
+ * comes back for the rest (docs/architecture.md §2, Memory). */
+static void release_ended(ms_stream *st) {
+  ms_catalog_free(&st->cat);
+  st->call_ref = NULL;
+  cJSON *trees[] = {st->messages, st->disallowed, st->own, st->borrow, st->history};
+  for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) cJSON_Delete(trees[i]);
+  st->messages = st->disallowed = st->own = st->borrow = st->history = NULL;
+  st->calls = NULL; /* it was part of messages */
+  char **strings[] = {&st->model, &st->endpoint, &st->query, &st->system_prompt, &st->call_id};
+  for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
+    ms_free(*strings[i]);
+    *strings[i] = NULL;
+  }
+  ms_sse_free(&st->sse);
+  ms_llm_acc_free(&st->acc);
+  if (st->qhead == st->qlen) { /* nothing queued: the queue's room goes too */
+    ms_free(st->q);
+    st->q = NULL;
+    st->qhead = st->qlen = st->qcap = 0;
+  }
+}
+
 static void check_closed(ms_ctx *ctx, ms_stream *st) {
   if (st->state != ST_CLOSING || is_owned_open(ctx, st)) return;
   st->state = ST_ENDED;
+  release_ended(st);
   end_event(ctx, st, st->end_reason);
   ms__st_wake(ctx, st);
 }
@@ -181,6 +207,7 @@ static void begin_end(ms_ctx *ctx, ms_stream *st, const char *reason) {
   if (st->state >= ST_CLOSING) return;
   if (st->state == ST_NEW) { /* nothing was opened */
     st->state = ST_ENDED;
+    release_ended(st);
     st->end_reason = reason;
     end_event(ctx, st, reason);
     return;
@@ -453,6 +480,14 @@ MS_EXPORT const char *ms_stream_output_ptr(ms_ctx *ctx, int32_t id) {
 MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t id) {
   ms_stream *st = ms__stream_get(ctx, id);
   return st ? (uint32_t)(st->held.json ? st->held.len : st->errout_len) : 0;
+}
+
+MS_EXPORT int32_t ms_stream_end_error(ms_ctx *ctx, int32_t id) {
+  int32_t rc = 0;
+  ms_stream *st = ms__st_get(ctx, id, &rc);
+  if (!st) return rc;
+  if (st->state != ST_ENDED || st->reported || !st->err.code) return 0;
+  return ms__fail(ctx, st->err.code, "%s", st->err.msg);
 }
 
 MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t id) {

@@ -209,7 +209,9 @@ class StreamDriver {
   #final = null;
   #abandoned = false;
   /** the core reported stream-end: its cleanup is done */ #coreEnded = false;
-  /** what the ended core stream still had to report, collected so it could be freed */ #tail = null;
+  /** how a stream that ended while nobody awaited it ended (an error, or null), read when it
+   * ended: reported by a next() after dispose(), when the core is gone (the first cause wins) */
+  #unattendedEnd;
   #freed = false;
   #endResolve;
   #endPromise = new Promise((r) => { this.#endResolve = r; });
@@ -340,8 +342,6 @@ class StreamDriver {
     try {
       for (;;) {
         if (this.#state !== "running") return await this.#endResult();
-        // ended before dispose (collected): its end is reported from JS, no core call
-        if (this.#tail) return this.#fromTail();
         if (rt.disposed) { // cleanup is the runtime's now; settle once it is done
           await this.#disposedPromise;
           return await this.#endResult();
@@ -377,14 +377,14 @@ class StreamDriver {
 
   /** `thrown`: the error given to throw() (why END.throw), whose message the stream-end event carries. */
   async #return(value, why, thrown) {
-    if (this.#state === "new" || this.#tail) {
+    if (this.#state === "new") {
       this.#finish();
       return { value, done: true };
     }
     if (this.#state !== "running") return { value, done: true };
     const rt = this.#rt, core = rt._core;
     rt._hold();
-    this.#pending++; // the stream's end is awaited here: #collect must not take it
+    this.#pending++; // the stream's end is awaited here
     try {
       if (!rt.disposed) {
         if (why === END.throw) core.streamThrow(this.id, messageOf(thrown));
@@ -440,41 +440,14 @@ class StreamDriver {
   _ended() {
     this.#coreEnded = true;
     this.#endResolve();
-    if (this.#abandoned) this.#finish();
-    else if (this.#pending === 0 && this.#state === "running") this.#collect();
-  }
-
-  /**
-   * The stream ended while nobody waits on it (abort, agent.close(), a server
-   * exit while suspended): take what it still has to report — steps queued
-   * before an error, then the error or the end — and free it in the core now,
-   * so an ended stream holds no core memory until its consumer comes back.
-   */
-  #collect() {
-    const rt = this.#rt, core = rt._core;
-    const tail = [];
-    for (;;) {
-      const rc = core.streamNext(this.id);
-      if (rc === STATUS.YIELD) { tail.push({ step: JSON.parse(core.streamOutput(this.id)) }); continue; }
-      if (rc < 0) tail.push({ error: this.#endErrorOf(rc, core.streamOutput(this.id)) });
-      break; // DONE (or an error): nothing more
-    }
-    this.#tail = tail;
-    this.#free(rt);
-    this._wake();
-  }
-
-  /** The next result from what #collect took. */
-  #fromTail() {
-    const r = this.#tail.shift();
-    if (r?.step) {
-      if (r.step.type === "final") this.#final = r.step;
-      return { value: r.step, done: false };
-    }
-    const final = this.#final;
-    this.#finish();
-    if (r?.error) throw r.error;
-    return { value: final ?? undefined, done: true };
+    if (this.#abandoned) return this.#finish();
+    if (this.#pending > 0 || this.#state !== "running") return;
+    // Nobody waits on it (abort, agent.close(), a server exit while suspended). The core
+    // keeps only its queued steps and its error (it released everything else) until the
+    // consumer comes back for them; how it ended is noted here for a next() after dispose().
+    const core = this.#rt._core;
+    const rc = core.streamEndError(this.id);
+    this.#unattendedEnd = rc < 0 ? this.#endErrorOf(rc, core.error()) : null;
   }
 
   // ---- effects the runtime dispatches to this stream (StreamEffects does them)
@@ -489,7 +462,10 @@ class StreamDriver {
    */
   _disposing() {
     this.#fx.stop();
-    if (this.#nexts > 0 && this.#state !== "ended") this.#endError ??= new RuntimeDisposedError();
+    if (this.#state === "ended") return;
+    // the first cause wins: a stream that had ended before still reports that end
+    if (this.#unattendedEnd !== undefined) this.#endError ??= this.#unattendedEnd;
+    else if (this.#nexts > 0) this.#endError ??= new RuntimeDisposedError();
   }
 
   /** Disposal finished. */

@@ -229,6 +229,9 @@ export class Core {
     if (bytes && bytes.length > most) bytes = bytes.subarray(0, most);
     return x.ms_stream_model_end(this.#ctx, st, seq, status, bytes ? this.#put(bytes) : 0);
   }
+  /** The error an ended stream ends with, without taking anything from it: its negative
+   * code (message in error()), or 0 (not ended, or ended without an error). */
+  streamEndError(st) { return this.#x ? this.#x.ms_stream_end_error(this.#ctx, st) : 0; }
   streamFree(st) { return this.#x ? this.#x.ms_stream_free(this.#ctx, st) : 0; }
 
   // ---- time (the runtime's one timer)

@@ -949,10 +949,60 @@ static void stream_abort_mid_call_should_close_and_end_when_every_allocation_fai
   survive_every_allocation_failure(fm_abort_scenario, 1);
 }
 
+/* ---- memory of an ended stream -------------------------------------------------- */
+
+/* A stream that ends while nobody takes its steps (here: the model fails after
+ * two text deltas, after a tool turn) keeps only what it still has to report:
+ * its queued steps and its error. Its conversation, tool catalogue, model
+ * accumulators and config are released when it ends, not when it is freed. */
+static void ended_stream_should_release_its_memory_and_keep_its_steps_and_error(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int sid = client_session(&h); /* borrowed: the session's memory is not the stream's */
+  int st = h_stream_new(&h, "{\"model\":\"m\",\"systemPrompt\":\"Be brief.\",\"query\":\"q\",\"borrow\":[1]}");
+  h_run(&h, st);
+  model_calls_echo(&h, st, 1);
+  h_run(&h, st);
+  h_feed(&h, sid, result_line(buf_a, 3, "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}"));
+  T_EQ(h_run(&h, st), MS_WAIT); /* the second model request is in flight */
+  h_model_feed(&h, st, 2, sse_text(buf_b, "one"));
+  h_model_feed(&h, st, 2, sse_text(buf_b, "two"));
+  long running = ms_live_allocations();
+  T_EQ(ms_stream_end_error(h.ctx, st), 0); /* not ended */
+  h_model_end(&h, st, 2, 500, "{\"error\":{\"message\":\"boom\"}}");
+  h_take(&h);
+  T_OK(h_has(&h, "\"kind\":\"stream-end\""));
+  long ended = ms_live_allocations();
+  /* the error can be read without taking anything */
+  T_EQ(ms_stream_end_error(h.ctx, st), MS_ERR_LLM_HTTP);
+  T_OK(strstr(ms_ctx_error_ptr(h.ctx), "boom") != NULL);
+  /* what it still holds goes with the steps and the error */
+  h_clear(&h);
+  T_EQ(h_next(&h, st), MS_YIELD);
+  T_EQ(h_next(&h, st), MS_YIELD);
+  T_EQ(h_next(&h, st), MS_ERR_LLM_HTTP);
+  T_EQ(ms_stream_end_error(h.ctx, st), 0); /* reported */
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_OK(h_has(&h, "STEP {\"type\":\"text\",\"text\":\"one\"}\nSTEP {\"type\":\"text\",\"text\":\"two\"}\nERROR -9 "));
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  long freed = ms_live_allocations();
+  /* after the end: the stream object, its account, the step queue and its two
+   * steps, the step handed out last, its session list (2); while it ran it held
+   * far more (messages, catalogue, accumulators, config) */
+  if (getenv("T_VERBOSE") || ended - freed > 8 || running - freed < 30)
+    fprintf(stderr, "  allocations of the stream: running %ld, ended %ld\n", running - freed, ended - freed);
+  T_OK(ended - freed <= 8);
+  T_OK(running - freed >= 30);
+  T_EQ(ms_session_state(h.ctx, sid), 1); /* the borrowed session is untouched */
+  h_free(&h);
+}
+
 int main(void) {
   T_RUN(stream_should_open_nothing_until_the_first_next);
   T_RUN(stream_should_run_a_whole_agent_turn_with_a_tool_call);
   T_RUN(stream_should_wake_the_host_when_a_step_is_ready);
+  T_RUN(ended_stream_should_release_its_memory_and_keep_its_steps_and_error);
   T_RUN(stream_should_never_close_a_borrowed_session);
   T_RUN(stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable);
   T_RUN(stream_should_fail_when_a_borrowed_session_is_unknown_or_closed);
