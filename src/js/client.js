@@ -13,6 +13,9 @@ const MAX_PAGES = 1000;
  * (owner "agent"): MCPAgent.connect() opens them through one such client per generation. */
 export const AGENT_OWNED = Symbol("mcpstream.agentOwned");
 
+/** Levels of logging/setLevel (RFC 5424 names, least severe first). */
+const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
 /** JSON-RPC "invalid params": what a server request asks for cannot be done as asked. */
 const INVALID_PARAMS = -32602;
 const rpcError = (code, message) => Object.assign(new Error(message), { rpcCode: code });
@@ -208,6 +211,50 @@ export class MCPClient extends EventTarget {
     if (args === null || typeof args !== "object" || Array.isArray(args) || !Object.values(args).every((v) => typeof v === "string"))
       throw invalidArgument("getPrompt(server, name, args): args must be an object of strings");
     return this.#request(server, "prompts/get", { name, arguments: args });
+  }
+
+  /** Asks `server` for notifications/resources/updated of `uri`: 'resource-updated' events. */
+  async subscribeResource(server, uri) {
+    if (typeof uri !== "string" || !uri) throw invalidArgument("subscribeResource(server, uri): uri must be a non-empty string");
+    await this.#request(server, "resources/subscribe", { uri });
+  }
+
+  /** Ends a subscribeResource. */
+  async unsubscribeResource(server, uri) {
+    if (typeof uri !== "string" || !uri) throw invalidArgument("unsubscribeResource(server, uri): uri must be a non-empty string");
+    await this.#request(server, "resources/unsubscribe", { uri });
+  }
+
+  /** logging/setLevel: the least severe level of the notifications/message `server` sends ('log' events of the runtime). */
+  async setLoggingLevel(server, level) {
+    if (!LOG_LEVELS.includes(level)) throw invalidArgument(`setLoggingLevel(server, level): level must be one of ${LOG_LEVELS.join(", ")}`);
+    await this.#request(server, "logging/setLevel", { level });
+  }
+
+  /**
+   * completion/complete: values for an argument of a prompt or of a resource template.
+   * @param {string} server
+   * @param {{type: "ref/prompt", name: string} | {type: "ref/resource", uri: string}} ref
+   * @param {{name: string, value: string}} argument
+   * @param {{arguments?: Record<string, string>}} [context] arguments already chosen
+   * @returns {Promise<{completion: {values: string[], total?: number, hasMore?: boolean}}>}
+   */
+  async complete(server, ref, argument, context) {
+    const where = "complete(server, ref, argument, context)";
+    const okRef = isObject(ref) && ((ref.type === "ref/prompt" && typeof ref.name === "string" && ref.name) ||
+                                    (ref.type === "ref/resource" && typeof ref.uri === "string" && ref.uri));
+    if (!okRef) throw invalidArgument(`${where}: ref must be { type: "ref/prompt", name } or { type: "ref/resource", uri }`);
+    if (!isObject(argument) || typeof argument.name !== "string" || !argument.name || typeof argument.value !== "string")
+      throw invalidArgument(`${where}: argument must be { name, value } (strings)`);
+    if (context !== undefined && !(isObject(context) && (context.arguments === undefined ||
+        (isObject(context.arguments) && Object.values(context.arguments).every((v) => typeof v === "string")))))
+      throw invalidArgument(`${where}: context must be { arguments?: { name: value } } (strings)`);
+    const params = { ref: { ...ref }, argument: { name: argument.name, value: argument.value } };
+    if (context?.arguments) params.context = { arguments: { ...context.arguments } };
+    const r = await this.#request(server, "completion/complete", params);
+    if (!isObject(r?.completion) || !Array.isArray(r.completion.values))
+      throw new MCPStreamError("MCP_PROTOCOL", `server '${server}' answered completion/complete without completion.values`);
+    return r;
   }
 
   /** One request to one server; resolves with its result. */

@@ -136,6 +136,17 @@ export interface CallToolOptions {
   timeoutMs?: number;
 }
 
+/** Levels of logging/setLevel (RFC 5424), least severe first. */
+export type LoggingLevel = "debug" | "info" | "notice" | "warning" | "error" | "critical" | "alert" | "emergency";
+export type CompletionRef = { type: "ref/prompt"; name: string } | { type: "ref/resource"; uri: string };
+/** The MCP CompleteResult. */
+export interface CompleteResult { completion: { values: string[]; total?: number; hasMore?: boolean }; [key: string]: unknown }
+/** detail of a client's 'resource-updated' event: a subscribed resource changed (read it again). */
+export interface ResourceUpdatedDetail { server: string; uri: string }
+/** detail of a client's 'list-changed' event: the server's tools, resources or prompts changed
+ *  (the next listTools/listResources/listPrompts, and the next agent stream, list them afresh). */
+export interface ListChangedDetail { server: string; list: "tools" | "resources" | "prompts" }
+
 /** What a callback gets beside the request's params. */
 export interface ServerRequestContext {
   /** the server (key in mcpServers) that sent the request */
@@ -214,6 +225,18 @@ export class MCPClient extends EventTarget {
   /** Prompts of every server, every page (a server that offers none is skipped). */
   listPrompts(): Promise<Prompt[]>;
   getPrompt(server: string, name: string, args?: Record<string, string>): Promise<GetPromptResult>;
+  /** resources/subscribe: the server's notifications/resources/updated for `uri` become 'resource-updated' events. */
+  subscribeResource(server: string, uri: string): Promise<void>;
+  /** resources/unsubscribe. */
+  unsubscribeResource(server: string, uri: string): Promise<void>;
+  /** logging/setLevel: the least severe level of the server's notifications/message (runtime 'log' events). */
+  setLoggingLevel(server: string, level: LoggingLevel): Promise<void>;
+  /** completion/complete: values for an argument of a prompt or a resource template. */
+  complete(server: string, ref: CompletionRef, argument: { name: string; value: string },
+           context?: { arguments?: Record<string, string> }): Promise<CompleteResult>;
+  addEventListener(type: "resource-updated", listener: (event: Event & { detail: ResourceUpdatedDetail }) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: "list-changed", listener: (event: Event & { detail: ListChangedDetail }) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   /** Closes each session once; resolves when all are closed. */
   close(): Promise<void>;
 }
