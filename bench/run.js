@@ -291,7 +291,7 @@ for (const [id, [title, unit, better]] of Object.entries(META)) {
   for (const [lib, list] of Object.entries(samples[id]))
     libs[lib] = { median: median(list), min: Math.min(...list), max: Math.max(...list), samples: list };
   const ratios = {};
-  if (libs.mcpstream) for (const [lib, v] of Object.entries(libs)) if (lib !== "mcpstream") ratios[lib] = libs.mcpstream.median / v.median;
+  if (libs.mcpstream) for (const [lib, v] of Object.entries(libs)) if (lib !== "mcpstream") ratios[lib] = v.median === 0 ? null : libs.mcpstream.median / v.median; // no ratio to a peer that measured 0
   scenarios[id] = { title, unit, better, libs, ratios };
 }
 
@@ -355,6 +355,7 @@ function tables(results) {
     const cells = peers.map((p) => {
       const r = s.ratios[p];
       if (r === undefined) return "–";
+      if (r === null) return "n/a (peer 0)";
       if (Math.abs(r - 1) < 0.005) return "1.00× =";
       const good = s.better === "higher" ? r > 1 : r < 1;
       return `${r.toFixed(2)}× ${good ? "✓" : "✗"}`;
