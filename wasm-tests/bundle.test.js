@@ -66,7 +66,7 @@ async function runBundle(file) {
 function assertRan(out) {
   assert.equal(out.text, "hello from a bundle");
   assert.match(out.sse, /^event: text\n/);
-  assert.match(out.sse, /\n\nevent: final\ndata: \{"type":"final","text":"hello from a bundle"\}\n\n$/);
+  assert.match(out.sse, /\n\nevent: final\ndata: \{"type":"final","text":"hello from a bundle","reason":"stop","usage":null\}\n\n$/);
   assert.equal(out.stats.liveAllocations, 0);
   assert.equal(out.stats.streamsOpen, 0);
 }

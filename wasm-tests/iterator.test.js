@@ -250,7 +250,7 @@ test("steps are plain JSON-serialisable objects with exactly the fields of docs/
     tool_call: ["arguments", "id", "name", "server", "type"],
     progress: ["id", "message", "progress", "total", "type"],
     tool_result: ["content", "id", "isError", "name", "server", "structuredContent", "type"],
-    final: ["text", "type"],
+    final: ["reason", "text", "type", "usage"],
   };
   for (const step of steps) {
     assert.ok(FIELDS[step.type], `unknown step type ${step.type}`);
@@ -303,7 +303,8 @@ test("text steps concatenate to the final text (multi-byte characters split acro
   const texts = steps.filter((s) => s.type === "text");
   assert.ok(texts.length > 5, "the answer arrived as many deltas");
   assert.equal(texts.map((s) => s.text).join(""), answer);
-  assert.deepEqual(steps.at(-1), { type: "final", text: answer });
+  const final = steps.at(-1);
+  assert.deepEqual({ type: final.type, text: final.text, reason: final.reason }, { type: "final", text: answer, reason: "stop" });
   assert.ok(steps.findIndex((s) => s.type === "text") > steps.findIndex((s) => s.type === "tool_result"),
     "text deltas of the answer follow the tool result");
   await assertClean();

@@ -265,6 +265,9 @@ typedef struct ms_llm_acc {   /* one assistant message being assembled */
   ms_llm_call *calls;
   size_t ncalls;
   int finished;               /* a finish_reason or [DONE] was seen */
+  char finish[32];            /* the finish_reason as sent (cut to fit), "" when none came */
+  int has_usage;              /* the endpoint reported token usage for this message */
+  double usage[3];            /* its prompt, completion and total tokens */
 } ms_llm_acc;
 
 /* Applies one SSE data payload (a chat.completion.chunk, or "[DONE]").
@@ -279,7 +282,8 @@ int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *er
 void ms_llm_acc_free(ms_llm_acc *acc);
 /* The assistant message for the history: {role, content, tool_calls?}. */
 cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc);
-/* Builds the request body {model, messages, tools?, stream:true}. `tools` is
+/* Builds the request body {model, messages, tools?, stream:true,
+ * stream_options:{include_usage:true}}. `tools` is
  * an array of {type:"function", function:{...}} (may be empty). */
 char *ms_llm_build_request(const char *model, const cJSON *messages,
                            const cJSON *tools);

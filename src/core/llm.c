@@ -88,6 +88,27 @@ static int error_object(const cJSON *root, ms_err *err) {
                                         : "(no message)");
 }
 
+/* Token usage of a response or chunk ({"usage": {"prompt_tokens", "completion_tokens",
+ * "total_tokens"}}), when it has one: the last one seen counts (with
+ * stream_options.include_usage it comes once, in a chunk of its own before [DONE];
+ * other chunks carry "usage": null). Counts that are not non-negative numbers are 0. */
+static void read_usage(ms_llm_acc *acc, const cJSON *root) {
+  const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+  if (!cJSON_IsObject(u)) return;
+  static const char *const keys[3] = {"prompt_tokens", "completion_tokens", "total_tokens"};
+  for (int i = 0; i < 3; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(u, keys[i]);
+    acc->usage[i] = cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 ? v->valuedouble : 0;
+  }
+  if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(u, "total_tokens")))
+    acc->usage[2] = acc->usage[0] + acc->usage[1];
+  acc->has_usage = 1;
+}
+
+static void read_finish(ms_llm_acc *acc, const cJSON *fin) {
+  if (cJSON_IsString(fin)) snprintf(acc->finish, sizeof acc->finish, "%s", fin->valuestring);
+}
+
 int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delta, ms_err *err) {
   if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
     acc->finished = 1;
@@ -103,6 +124,7 @@ int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delt
     return ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model stream sent malformed JSON: %.*s",
                       (int)(len > 60 ? 60 : len), data);
   int rc = error_object(root, err);
+  if (!rc) read_usage(acc, root);
   const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
   const cJSON *choice = cJSON_IsArray(choices) ? cJSON_GetArrayItem(choices, 0) : NULL;
   if (!rc && choice) {
@@ -123,6 +145,7 @@ int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delt
     }
     const cJSON *fin = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
     if (cJSON_IsString(fin)) acc->finished = 1;
+    read_finish(acc, fin);
   }
   cJSON_Delete(root);
   return rc;
@@ -138,7 +161,9 @@ int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *er
   int rc = error_object(root, err);
   const cJSON *msg = root;
   const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+  if (!rc) read_usage(acc, root);
   if (!rc && choices) {
+    read_finish(acc, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "finish_reason"));
     msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "message");
     if (!cJSON_IsObject(msg))
       rc = ms_err_set(err, MS_ERR_LLM_PROTOCOL, "model response has no choices[0].message");
@@ -246,7 +271,8 @@ char *ms_llm_build_request(const char *model, const cJSON *messages, const cJSON
     ok = cJSON_AddItemToObject(r, "tools", tref) != 0;
     if (ok) tref = NULL;
   }
-  if (ok && cJSON_AddTrueToObject(r, "stream")) out = ms__json_print(r);
+  cJSON *so = ok && cJSON_AddTrueToObject(r, "stream") ? cJSON_AddObjectToObject(r, "stream_options") : NULL;
+  if (so && cJSON_AddTrueToObject(so, "include_usage")) out = ms__json_print(r);
   cJSON_Delete(mref);
   cJSON_Delete(tref);
   cJSON_Delete(r); /* references: the values themselves are not freed */

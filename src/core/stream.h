@@ -50,6 +50,9 @@ struct ms_stream {
   cJSON *messages;
   ms_catalog cat;      /* the tools offered to the model (catalog.c) */
   int steps;
+  /* token usage summed over the model turns that reported it (has_usage: any did) */
+  int has_usage;
+  double usage[3];
   /* model request */
   int32_t model_seq;
   int model_inflight;

@@ -52,9 +52,38 @@ int ms__st_push_text(ms_stream *st, const char *type, const uint8_t *text, size_
   return ms__st_push_step(st, o);
 }
 
+/* The final step: {type:"final", text, reason, usage}. `reason` is the last
+ * turn's finish_reason as sent ("stop" when it gave none); `usage` the
+ * stream's token usage summed over its model turns, or null when the
+ * endpoint reported none. */
+static int push_final(ms_stream *st) {
+  cJSON *o = ms__step_object("final");
+  char *s = ms_strndup(st->acc.content.len ? (const char *)st->acc.content.data : "", st->acc.content.len);
+  int ok = o && s && cJSON_AddStringToObject(o, "text", s) &&
+           cJSON_AddStringToObject(o, "reason", st->acc.finish[0] ? st->acc.finish : "stop");
+  if (ok && st->has_usage) {
+    cJSON *u = cJSON_AddObjectToObject(o, "usage");
+    ok = u && cJSON_AddNumberToObject(u, "promptTokens", st->usage[0]) &&
+         cJSON_AddNumberToObject(u, "completionTokens", st->usage[1]) &&
+         cJSON_AddNumberToObject(u, "totalTokens", st->usage[2]);
+  } else if (ok) {
+    ok = cJSON_AddNullToObject(o, "usage") != NULL;
+  }
+  ms_free(s);
+  if (!ok) {
+    cJSON_Delete(o);
+    o = NULL;
+  }
+  return ms__st_push_step(st, o);
+}
+
 /* The model's answer is complete: record it, then run tools or finish. */
 static void finish_model(ms_ctx *ctx, ms_stream *st) {
   st->model_inflight = 0;
+  if (st->acc.has_usage) {
+    st->has_usage = 1;
+    for (int i = 0; i < 3; i++) st->usage[i] += st->acc.usage[i];
+  }
   cJSON *msg = ms_llm_acc_to_message(&st->acc);
   if (!msg || !cJSON_AddItemToArray(st->messages, msg)) {
     cJSON_Delete(msg);
@@ -83,7 +112,7 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
     st->ncalls_done = 0;
     st->state = ST_TOOLS;
   } else {
-    if (ms__st_push_text(st, "final", st->acc.content.data, st->acc.content.len)) {
+    if (push_final(st)) {
       ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
       return;
     }

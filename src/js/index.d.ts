@@ -255,7 +255,9 @@ export interface ChatMessage {
 /** A tool offered to the model: its (unique) name, description and JSON Schema parameters. */
 export interface ChatTool { type: "function"; function: { name: string; description?: string; parameters: Record<string, unknown> } }
 /** What an `llm` function receives: a Chat Completions request body. */
-export interface ChatRequest { model: string; messages: ChatMessage[]; tools?: ChatTool[]; stream: boolean }
+export interface ChatRequest { model: string; messages: ChatMessage[]; tools?: ChatTool[]; stream: boolean;
+  /** always { include_usage: true }: the endpoint is asked for token usage (final step `usage`) */
+  stream_options?: { include_usage: boolean } }
 
 export interface LLMEndpoint {
   /** an OpenAI-compatible endpoint: requests go to `${baseURL}/chat/completions` */
@@ -305,7 +307,15 @@ export type Step =
   | { type: "tool_call"; id: string; server: string | null; name: string; arguments: Record<string, unknown> }
   | { type: "progress"; id: string; progress: number; total: number | null; message: string | null }
   | { type: "tool_result"; id: string; server: string | null; name: string; content: ContentItem[]; isError: boolean; structuredContent: unknown | null }
-  | { type: "final"; text: string };
+  /** the last step. `reason`: the finish_reason of the model's last turn as the endpoint sent
+   *  it ("stop", "length", "content_filter", …; "stop" when it sent none). `usage`: tokens summed
+   *  over the stream's model turns, as the endpoint reported them (requested with
+   *  stream_options.include_usage), or null when it reported none (e.g. an `llm` function).
+   *  Reaching maxSteps yields no final step: the stream ends with LIMIT_EXCEEDED. */
+  | { type: "final"; text: string; reason: string; usage: TokenUsage | null };
+
+/** Token usage (OpenAI's prompt_tokens, completion_tokens, total_tokens, summed). */
+export interface TokenUsage { promptTokens: number; completionTokens: number; totalTokens: number }
 
 export type FinalStep = Extract<Step, { type: "final" }>;
 

@@ -48,7 +48,7 @@ static void request_should_carry_model_messages_and_stream_and_omit_empty_tools(
   char *body = ms_llm_build_request("gpt-x", messages, tools);
   T_MEM(body, strlen(body),
         "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
-        "{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}");
+        "{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
   ms_free(body);
   body = ms_llm_build_request("gpt-x", messages, NULL);
   T_OK(strstr(body, "\"tools\"") == NULL);
@@ -64,7 +64,7 @@ static void request_should_include_tools_when_there_are_some(void) {
   T_MEM(body, strlen(body),
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\\"q\\\"\"}],\"tools\":"
         "[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"parameters\":{\"type\":\"object\"}}}],"
-        "\"stream\":true}");
+        "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
   ms_free(body);
   /* the references do not steal the caller's values */
   T_EQ(cJSON_GetArraySize(messages), 1);
@@ -401,10 +401,45 @@ static void stream_should_yield_text_steps_from_sse_chunks_and_a_final_step(void
   T_MEM(h_log(&h), strlen(h_log(&h)),
         "STEP {\"type\":\"text\",\"text\":\"4\"}\n"
         "STEP {\"type\":\"text\",\"text\":\"2\"}\n"
-        "STEP {\"type\":\"final\",\"text\":\"42\"}\n"
+        "STEP {\"type\":\"final\",\"text\":\"42\",\"reason\":\"stop\",\"usage\":null}\n"
         "DONE\n" /* a status is logged before the effects of its call */
         "EVENT {\"kind\":\"stream-end\",\"server\":null,\"sessionId\":null,\"owner\":null,\"streamId\":1,\"reason\":\"completed\"}\n");
   T_EQ(ms_stream_free(h.ctx, st), 0);
+  h_free(&h);
+}
+
+static void final_step_should_sum_usage_over_turns_and_carry_the_last_finish_reason(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  /* turn 1: a tool nobody offers (an error observation, nothing called), usage in its own chunk */
+  h_model_feed(&h, st, 1,
+               "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":"
+               "{\"name\":\"nope\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}],\"usage\":null}\n\n"
+               "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":2,\"total_tokens\":12}}\n\n"
+               "data: [DONE]\n\n");
+  h_model_end(&h, st, 1, 200, NULL);
+  h_run(&h, st);
+  T_EQ(h.model_seq[st], 2);
+  /* turn 2: cut by the model's token limit; no total_tokens: prompt + completion */
+  h_model_feed(&h, st, 2,
+               "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"},\"finish_reason\":\"length\"}]}\n\n"
+               "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n");
+  h_model_end(&h, st, 2, 200, NULL);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_OK(h_has(&h, "STEP {\"type\":\"final\",\"text\":\"ok\",\"reason\":\"length\",\"usage\":{\"promptTokens\":30,"
+                 "\"completionTokens\":5,\"totalTokens\":35}}\n"));
+  T_OK(h_has(&h, "\"stream_options\":{\"include_usage\":true}"));
+  h_free(&h);
+  /* a whole response: its usage and finish_reason */
+  st = model_stream(&h, NULL);
+  h_model_end(&h, st, 1, 200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"w\"},"
+                               "\"finish_reason\":\"content_filter\"}],\"usage\":{\"prompt_tokens\":7,"
+                               "\"completion_tokens\":1,\"total_tokens\":8}}");
+  h_take(&h);
+  h_run(&h, st);
+  T_OK(h_has(&h, "STEP {\"type\":\"final\",\"text\":\"w\",\"reason\":\"content_filter\",\"usage\":{\"promptTokens\":7,"
+                 "\"completionTokens\":1,\"totalTokens\":8}}\n"));
   h_free(&h);
 }
 
@@ -414,7 +449,7 @@ static void stream_should_take_a_whole_json_response_at_the_end(void) {
   h_model_end(&h, st, 1, 200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"whole\"}}]}");
   h_take(&h);
   h_run(&h, st);
-  T_EQ(h_count(&h, "STEP {\"type\":\"text\",\"text\":\"whole\"}\nSTEP {\"type\":\"final\",\"text\":\"whole\"}\n"), 1);
+  T_EQ(h_count(&h, "STEP {\"type\":\"text\",\"text\":\"whole\"}\nSTEP {\"type\":\"final\",\"text\":\"whole\",\"reason\":\"stop\",\"usage\":null}\n"), 1);
   T_EQ(h_count(&h, "DONE\n"), 1);
   h_free(&h);
 }
@@ -584,6 +619,7 @@ int main(void) {
   T_RUN(http_error_should_cut_a_long_body);
   T_RUN(http_error_should_give_the_hint_before_a_body_that_may_be_cut);
   T_RUN(stream_should_yield_text_steps_from_sse_chunks_and_a_final_step);
+  T_RUN(final_step_should_sum_usage_over_turns_and_carry_the_last_finish_reason);
   T_RUN(stream_should_take_a_whole_json_response_at_the_end);
   T_RUN(stream_should_fail_with_the_http_error_of_the_model);
   T_RUN(stream_should_fail_with_the_hosts_own_code_for_a_negative_status);

@@ -120,7 +120,7 @@ static void stream_should_run_a_whole_agent_turn_with_a_tool_call(void) {
         "WAIT\n"
         "MODEL_REQUEST 1 1 {\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Say hi\"}],"
         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"description\":\"Echoes\",\"parameters\":{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\"}}}}},"
-        "{\"type\":\"function\",\"function\":{\"name\":\"add\",\"parameters\":{\"type\":\"object\"}}}],\"stream\":true}\n"
+        "{\"type\":\"function\",\"function\":{\"name\":\"add\",\"parameters\":{\"type\":\"object\"}}}],\"stream\":true,\"stream_options\":{\"include_usage\":true}}\n"
         "WAIT\n");
   h_clear(&h);
   /* text streams as steps while the response is still coming */
@@ -152,7 +152,7 @@ static void stream_should_run_a_whole_agent_turn_with_a_tool_call(void) {
         "{\"role\":\"assistant\",\"content\":\"Calling echo.\",\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"echo\",\"arguments\":\"{\\\"message\\\":\\\"hi\\\"}\"}}]},"
         "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"Echo: hi\"}],"
         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"description\":\"Echoes\",\"parameters\":{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\"}}}}},"
-        "{\"type\":\"function\",\"function\":{\"name\":\"add\",\"parameters\":{\"type\":\"object\"}}}],\"stream\":true}\n"
+        "{\"type\":\"function\",\"function\":{\"name\":\"add\",\"parameters\":{\"type\":\"object\"}}}],\"stream\":true,\"stream_options\":{\"include_usage\":true}}\n"
         "WAIT\n");
   h_clear(&h);
   h_model_feed(&h, st, 2, sse_text(buf_b, "hi"));
@@ -167,7 +167,7 @@ static void stream_should_run_a_whole_agent_turn_with_a_tool_call(void) {
   T_EQ(ms_stream_free(h.ctx, st), MS_ERR_STATE);
   T_MEM(h_log(&h), strlen(h_log(&h)),
         "STEP {\"type\":\"text\",\"text\":\"hi\"}\n"
-        "STEP {\"type\":\"final\",\"text\":\"hi\"}\n"
+        "STEP {\"type\":\"final\",\"text\":\"hi\",\"reason\":\"stop\",\"usage\":null}\n"
         "CLOSE 2\n"
         "WAIT\n");
   h_clear(&h);
