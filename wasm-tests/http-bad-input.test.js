@@ -26,14 +26,14 @@ async function waitFor(cond, what, ms = 10000) {
  * itself. `t.after` disposes everything; `done()` closes the client and checks that nothing
  * is left (each session closed once, no live allocation, nothing escaped, nothing open).
  */
-async function setup(t, intercept) {
+async function setup(t, intercept, serverOptions = {}) {
   const guard = guardUnhandled(t);
   const proxy = await startRecordingProxy(srv.url, { intercept });
   const runtime = await createRuntime();
   const life = recordLifecycle(runtime);
   const logs = [];
   runtime.addEventListener("log", (e) => logs.push(e.detail));
-  const client = new MCPClient({ mcpServers: { remote: { url: proxy.url } } }, { runtime });
+  const client = new MCPClient({ mcpServers: { remote: { url: proxy.url, ...serverOptions } } }, { runtime });
   t.after(async () => { await runtime.dispose(); await proxy.close(); });
   return {
     runtime, life, logs, client, proxy,
@@ -121,6 +121,19 @@ test("HTTP 500 on a request: MCP_TRANSPORT_CLOSED with the status and a body exc
     return true;
   });
   assert.equal((await s.client.callTool("remote", "echo", { message: "after" })).content[0].text, "Echo: after");
+  await s.done();
+});
+
+test("an initialize answer (an SSE event) over the server's messageBytes: connect fails LIMIT_EXCEEDED at once, the session is DELETEd", { timeout: 120_000 }, async (t) => {
+  // Before, the over-limit event was skipped and the request kept waiting: resumed with
+  // GET + Last-Event-ID, the same event over the limit again, until the 60 s timeout.
+  const s = await setup(t, undefined, { messageBytes: 200, timeoutMs: 600_000 });
+  await assert.rejects(s.client.listTools(), (e) => {
+    assert.equal(e.code, "LIMIT_EXCEEDED");
+    assert.match(e.message, /remote.*over the 200-byte message limit/);
+    return true;
+  });
+  await waitFor(() => s.proxy.of("DELETE").length === 1, "the session the server made to be DELETEd");
   await s.done();
 });
 

@@ -104,7 +104,14 @@ MS_EXPORT int32_t ms_session_sse_feed(ms_ctx *ctx, int32_t sid, int32_t key, uin
   sse_feed f = {ctx, s};
   rc = ms_sse_feed(&r->parser, ctx->input.data, len, on_event, &f);
   /* handling a message never adds or removes responses: r is still valid */
-  if (rc == MS_ERR_LIMIT) {
+  if (rc == MS_ERR_LIMIT && key > 0 && s->state != MS_SESS_CLOSED && ms__session_waiting(s, key)) {
+    /* an event over the limit on a request's own stream: the request fails with
+     * LIMIT_EXCEEDED (as over stdio) rather than wait for an answer that was dropped */
+    ms_err e;
+    ms_err_set(&e, MS_ERR_LIMIT, "server '%s': an event of the response to request %d is over the %zu-byte message limit",
+               s->name, (int)key, s->framer.max);
+    ms__session_lose(ctx, s, key, MS_ERR_LIMIT, e.msg);
+  } else if (rc == MS_ERR_LIMIT) {
     static const char over[] = "skipped a server-sent event over the message size limit";
     ms__fx(ctx, MS_FX_LOG, s->id, 2, 0, over, sizeof over - 1);
   }

@@ -286,15 +286,26 @@ static void bad_input_in_a_response_should_be_logged_and_skipped(void) {
   T_EQ(h_sse(&h, sid, 2, "data: not json\n\n"
                          "data: {\"jsonrpc\":\"1.0\",\"id\":2,\"result\":{}}\n\n"
                          "data: {\"jsonrpc\":\"2.0\",\"id\":99,\"result\":{}}\n\n"), 1);
-  T_EQ(h_sse(&h, sid, 2, big), 1);
   h_take(&h);
   T_LOG(&h, "LOG 1 2 skipped malformed JSON from server 'remote': not json\n"
             "LOG 1 2 skipped a message from server 'remote' that is not JSON-RPC 2.0\n"
-            "LOG 1 2 skipped a response from server 'remote' with an unknown or duplicate id\n"
-            "LOG 1 2 skipped a server-sent event over the message size limit\n");
+            "LOG 1 2 skipped a response from server 'remote' with an unknown or duplicate id\n");
   /* still waiting; a JSON body that does not answer leaves it waiting too */
   h_msg(&h, sid, "{\"hello\":1}");
   T_EQ(h_resp_end(&h, sid, 2), 1);
+  /* an event over the limit on the request's own stream fails the request (as over
+   * stdio) instead of leaving it waiting for an answer that was dropped */
+  h_clear(&h);
+  T_EQ(h_sse(&h, sid, 2, big), 0);
+  h_take(&h);
+  T_LOG(&h, "LOG 1 2 skipped a message from server 'remote' that is not JSON-RPC 2.0\n"
+            "OP_DONE 50 -11 server 'remote': an event of the response to request 2 is over the "
+            "200-byte message limit\n");
+  /* on the GET stream (no request of its own) it is skipped and logged */
+  h_clear(&h);
+  T_EQ(h_sse(&h, sid, 0, big), 0);
+  h_take(&h);
+  T_LOG(&h, "LOG 1 2 skipped a server-sent event over the message size limit\n");
   T_EQ(ms_session_sse_feed(h.ctx, sid, -1, 0), MS_ERR_INVALID_ARGUMENT);
   T_EQ(ms_session_sse_feed(h.ctx, 99, 1, 0), MS_ERR_BAD_HANDLE);
   h_free(&h);
