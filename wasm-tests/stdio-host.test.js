@@ -350,11 +350,14 @@ test("an unref'd transport lets the script end, and the exit hook kills its serv
 
 test("a ref'd transport keeps the script alive; process.exit() still kills its server", async (t) => {
   const run = runFixture(t, "ref");
-  await waitUntil(() => run.serverPid() > 0, 5_000, "the fixture's server");
-  await sleep(400);
+  await waitUntil(() => /^active /m.test(run.stdout()), 5_000, "the fixture's report of what keeps it alive");
+  // what keeps the script's event loop alive, as Node reports it: the transport's child process
+  // (a ref'd handle) — the script holds nothing else, so it cannot end by itself
+  const active = JSON.parse(/^active (.*)$/m.exec(run.stdout())[1]);
+  assert.ok(active.includes("ProcessWrap"), `the ref'd transport's process does not hold the loop: ${active}`);
   assert.equal(run.child.exitCode, null, "the script is still alive while the transport is ref'd");
   assert.ok(isRunning(run.serverPid()));
-  run.child.stdin.end(); // the fixture calls process.exit(0)
+  run.child.kill("SIGUSR2"); // the fixture calls process.exit(0)
   const { code } = await withTimeout(run.exited, 5_000, "the fixture to exit");
   assert.equal(code, 0, run.stderr());
   await waitUntil(() => !isRunning(run.serverPid()), 10_000, "the server to be gone");
@@ -362,7 +365,7 @@ test("a ref'd transport keeps the script alive; process.exit() still kills its s
 
 function runFixture(t, mode) {
   const started = Date.now();
-  const child = spawn(NODE, [UNREF_CHILD, mode], { stdio: [mode === "ref" ? "pipe" : "ignore", "pipe", "pipe"] });
+  const child = spawn(NODE, [UNREF_CHILD, mode], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout.on("data", (chunk) => { out += chunk; });
@@ -385,8 +388,11 @@ test("send() to a server that closed its stdin (EPIPE) does not crash", async (t
   await waitUntil(() => rec.text() === "ready\n", 5_000, "the server to close its stdin");
   transport.send("x".repeat(1 << 20));
   for (let i = 0; i < 10; i++) transport.send(`{"jsonrpc":"2.0","id":${i},"method":"ping"}`);
-  await sleep(100);
+  // libuv reports the failed write (EPIPE) at its next loop iteration and the stream emits
+  // 'error' on the tick after: two full turns of the event loop carry both (order, not time)
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
   assert.equal(transport.closed, false, "a write error alone does not close the transport");
+  assert.ok(isRunning(transport.pid), "the server runs on");
   await withTimeout(transport.close(), 5_000, "close()");
   assert.equal(rec.closes.length, 1);
   assert.equal(rec.closes[0].reason, "closed");
@@ -405,7 +411,9 @@ test("send() racing a server's own exit, and after it, does not crash", async (t
   assert.equal(rec.closes[0].reason, "exited");
   assert.equal(rec.closes[0].exitCode, 0);
   assert.doesNotThrow(() => transport.send("{}"));
-  await sleep(50);
+  // close() of a transport that is gone resolves once its teardown is done: a second onClose
+  // could only come from that teardown, so after it the count is final
+  await withTimeout(transport.close(), 5_000, "close() of the exited transport");
   assert.equal(rec.closes.length, 1);
   assert.deepEqual(processErrors.slice(errorsBefore), []);
 });

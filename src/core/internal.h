@@ -35,7 +35,7 @@ long ms_alloc_fail_from(long n);
  * both as NULL. */
 long ms_alloc_failures(void);
 
-/* ---- memory budgets (DESIGN §7) -------------------------------------------
+/* ---- memory budgets (docs/architecture.md §2, Memory) ---------------------
  *
  * An account charges the bytes of every block allocated while it is the
  * current account to one owner (a stream, a session), up to its limit: an

@@ -48,7 +48,7 @@ const live = new Set();
 
 setDefaultRuntimeFactory(() => createRuntime());
 
-// A page unload is a disposal too (DESIGN §3 rule 5).
+// A page unload is a disposal too (docs/architecture.md §3 rule 5).
 globalThis.addEventListener?.("pagehide", () => {
   for (const ref of live) ref.deref()?.dispose().catch(() => {});
 });

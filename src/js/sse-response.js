@@ -1,5 +1,5 @@
 // sse-response.js — a stream of steps as a Server-Sent Events Response, for
-// workers and any fetch-style server (DESIGN §4). No Node built-in here.
+// workers and any fetch-style server (README, "Node, browsers, workers"). No Node built-in here.
 //
 //   export default { fetch: (request, env, ctx) =>
 //     toSSEResponse(agent.stream(query), { signal: request.signal, waitUntil: (p) => ctx.waitUntil(p) }) };
