@@ -137,6 +137,7 @@ constants_js() {
       print "/** MS_OWNER_*: owners of sessions. */"; group("OWNER", "OWNER_")
       print "/** MS_END_*: why a stream ends early (ms_stream_return). */"; group("END", "END_")
       print "/** MS_LIMIT_*: ms_ctx_set_limit / ms_session_set_limit. */"; group("LIMIT", "LIMIT_")
+      print "/** MS_DEFAULT_*: the limits a new context starts with. */"; group("DEFAULT", "DEFAULT_")
       print "/** MS_REQ_*: flags of ms_session_request. */"; group("REQ", "REQ_")
       print "/** MS_CAP_*: client capabilities (ms_session_set_capabilities). */"; group("CAP", "CAP_")
     }' src/core/mcpstream.h

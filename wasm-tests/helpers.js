@@ -1,8 +1,9 @@
 // helpers.js — shared by the node:test suites: real server configs, process
 // accounting through /proc, lifecycle event bookkeeping, and guards.
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, mkdtempSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import assert from "node:assert/strict";
@@ -152,4 +153,24 @@ export async function assertClean(runtime, life, escaped) {
   assert.equal(stats.liveAllocations, 0, "live allocations in the core");
   await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(escaped, [], "unhandled rejection or uncaught exception");
+}
+
+/**
+ * Runs `node <file> ...args` until it exits by itself: its exit code and what it printed.
+ * A script still running after `timeoutMs` is killed and the call fails with its stderr
+ * (a bound for a hang, not a speed check).
+ */
+export async function runScript(file, args, timeoutMs = 15000) {
+  const child = spawn(process.execPath, [file, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "", err = "";
+  child.stdout.on("data", (d) => { out += d; });
+  child.stderr.on("data", (d) => { err += d; });
+  const { code, signal } = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${basename(file)} did not exit by itself within ${timeoutMs} ms; stderr: ${err}`));
+    }, timeoutMs);
+    child.on("exit", (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
+  });
+  return { code, signal, out, err };
 }

@@ -6,13 +6,12 @@
 // local model stand-in; the file ends with zero live allocations in the core.
 import { test, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { createRuntime, MCPAgent, MCPClient } from "../src/js/index.js";
 import { startModelServer } from "./fixtures/model-server.js";
-import { everything, pidsWithTag, waitForPids, waitGone, recordLifecycle, killTagged } from "./helpers.js";
+import { everything, pidsWithTag, waitForPids, waitGone, recordLifecycle, killTagged, runScript } from "./helpers.js";
 import { assertClean as assertRuntimeClean } from "./helpers.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -432,16 +431,8 @@ for (const mode of ["owned", "borrowed"]) {
   test(`default runtime (no runtime option), ${mode} session: a script that ends with a suspended stream exits, leaving no processes`, async () => {
     const m = await model([LONG_CALL, { text: "unreachable" }]);
     const s = server({ tree: true });
-    const child = spawn(process.execPath, [FIXTURE, m.baseURL, mode, JSON.stringify(s.config)],
-      { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "", err = "";
-    child.stdout.on("data", (d) => { out += d; });
-    child.stderr.on("data", (d) => { err += d; });
     // the tool call runs 30 s: a script that waited for it fails here
-    const code = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`the script did not exit by itself; stderr: ${err}`)); }, 15000);
-      child.on("exit", (c) => { clearTimeout(timer); resolve(c); });
-    });
+    const { code, out, err } = await runScript(FIXTURE, [m.baseURL, mode, JSON.stringify(s.config)]);
     assert.equal(code, 0, err);
     assert.equal(err, "", "nothing on stderr (no warning, no unhandled rejection)");
     const lines = out.trim().split("\n");

@@ -16,13 +16,12 @@
 // live allocations back to zero, the borrowed session still usable.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import net from "node:net";
 import { createRuntime, MCPAgent, MCPClient, RuntimeDisposedError } from "../src/js/index.js";
 import { startModelServer } from "./fixtures/model-server.js";
 import { startEverythingHttp, startRecordingProxy } from "./fixtures/http-everything.js";
-import { everything, pidsWithTag, waitForPids, waitGone, recordLifecycle, guardUnhandled, killTagged } from "./helpers.js";
+import { everything, pidsWithTag, waitForPids, waitGone, recordLifecycle, guardUnhandled, killTagged, runScript } from "./helpers.js";
 
 export const LONG_CALL = { toolCalls: [{ name: "trigger-long-running-operation", arguments: { duration: 30, steps: 30 } }] };
 export const SUM_CALL = { toolCalls: [{ name: "get-sum", arguments: { a: 2, b: 40 } }] };
@@ -487,17 +486,8 @@ export function lifecycleSuite(transport) {
         const model = await startModelServer({ script: [LONG_CALL, { text: "unreachable" }] });
         t.after(() => model.close());
         const server = await T.server(t, {});
-        const child = spawn(process.execPath, [
-          fileURLToPath(new URL("./fixtures/ends-with-open-stream.js", import.meta.url)),
-          model.baseURL, mode, JSON.stringify(server.config),
-        ], { stdio: ["ignore", "pipe", "pipe"] });
-        let out = "", err = "";
-        child.stdout.on("data", (d) => { out += d; });
-        child.stderr.on("data", (d) => { err += d; });
-        const code = await new Promise((resolve, reject) => {
-          const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`the script did not exit by itself; stderr: ${err}`)); }, 15000);
-          child.on("exit", (c) => { clearTimeout(timer); resolve(c); });
-        });
+        const { code, out, err } = await runScript(fileURLToPath(new URL("./fixtures/ends-with-open-stream.js", import.meta.url)),
+          [model.baseURL, mode, JSON.stringify(server.config)]);
         assert.equal(code, 0, err);
         assert.equal(JSON.parse(out).type, "tool_call");
         await server.assertLeftBehindNothing();

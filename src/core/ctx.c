@@ -12,11 +12,11 @@ MS_EXPORT ms_ctx *ms_ctx_new(void) {
   if (!ctx) return NULL;
   memset(ctx, 0, sizeof *ctx);
   ctx->next_id = 1;
-  ctx->max_message = 16u << 20;
-  ctx->max_pending = 1024;
-  ctx->timeout_ms = 60000;
-  ctx->max_total_ms = 600000;
-  ctx->max_memory = 256u << 20;
+  ctx->max_message = MS_DEFAULT_MESSAGE_BYTES;
+  ctx->max_pending = MS_DEFAULT_PENDING_REQUESTS;
+  ctx->timeout_ms = MS_DEFAULT_TIMEOUT_MS;
+  ctx->max_total_ms = MS_DEFAULT_MAX_TOTAL_TIMEOUT_MS;
+  ctx->max_memory = MS_DEFAULT_STREAM_MEMORY_BYTES;
   ms__streams_attach(ctx); /* streams hear of session changes and of their WAKEs taken */
   return ctx;
 }

@@ -209,6 +209,13 @@ MS_EXPORT int32_t ms_ctx_set_limit(ms_ctx *ctx, int32_t which, int32_t value);
 #define MS_LIMIT_TIMEOUT_MS 3       /* a request's timeout, reset by its progress (default 60000) */
 #define MS_LIMIT_MAX_TOTAL_TIMEOUT_MS 4 /* a request's total time, progress or not (default 600000) */
 #define MS_LIMIT_STREAM_MEMORY_BYTES 5 /* what one stream, or one session, may hold (default 256 MiB) */
+/* The defaults of the limits above, as a new context starts (the JS side's
+ * LIMITS read them from the generated constants.js). */
+#define MS_DEFAULT_MESSAGE_BYTES 16777216      /* 16 MiB */
+#define MS_DEFAULT_PENDING_REQUESTS 1024
+#define MS_DEFAULT_TIMEOUT_MS 60000
+#define MS_DEFAULT_MAX_TOTAL_TIMEOUT_MS 600000
+#define MS_DEFAULT_STREAM_MEMORY_BYTES 268435456 /* 256 MiB */
 
 /* ---- Time ------------------------------------------------------------------
  *

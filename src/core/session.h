@@ -76,6 +76,12 @@ struct ms_session {
 /* For session_http.c: fail the session (close it once, wake its streams);
  * handle one whole message; 1 when request rpc_id was sent and still waits
  * for its answer; fail request rpc_id with code/msg (no-op unless waiting). */
+/* The prologue of every exported session call: the session `sid` names
+ * (borrowed), with `len` bytes of the context's input checked to fit its
+ * buffer. NULL when either fails, with *rc the status to return (the
+ * context's error says why). The caller then charges its allocations to
+ * the session: MS_ALLOC_SCOPE(s->acct). */
+ms_session *ms__session_enter(ms_ctx *ctx, int32_t sid, size_t len, int *rc);
 void ms__session_fail(ms_ctx *ctx, ms_session *s, int code, const char *msg);
 void ms__session_handle(ms_ctx *ctx, ms_session *s, const char *text, size_t len);
 int ms__session_waiting(const ms_session *s, int64_t rpc_id);

@@ -4,11 +4,17 @@
 
 #include "session.h"
 
-static ms_session *get_live(ms_ctx *ctx, int32_t sid, int *rc) {
+ms_session *ms__session_enter(ms_ctx *ctx, int32_t sid, size_t len, int *rc) {
+  *rc = 0;
+  if (!ctx) {
+    *rc = MS_ERR_INVALID_ARGUMENT;
+    return NULL;
+  }
   ms_session *s = ms__session_get(ctx, sid);
-  if (!s) *rc = ctx ? ms__fail(ctx, MS_ERR_BAD_HANDLE, "no session %d", (int)sid)
-                    : MS_ERR_INVALID_ARGUMENT;
-  return s;
+  if (!s) *rc = ms__fail(ctx, MS_ERR_BAD_HANDLE, "no session %d", (int)sid);
+  else if (len > ctx->input.cap)
+    *rc = ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "an input of %zu bytes is longer than the input buffer", len);
+  return *rc ? NULL : s;
 }
 
 typedef struct feed_ctx {
@@ -42,7 +48,7 @@ MS_EXPORT int32_t ms_session_new(ms_ctx *ctx, int32_t owner, int32_t owner_id, u
 
 MS_EXPORT int32_t ms_session_opened(ms_ctx *ctx, int32_t sid) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
   if (s->state != MS_SESS_OPENING) return 0; /* closing already, or late */
@@ -53,10 +59,9 @@ MS_EXPORT int32_t ms_session_opened(ms_ctx *ctx, int32_t sid) {
 
 MS_EXPORT int32_t ms_session_feed(ms_ctx *ctx, int32_t sid, uint32_t len) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, len, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
-  if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
   if (s->state == MS_SESS_CLOSED) return 0;
   feed_ctx f = {ctx, s};
   rc = ms_ndjson_feed(&s->framer, ctx->input.data, len, on_line, &f);
@@ -66,10 +71,9 @@ MS_EXPORT int32_t ms_session_feed(ms_ctx *ctx, int32_t sid, uint32_t len) {
 
 MS_EXPORT int32_t ms_session_feed_message(ms_ctx *ctx, int32_t sid, uint32_t len) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, len, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
-  if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
   if (s->state == MS_SESS_CLOSED) return 0;
   if (len > s->framer.max) {
     ms__session_too_big(ctx, s, (const char *)ctx->input.data, len < MS_NDJSON_HEAD ? len : MS_NDJSON_HEAD,
@@ -85,7 +89,7 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
   /* a closed session nothing uses is released at once; ids are never
    * reused, so a known past id here is a repeated report: a no-op */
   if (ctx && sid > 0 && sid < ctx->next_id && !ms__session_get(ctx, sid)) return 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   if (s->state == MS_SESS_CLOSED) return 0;
   if (msg_len > ctx->input.cap) msg_len = 0;
@@ -128,7 +132,7 @@ MS_EXPORT int32_t ms_session_closed(ms_ctx *ctx, int32_t sid, int32_t reason, ui
 
 MS_EXPORT int32_t ms_session_set_limit(ms_ctx *ctx, int32_t sid, int32_t which, int32_t value) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   if (value <= 0) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "a limit must be positive");
   switch (which) {
@@ -141,7 +145,7 @@ MS_EXPORT int32_t ms_session_set_limit(ms_ctx *ctx, int32_t sid, int32_t which, 
 
 MS_EXPORT int32_t ms_session_state(ms_ctx *ctx, int32_t sid) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   int h = ms__session_health(s);
   if (h < 0) ms__fail(ctx, h, "%s", s->err.len ? s->err.msg : "the session is closed");
@@ -151,7 +155,7 @@ MS_EXPORT int32_t ms_session_state(ms_ctx *ctx, int32_t sid) {
 MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, int32_t flags,
                                      uint32_t method_len, uint32_t params_len, int32_t timeout_ms) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
   if (method_len == 0 || (size_t)method_len + params_len > ctx->input.cap)
@@ -205,7 +209,7 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
 
 MS_EXPORT int32_t ms_session_list_tools(ms_ctx *ctx, int32_t sid, int32_t op_id) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
   int h = ms__session_health(s);
@@ -225,7 +229,7 @@ MS_EXPORT int32_t ms_session_list_tools(ms_ctx *ctx, int32_t sid, int32_t op_id)
 
 MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int32_t timeout) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
   for (size_t i = 0; i < s->nreqs; i++) {
@@ -249,7 +253,7 @@ MS_EXPORT int32_t ms_session_cancel(ms_ctx *ctx, int32_t sid, int32_t op_id, int
 
 MS_EXPORT int32_t ms_session_set_capabilities(ms_ctx *ctx, int32_t sid, int32_t caps) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   if (caps & ~(MS_CAP_SAMPLING | MS_CAP_ELICITATION | MS_CAP_ROOTS))
     return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "unknown capability bits %d", (int)caps);
@@ -262,7 +266,7 @@ MS_EXPORT int32_t ms_session_set_capabilities(ms_ctx *ctx, int32_t sid, int32_t 
 MS_EXPORT int32_t ms_session_respond(ms_ctx *ctx, int32_t sid, uint32_t id_len, uint32_t body_len,
                                      int32_t err_code) {
   int rc = 0;
-  ms_session *s = get_live(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
   if ((size_t)id_len + body_len > ctx->input.cap || id_len == 0)

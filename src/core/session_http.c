@@ -22,13 +22,6 @@ void ms__session_http_free(ms_session *s) {
   s->nsse = s->capsse = 0;
 }
 
-static ms_session *get(ms_ctx *ctx, int32_t sid, int *rc) {
-  ms_session *s = ms__session_get(ctx, sid);
-  if (!s) *rc = ctx ? ms__fail(ctx, MS_ERR_BAD_HANDLE, "no session %d", (int)sid)
-                    : MS_ERR_INVALID_ARGUMENT;
-  return s;
-}
-
 static ms_sse_resp *find(ms_session *s, int32_t key) {
   for (size_t i = 0; i < s->nsse; i++)
     if (s->sse[i].key == key) return &s->sse[i];
@@ -93,11 +86,10 @@ static int report_cursor(ms_ctx *ctx, ms_session *s, ms_sse_resp *r) {
 
 MS_EXPORT int32_t ms_session_sse_feed(ms_ctx *ctx, int32_t sid, int32_t key, uint32_t len) {
   int rc = 0;
-  ms_session *s = get(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, len, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct); /* what the response makes is charged to the session's budget */
   if (key < 0) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "a response key is >= 0");
-  if (len > ctx->input.cap) return ms__fail(ctx, MS_ERR_INVALID_ARGUMENT, "feed longer than the input buffer");
   if (s->state == MS_SESS_CLOSED) return 0;
   ms_sse_resp *r = find_or_add(ctx, s, key, &rc);
   if (!r) return rc;
@@ -122,7 +114,7 @@ MS_EXPORT int32_t ms_session_sse_feed(ms_ctx *ctx, int32_t sid, int32_t key, uin
 
 MS_EXPORT int32_t ms_session_response_end(ms_ctx *ctx, int32_t sid, int32_t key) {
   int rc = 0;
-  ms_session *s = get(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
   ms_sse_resp *r = find(s, key);
@@ -139,7 +131,7 @@ MS_EXPORT int32_t ms_session_response_end(ms_ctx *ctx, int32_t sid, int32_t key)
 MS_EXPORT int32_t ms_session_request_failed(ms_ctx *ctx, int32_t sid, int32_t key, int32_t code,
                                             uint32_t msg_len) {
   int rc = 0;
-  ms_session *s = get(ctx, sid, &rc);
+  ms_session *s = ms__session_enter(ctx, sid, 0, &rc);
   if (!s) return rc;
   MS_ALLOC_SCOPE(s->acct);
   if (!ms_strerror(code))

@@ -19,6 +19,8 @@ export const OWNER = Object.freeze({ STREAM: 1, AGENT: 2, CLIENT: 3 });
 export const END = Object.freeze({ RETURN: 0, THROW: 1, ABORT: 2, AGENT_CLOSED: 3 });
 /** MS_LIMIT_*: ms_ctx_set_limit / ms_session_set_limit. */
 export const LIMIT = Object.freeze({ MESSAGE_BYTES: 1, PENDING_REQUESTS: 2, TIMEOUT_MS: 3, MAX_TOTAL_TIMEOUT_MS: 4, STREAM_MEMORY_BYTES: 5 });
+/** MS_DEFAULT_*: the limits a new context starts with. */
+export const DEFAULT = Object.freeze({ MESSAGE_BYTES: 16777216, PENDING_REQUESTS: 1024, TIMEOUT_MS: 60000, MAX_TOTAL_TIMEOUT_MS: 600000, STREAM_MEMORY_BYTES: 268435456 });
 /** MS_REQ_*: flags of ms_session_request. */
 export const REQ = Object.freeze({ PROGRESS: 1 });
 /** MS_CAP_*: client capabilities (ms_session_set_capabilities). */

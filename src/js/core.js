@@ -24,11 +24,11 @@ export const END = renamed(C.END, camel);
 export const CLOSE_REASON = renamed(C.CLOSE, (k) => k.toLowerCase().replace(/_/g, "-"));
 /** createRuntime({ limits }) names → MS_LIMIT_* (mcpstream.h), with the core's defaults. */
 export const LIMITS = Object.freeze({
-  messageBytes: { id: C.LIMIT.MESSAGE_BYTES, default: 16 * 1024 * 1024 },
-  pendingRequests: { id: C.LIMIT.PENDING_REQUESTS, default: 1024 },
-  timeoutMs: { id: C.LIMIT.TIMEOUT_MS, default: 60000 },
-  maxTotalTimeoutMs: { id: C.LIMIT.MAX_TOTAL_TIMEOUT_MS, default: 600000 },
-  streamMemoryBytes: { id: C.LIMIT.STREAM_MEMORY_BYTES, default: 256 * 1024 * 1024 },
+  messageBytes: { id: C.LIMIT.MESSAGE_BYTES, default: C.DEFAULT.MESSAGE_BYTES },
+  pendingRequests: { id: C.LIMIT.PENDING_REQUESTS, default: C.DEFAULT.PENDING_REQUESTS },
+  timeoutMs: { id: C.LIMIT.TIMEOUT_MS, default: C.DEFAULT.TIMEOUT_MS },
+  maxTotalTimeoutMs: { id: C.LIMIT.MAX_TOTAL_TIMEOUT_MS, default: C.DEFAULT.MAX_TOTAL_TIMEOUT_MS },
+  streamMemoryBytes: { id: C.LIMIT.STREAM_MEMORY_BYTES, default: C.DEFAULT.STREAM_MEMORY_BYTES },
 });
 /** Limits a server's config may override (ms_session_set_limit). */
 export const SERVER_LIMITS = Object.freeze(["messageBytes", "timeoutMs", "maxTotalTimeoutMs"]);

@@ -38,14 +38,6 @@ typedef struct fuzz_in {
   int used;
 } fuzz_in;
 
-static uint32_t next_rand(uint32_t *s) {
-  uint32_t x = *s ? *s : 0x9e3779b9u;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  return *s = x;
-}
-
 /* The first model request gets the fuzzed response. */
 static int first_response(host *h, int st, int seq) {
   fuzz_in *in = h->user;
@@ -59,7 +51,7 @@ static int first_response(host *h, int st, int seq) {
   }
   uint32_t seed = (uint32_t)(in->opt & 15) * 0x01000193u + 7;
   for (size_t off = 0, n; off < in->size; off += n) {
-    n = 1 + next_rand(&seed) % 97;
+    n = 1 + fz_rand(&seed) % 97;
     if (n > in->size - off) n = in->size - off;
     CHECK(h_model_feed_n(h, st, seq, in->data + off, n) == 0);
   }

@@ -18,32 +18,10 @@
 
 /* A log of reports in libc memory: per report, a tag byte ('L' line,
  * 'O' overflow), then for lines the length (size_t) and the bytes. */
-typedef struct flog {
-  uint8_t *p;
-  size_t len, cap;
-} flog;
-
-static void flog_add(flog *l, const void *s, size_t n) {
-  if (l->len + n > l->cap) {
-    size_t cap = l->cap ? l->cap : 256;
-    while (cap < l->len + n) cap *= 2;
-    uint8_t *p = realloc(l->p, cap);
-    CHECK(p != NULL);
-    l->p = p;
-    l->cap = cap;
-  }
-  if (n) memcpy(l->p + l->len, s, n);
-  l->len += n;
-}
-
 static void flog_line(flog *l, const uint8_t *s, size_t n) {
   flog_add(l, "L", 1);
   flog_add(l, &n, sizeof n);
   flog_add(l, s, n);
-}
-
-static int flog_eq(const flog *a, const flog *b) {
-  return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
 }
 
 typedef struct ctx {
@@ -82,21 +60,12 @@ static void reference(const uint8_t *p, size_t n, size_t max, flog *out) {
   }
 }
 
-/* xorshift32: the chunk sizes */
-static uint32_t next_rand(uint32_t *s) {
-  uint32_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  return *s = x;
-}
-
 /* The size of the next chunk for schedule `mode` (0..15). */
 static size_t chunk_size(int mode, uint32_t *rng) {
   if (mode == 0) return 1;
   if (mode == 1) return 2;
-  if (mode < 8) return next_rand(rng) % ((size_t)1 << mode); /* 0 = empty feed */
-  return 1 + next_rand(rng) % ((size_t)mode * 8);
+  if (mode < 8) return fz_rand(rng) % ((size_t)1 << mode); /* 0 = empty feed */
+  return 1 + fz_rand(rng) % ((size_t)mode * 8);
 }
 
 /* Feeds p[0..n) in chunks (each copied to an exact-size buffer, so an

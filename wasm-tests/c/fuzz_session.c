@@ -57,14 +57,6 @@ static void settle(host *h, int st) {
   }
 }
 
-static uint32_t next_rand(uint32_t *s) {
-  uint32_t x = *s ? *s : 0x9e3779b9u;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  return *s = x;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   uint8_t opt = data[0];
@@ -80,12 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ms_ctx_set_limit(h.ctx, MS_LIMIT_TIMEOUT_MS, 40);
   if ((opt & 15) >= 8) ms_ctx_set_limit(h.ctx, MS_LIMIT_MAX_TOTAL_TIMEOUT_MS, 20);
   double now = 0;
-  int sid = h_session_new(&h, MS_OWNER_CLIENT, 1, "everything");
-  CHECK(sid == 1);
-  h_request(&h, sid, 100, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\"}");
-  h_opened(&h, sid);
-  ms_session_list_tools(h.ctx, sid, 101);
-  int st = h_stream_new(&h, "{\"query\":\"q\",\"maxSteps\":4,\"borrow\":[1]}");
+  const int sid = 1, st = h_client_and_stream(&h, 0);
   CHECK(st == 2);
   settle(&h, st);
 
@@ -98,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       h_in(&h, data + off, n - (nl ? 1 : 0));
       ms_session_feed_message(h.ctx, sid, (uint32_t)(n - (nl ? 1 : 0)));
     } else {
-      n = 1 + next_rand(&seed) % 64;
+      n = 1 + fz_rand(&seed) % 64;
       if (n > size - off) n = size - off;
       CHECK(h_feed_n(&h, sid, data + off, n) == 0);
     }

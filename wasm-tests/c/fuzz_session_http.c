@@ -28,13 +28,7 @@ static void answer(host *h, const h_fx *f) {
   cJSON *msg = cJSON_ParseWithLength(f->p, f->len);
   char *id = msg ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(msg, "id")) : NULL;
   const char *body = f->b == MS_CAP_ROOTS ? "{\"roots\":[]}" : "{}";
-  size_t il = id ? strlen(id) : 1, bl = strlen(body);
-  uint8_t *in = ms_ctx_input(h->ctx, (uint32_t)(il + bl));
-  if (in) {
-    memcpy(in, id ? id : "0", il);
-    memcpy(in + il, body, bl);
-    ms_session_respond(h->ctx, f->a, (uint32_t)il, (uint32_t)bl, f->b == MS_CAP_SAMPLING ? -1 : 0);
-  }
+  h_respond(h, f->a, id ? id : "0", body, f->b == MS_CAP_SAMPLING ? -1 : 0);
   cJSON_free(id);
   cJSON_Delete(msg);
 }
@@ -62,13 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(h_init(&h) == 0);
   h.quiet = !getenv("FUZZ_LOG");
   ms_ctx_set_limit(h.ctx, MS_LIMIT_MESSAGE_BYTES, 512);
-  int sid = h_session_new(&h, MS_OWNER_CLIENT, 1, "everything");
-  CHECK(sid == 1);
-  CHECK(ms_session_set_capabilities(h.ctx, sid, MS_CAP_SAMPLING | MS_CAP_ELICITATION | MS_CAP_ROOTS) == 0);
-  h_request(&h, sid, 100, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\"}");
-  h_opened(&h, sid);
-  ms_session_list_tools(h.ctx, sid, 101);
-  int st = h_stream_new(&h, "{\"query\":\"q\",\"maxSteps\":4,\"borrow\":[1]}");
+  const int sid = 1, st = h_client_and_stream(&h, MS_CAP_SAMPLING | MS_CAP_ELICITATION | MS_CAP_ROOTS);
   CHECK(st == 2);
   settle(&h, st);
   size_t off = 0;

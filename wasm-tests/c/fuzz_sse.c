@@ -22,31 +22,9 @@
 
 /* A log of events in libc memory: per event, for each of type, id, data the
  * length (size_t) and the bytes, then retry (long). */
-typedef struct flog {
-  uint8_t *p;
-  size_t len, cap;
-} flog;
-
-static void flog_add(flog *l, const void *s, size_t n) {
-  if (l->len + n > l->cap) {
-    size_t cap = l->cap ? l->cap : 256;
-    while (cap < l->len + n) cap *= 2;
-    uint8_t *p = realloc(l->p, cap);
-    CHECK(p != NULL);
-    l->p = p;
-    l->cap = cap;
-  }
-  if (n) memcpy(l->p + l->len, s, n);
-  l->len += n;
-}
-
 static void flog_str(flog *l, const char *s, size_t n) {
   flog_add(l, &n, sizeof n);
   flog_add(l, s, n);
-}
-
-static int flog_eq(const flog *a, const flog *b) {
-  return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
 }
 
 typedef struct ctx {
@@ -73,21 +51,12 @@ static int on_event(void *user, const ms_sse_event *ev) {
   return 0;
 }
 
-/* xorshift32: the chunk sizes */
-static uint32_t next_rand(uint32_t *s) {
-  uint32_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  return *s = x;
-}
-
 /* The size of the next chunk for schedule `mode` (0..15). */
 static size_t chunk_size(int mode, uint32_t *rng) {
   if (mode == 0) return 2;
   if (mode == 1) return 3;
-  if (mode < 8) return next_rand(rng) % ((size_t)1 << mode); /* 0 = empty feed */
-  return 1 + next_rand(rng) % ((size_t)mode * 8);
+  if (mode < 8) return fz_rand(rng) % ((size_t)1 << mode); /* 0 = empty feed */
+  return 1 + fz_rand(rng) % ((size_t)mode * 8);
 }
 
 typedef struct counts {

@@ -342,6 +342,17 @@ static H_FN int h_request(host *h, int sid, int op, int flags, const char *metho
   return h_rc(h, ms_session_request(h->ctx, sid, op, flags, (uint32_t)ml, (uint32_t)pl, 0));
 }
 
+/* Answers a server request (MS_FX_SERVER_REQUEST) routed to the host: its
+ * id (JSON text) and a result object, or with code != 0 an error message. */
+static H_FN int h_respond(host *h, int sid, const char *id, const char *body, int code) {
+  size_t il = strlen(id), bl = strlen(body);
+  uint8_t *in = ms_ctx_input(h->ctx, (uint32_t)(il + bl));
+  if (!in) return h->nomem = 1, MS_ERR_NOMEM;
+  memcpy(in, id, il);
+  memcpy(in + il, body, bl);
+  return h_rc(h, ms_session_respond(h->ctx, sid, (uint32_t)il, (uint32_t)bl, code));
+}
+
 static H_FN int h_model_feed_n(host *h, int st, int seq, const void *p, size_t n) {
   if (h_in(h, p, n)) return MS_ERR_NOMEM;
   return h_rc(h, ms_stream_model_feed(h->ctx, st, seq, (uint32_t)n));
@@ -374,6 +385,19 @@ static H_FN int h_model_sse(host *h, int st, int seq, const char *sse) {
 static H_FN int h_stream_new(host *h, const char *config) {
   if (h_in(h, config, strlen(config))) return MS_ERR_NOMEM;
   return h_rc(h, ms_stream_new(h->ctx, (uint32_t)strlen(config)));
+}
+
+/* Where the session fuzz targets start: a client session "everything"
+ * (id 1) declaring `caps`, a progress-tracked tools/call queued before it
+ * opens, a tools/list after, and a stream borrowing it (id 2, 4 steps).
+ * Returns the stream id. */
+static H_FN int h_client_and_stream(host *h, int caps) {
+  int sid = h_session_new(h, MS_OWNER_CLIENT, 1, "everything");
+  if (caps && ms_session_set_capabilities(h->ctx, sid, caps)) return -1;
+  h_request(h, sid, 100, MS_REQ_PROGRESS, "tools/call", "{\"name\":\"slow\"}");
+  h_opened(h, sid);
+  ms_session_list_tools(h->ctx, sid, 101);
+  return sid == 1 ? h_stream_new(h, "{\"query\":\"q\",\"maxSteps\":4,\"borrow\":[1]}") : -1;
 }
 
 /* ---- stream driving ------------------------------------------------------- */

@@ -344,15 +344,6 @@ static void responses_read_at_once_should_be_bounded(void) {
 
 /* ---- server requests the host answers ----------------------------------------------- */
 
-static int respond(host *h, int sid, const char *id, const char *body, int code) {
-  size_t il = strlen(id), bl = strlen(body);
-  uint8_t *in = ms_ctx_input(h->ctx, (uint32_t)(il + bl));
-  if (!in) return MS_ERR_NOMEM;
-  memcpy(in, id, il);
-  memcpy(in + il, body, bl);
-  return ms_session_respond(h->ctx, sid, (uint32_t)il, (uint32_t)bl, code);
-}
-
 static void declared_capabilities_should_route_those_server_requests_to_the_host(void) {
   host h;
   h_init(&h);
@@ -375,21 +366,21 @@ static void declared_capabilities_should_route_those_server_requests_to_the_host
   T_LOG(&h, "SERVER_REQUEST 1 4 {\"jsonrpc\":\"2.0\",\"id\":\"r1\",\"method\":\"roots/list\"}\n"
             "SERVER_REQUEST 1 1 {\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"sampling/createMessage\",\"params\":{\"maxTokens\":9}}\n"
             "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":6,\"error\":{\"code\":-32601,\"message\":\"Method not found: elicitation/create (mcpstream does not offer it yet)\"}}\n");
-  T_EQ(respond(&h, sid, "\"r1\"", "{\"roots\":[]}", 0), 0);
-  T_EQ(respond(&h, sid, "5", "the user said no", -1), 0);
-  T_EQ(respond(&h, sid, "5", "[1]", 0), MS_ERR_INVALID_ARGUMENT);
-  T_EQ(respond(&h, sid, "{}", "{}", 0), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_respond(&h, sid, "\"r1\"", "{\"roots\":[]}", 0), 0);
+  T_EQ(h_respond(&h, sid, "5", "the user said no", -1), 0);
+  T_EQ(h_respond(&h, sid, "5", "[1]", 0), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_respond(&h, sid, "{}", "{}", 0), MS_ERR_INVALID_ARGUMENT);
   h_take(&h);
   T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":\"r1\",\"result\":{\"roots\":[]}}\n"
             "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":5,\"error\":{\"code\":-1,\"message\":\"the user said no\"}}\n");
   /* once the session is closing, answers are dropped; once it is gone, the id is unknown */
   h_clear(&h);
   T_EQ(ms_owner_close(h.ctx, MS_OWNER_CLIENT, 7, 99), 0);
-  T_EQ(respond(&h, sid, "5", "{}", 0), 0);
+  T_EQ(h_respond(&h, sid, "5", "{}", 0), 0);
   h_take(&h);
   T_OK(!h_has(&h, "SEND"));
   ms_session_closed(h.ctx, sid, MS_CLOSE_CLOSED, 0);
-  T_EQ(respond(&h, sid, "5", "{}", 0), MS_ERR_BAD_HANDLE);
+  T_EQ(h_respond(&h, sid, "5", "{}", 0), MS_ERR_BAD_HANDLE);
   h_free(&h);
 }
 
