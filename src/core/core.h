@@ -61,8 +61,9 @@ struct ms_ctx {
   size_t nsessions, capsessions;
   ms_owner_wait *owner_waits; /* sessions.c */
   size_t nowner_waits, capowner_waits;
-  ms_stream **streams;        /* stream.c */
+  ms_stream **streams;        /* stream.c; sorted by id */
   size_t nstreams, capstreams;
+  struct ms_catalog *catalogs; /* the tool catalogues in use (stream.c, catalog.c) */
   int32_t next_id;
   /* upward calls, registered by the layer above (ctx.c wires them) */
   void (*wake_taken)(ms_ctx *ctx, int32_t stream_id); /* a reserved WAKE was handed out */
@@ -230,6 +231,9 @@ const char *ms__session_name(const ms_session *s);
 int32_t ms__session_id(const ms_session *s);
 const ms_err *ms__session_err(const ms_session *s);
 const cJSON *ms__session_tools(const ms_session *s);
+/* The generation of its tools: a new list installed (after list_changed), a
+ * new number; catalogues are keyed by it. */
+uint32_t ms__session_tools_gen(const ms_session *s);
 int ms__session_is_closed(const ms_session *s);
 /* A stream uses s / stops using it: a closed session nothing uses is freed
  * (unref may free s). */
@@ -283,10 +287,11 @@ void ms_llm_acc_free(ms_llm_acc *acc);
 /* The assistant message for the history: {role, content, tool_calls?}. */
 cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc);
 /* Builds the request body {model, messages, tools?, stream:true,
- * stream_options:{include_usage:true}}. `tools` is
- * an array of {type:"function", function:{...}} (may be empty). */
+ * stream_options:{include_usage:true}}. `tools` is the JSON text of an array
+ * of {type:"function", function:{...}}, NUL-terminated, copied into the body
+ * as it is (a catalogue's text, rendered once); NULL or "": no tools. */
 char *ms_llm_build_request(const char *model, const cJSON *messages,
-                           const cJSON *tools);
+                           const char *tools);
 /* Turns an HTTP error body into a one-line message (error.message if JSON),
  * with a hint for the status before the body text (which may be cut). */
 void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);
@@ -310,27 +315,49 @@ typedef struct ms_tool_ref {
                        notification frees the session's list mid-run); owned */
 } ms_tool_ref;
 
+typedef struct ms_catalog_key { /* one source of a catalogue */
+  int32_t sid;
+  uint32_t gen; /* which tools/list of that session (ms__session_tools_gen) */
+} ms_catalog_key;
+
+/* A tool catalogue: immutable once built, shared by the streams with the same
+ * key (refcounted: freed with the last reference), charged to no stream's
+ * memory budget. */
 typedef struct ms_catalog {
-  ms_tool_ref *tools; /* owned */
+  int refs;
+  struct ms_catalog *next, **pprev; /* in the list of catalogues in use */
+  /* the key */
+  ms_catalog_key *key;  /* owned, nkey entries */
+  size_t nkey;
+  char *disallowed;     /* the disallowed names, each followed by its NUL; owned */
+  size_t disallowed_len;
+  /* the tools */
+  ms_tool_ref *tools;   /* owned */
   size_t n;
-  cJSON *json;        /* the Chat Completions "tools" array; owned */
+  char *text;           /* the Chat Completions "tools" array as JSON text
+                           (NUL-terminated), NULL when there are no tools; owned */
+  size_t text_len;
 } ms_catalog;
 
 typedef struct ms_tool_source { /* one server's tools (all borrowed for the call) */
   const char *server;
   int32_t sid;
+  uint32_t gen;       /* the generation of `tools` (a new tools/list: a new one) */
   const cJSON *tools; /* array of MCP tool objects, each with a string "name" */
 } ms_tool_source;
 
-/* Builds cat (zeroed by the caller) from the sources, leaving out repeated
- * (server, name) pairs and the tools named in `disallowed` (an array of
- * strings: a server-side or a model-side name). 0 or MS_ERR_NOMEM (cat may be
- * partly built: ms_catalog_free frees it either way). */
-int ms_catalog_build(ms_catalog *cat, const ms_tool_source *src, size_t nsrc,
-                     const cJSON *disallowed);
-/* The tool the model calls model_name (borrowed from cat), or NULL. */
+/* A reference to the catalogue of these sources (in this order) minus the
+ * tools named in `disallowed` (an array of strings: a server-side or a
+ * model-side name; repeated (server, name) pairs are left out): one in *list
+ * with the same key, or one built now (and put in *list). The caller owns the
+ * reference (ms_catalog_unref). 0 or MS_ERR_NOMEM (nothing held). */
+int ms_catalog_get(ms_catalog **list, const ms_tool_source *src, size_t nsrc,
+                   const cJSON *disallowed, ms_catalog **out);
+/* Drops a reference (NULL is ignored); the last one frees the catalogue and
+ * takes it out of its list. */
+void ms_catalog_unref(ms_catalog *c);
+/* The tool the model calls model_name (borrowed from cat), or NULL (cat may be NULL). */
 const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name);
-void ms_catalog_free(ms_catalog *cat);
 /* 1 when arr (an array of strings) holds a or b (b may be NULL). */
 int ms_name_listed(const cJSON *arr, const char *a, const char *b);
 

@@ -255,14 +255,19 @@ fail:
   return NULL;
 }
 
-char *ms_llm_build_request(const char *model, const cJSON *messages, const cJSON *tools) {
-  /* messages and tools are shown to the printer through reference arrays
-   * (deleting one leaves the caller's values alone). Not with
-   * cJSON_AddItemReferenceToObject: it leaks its reference when adding fails. */
-  int with_tools = cJSON_GetArraySize(tools) > 0;
+char *ms_llm_build_request(const char *model, const cJSON *messages, const char *tools) {
+  /* messages are shown to the printer through a reference array (deleting it
+   * leaves the caller's values alone; not cJSON_AddItemReferenceToObject: it
+   * leaks its reference when adding fails), and the tools' text as a raw
+   * value that references it (printed as it is, never copied nor freed) */
+  int with_tools = tools && tools[0];
   cJSON *r = cJSON_CreateObject();
   cJSON *mref = cJSON_CreateArrayReference(messages ? messages->child : NULL);
-  cJSON *tref = with_tools ? cJSON_CreateArrayReference(tools->child) : NULL;
+  cJSON *tref = with_tools ? cJSON_CreateNull() : NULL;
+  if (tref) { /* a raw reference: cJSON_Delete leaves valuestring alone */
+    tref->type = cJSON_Raw | cJSON_IsReference;
+    tref->valuestring = (char *)tools;
+  }
   char *out = NULL;
   int ok = r && mref && (!with_tools || tref) && cJSON_AddStringToObject(r, "model", model) &&
            cJSON_AddItemToObject(r, "messages", mref);

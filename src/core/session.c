@@ -94,6 +94,7 @@ const char *ms__session_name(const ms_session *s) { return s->name; }
 int32_t ms__session_id(const ms_session *s) { return s->id; }
 const ms_err *ms__session_err(const ms_session *s) { return &s->err; }
 const cJSON *ms__session_tools(const ms_session *s) { return s->tools; }
+uint32_t ms__session_tools_gen(const ms_session *s) { return s->tools_gen; }
 int ms__session_is_closed(const ms_session *s) { return s->state == MS_SESS_CLOSED; }
 void ms__session_ref(ms_session *s) { s->refs++; }
 
@@ -323,6 +324,7 @@ static void on_tools_page(ms_ctx *ctx, ms_session *s, const cJSON *result, const
   }
   cJSON_Delete(s->tools);
   s->tools = s->tools_partial;
+  s->tools_gen++;
   s->tools_partial = NULL;
   ms__session_finish_tool_waits(ctx, s, NULL);
   ms__session_changed(ctx, s);

@@ -53,6 +53,7 @@ struct ms_session {
   size_t nreqs, capreqs;
   char protocol[16];
   cJSON *tools;        /* every page, once listed; NULL: not listed */
+  uint32_t tools_gen;  /* which list `tools` is: one more with every list installed */
   cJSON *tools_partial;/* pages so far while listing */
   int listing;         /* a tools/list request is in flight */
   int pages;           /* pages of the listing in progress */

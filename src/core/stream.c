@@ -12,19 +12,33 @@
  * owned session gets exactly one MS_FX_CLOSE. ENDED is reached only once
  * every owned session reported closed; the error (if any) is reported by the
  * next ms_stream_next, once. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core.h"
 #include "stream.h"
 
-ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id) {
-  if (!ctx) return NULL;
-  for (size_t i = 0; i < ctx->nstreams; i++)
-    if (ctx->streams[i]->id == id) return ctx->streams[i];
-  return NULL;
+/* The table is sorted by id: a stream is appended when it is created, ids
+ * only grow (ms__new_id), and removal keeps the order. Lookups are a binary
+ * search: O(log n) for every export that names a stream. */
+static size_t stream_index(const ms_ctx *ctx, int32_t id) { /* first index with id >= id */
+  size_t lo = 0, hi = ctx->nstreams;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ctx->streams[mid]->id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
+ms_stream *ms__stream_get(ms_ctx *ctx, int32_t id) {
+  if (!ctx || id <= 0) return NULL;
+  size_t i = stream_index(ctx, id);
+  return i < ctx->nstreams && ctx->streams[i]->id == id ? ctx->streams[i] : NULL;
+}
+
+/* Appends st; the caller gives it a new id at once (greater than any). */
 int ms__add_stream(ms_ctx *ctx, ms_stream *st) {
   if (ms__ctx_grow((void **)&ctx->streams, &ctx->capstreams, ctx->nstreams, sizeof *ctx->streams))
     return MS_ERR_NOMEM;
@@ -33,13 +47,10 @@ int ms__add_stream(ms_ctx *ctx, ms_stream *st) {
 }
 
 void ms__remove_stream(ms_ctx *ctx, ms_stream *st) {
-  for (size_t i = 0; i < ctx->nstreams; i++) {
-    if (ctx->streams[i] == st) {
-      memmove(ctx->streams + i, ctx->streams + i + 1, (ctx->nstreams - i - 1) * sizeof *ctx->streams);
-      ctx->nstreams--;
-      return;
-    }
-  }
+  size_t i = stream_index(ctx, st->id);
+  if (i == ctx->nstreams || ctx->streams[i] != st) return;
+  memmove(ctx->streams + i, ctx->streams + i + 1, (ctx->nstreams - i - 1) * sizeof *ctx->streams);
+  ctx->nstreams--;
 }
 
 MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx) { return ctx ? (int32_t)ctx->nstreams : 0; }
@@ -60,7 +71,7 @@ void ms__stream_free(ms_stream *st) {
   if (!st) return;
   clear_steps(st);
   ms_free(st->q);
-  ms_catalog_free(&st->cat);
+  ms_catalog_unref(st->cat);
   cJSON_Delete(st->messages);
   cJSON_Delete(st->disallowed);
   cJSON_Delete(st->own);
@@ -74,6 +85,7 @@ void ms__stream_free(ms_stream *st) {
   ms_free(st->system_prompt);
   ms_free(st->call_id);
   ms_free(st->end_message);
+  ms_free(st->err_msg);
   ms_sse_free(&st->sse);
   ms_llm_acc_free(&st->acc);
   ms_free(st->held.json);
@@ -81,27 +93,39 @@ void ms__stream_free(ms_stream *st) {
   ms_free(st);
 }
 
-/* Reserves the effects of the stream's end: MODEL_ABORT, the cancel of a
- * call (notifications/cancelled + request-cancel event), the stream-end
+/* Reserves the effects of the stream's end: MODEL_ABORT, the stream-end
  * event, and one WAKE (reserved again each time the host takes it). The
- * longest server name it may cancel a call on is `name_len`. */
-int ms__st_reserve_end(ms_ctx *ctx, ms_stream *st, size_t name_len) {
-  size_t cancel_event = ms__event_bound(name_len, "request-cancel", MS_REASON_MAX);
+ * cancel of a call (notifications/cancelled + request-cancel event) is
+ * reserved only while a call is in flight (ms__st_reserve_cancel): a
+ * suspended stream holds no room for it. */
+int ms__st_reserve_end(ms_ctx *ctx, ms_stream *st) {
   size_t end_event = ms__event_bound(0, "stream-end", MS_REASON_MAX);
-  if (ms__fx_reserve(ctx, 5, MS_CANCEL_BYTES + cancel_event + end_event)) return MS_ERR_NOMEM;
-  st->rsv_abort = st->rsv_cancel = st->rsv_end = st->rsv_wake = 1;
-  st->rsv_cancel_event = cancel_event;
+  if (ms__fx_reserve(ctx, 3, end_event)) return MS_ERR_NOMEM;
+  st->rsv_abort = st->rsv_end = st->rsv_wake = 1;
   st->rsv_end_event = end_event;
   return 0;
 }
 
+int ms__st_reserve_cancel(ms_ctx *ctx, ms_stream *st, size_t name_len) {
+  size_t cancel_event = ms__event_bound(name_len, "request-cancel", MS_REASON_MAX);
+  if (st->rsv_cancel) return 0;
+  if (ms__fx_reserve(ctx, 2, MS_CANCEL_BYTES + cancel_event)) return MS_ERR_NOMEM;
+  st->rsv_cancel = 1;
+  st->rsv_cancel_event = cancel_event;
+  return 0;
+}
+
+void ms__st_unreserve_cancel(ms_ctx *ctx, ms_stream *st) {
+  if (st->rsv_cancel) ms__fx_unreserve(ctx, 2, MS_CANCEL_BYTES + st->rsv_cancel_event);
+  st->rsv_cancel = 0;
+}
+
 /* Gives back what the stream reserved and did not use. */
 void ms__st_unreserve_end(ms_ctx *ctx, ms_stream *st) {
-  size_t recs = (size_t)(st->rsv_abort + 2 * st->rsv_cancel + st->rsv_end + st->rsv_wake);
-  size_t bytes = (st->rsv_cancel ? MS_CANCEL_BYTES + st->rsv_cancel_event : 0) +
-                 (st->rsv_end ? st->rsv_end_event : 0);
-  ms__fx_unreserve(ctx, recs, bytes);
-  st->rsv_abort = st->rsv_cancel = st->rsv_end = st->rsv_wake = 0;
+  ms__st_unreserve_cancel(ctx, st);
+  size_t recs = (size_t)(st->rsv_abort + st->rsv_end + st->rsv_wake);
+  ms__fx_unreserve(ctx, recs, st->rsv_end ? st->rsv_end_event : 0);
+  st->rsv_abort = st->rsv_end = st->rsv_wake = 0;
 }
 
 void ms__st_wake(ms_ctx *ctx, ms_stream *st) {
@@ -140,7 +164,7 @@ int ms__st_push_step(ms_stream *st, cJSON *obj) {
   if (!json) return MS_ERR_NOMEM;
   if (st->qhead && st->qhead == st->qlen) st->qhead = st->qlen = 0;
   if (st->qlen == st->qcap) {
-    size_t cap = st->qcap ? st->qcap * 2 : 16;
+    size_t cap = st->qcap ? st->qcap * 2 : 4;
     ms_step *q = ms_realloc(st->q, cap * sizeof *q);
     if (!q) {
       ms_free(json);
@@ -172,9 +196,11 @@ static int is_owned_open(ms_ctx *ctx, ms_stream *st) {
 /* An ended stream keeps only what it still has to report (its queued steps,
  * the step handed out last, its error) and its session ids (given back by
  * ms_stream_free); everything else goes when it ends, whether or not anyone
- * comes back for the rest (docs/architecture.md §2, Memory). */
-static void release_ended(ms_stream *st) {
-  ms_catalog_free(&st->cat);
+ * comes back for the rest (docs/architecture.md §2, Memory). So does a stream
+ * whose final step is queued (FINAL): it has nothing more to ask its model. */
+void ms__st_release(ms_stream *st) {
+  ms_catalog_unref(st->cat);
+  st->cat = NULL;
   st->call_ref = NULL;
   cJSON *trees[] = {st->messages, st->disallowed, st->own, st->borrow, st->history};
   for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) cJSON_Delete(trees[i]);
@@ -197,7 +223,7 @@ static void release_ended(ms_stream *st) {
 static void check_closed(ms_ctx *ctx, ms_stream *st) {
   if (st->state != ST_CLOSING || is_owned_open(ctx, st)) return;
   st->state = ST_ENDED;
-  release_ended(st);
+  ms__st_release(st);
   end_event(ctx, st, st->end_reason);
   ms__st_wake(ctx, st);
 }
@@ -207,7 +233,7 @@ static void begin_end(ms_ctx *ctx, ms_stream *st, const char *reason) {
   if (st->state >= ST_CLOSING) return;
   if (st->state == ST_NEW) { /* nothing was opened */
     st->state = ST_ENDED;
-    release_ended(st);
+    ms__st_release(st);
     st->end_reason = reason;
     end_event(ctx, st, reason);
     return;
@@ -237,11 +263,38 @@ static void begin_end(ms_ctx *ctx, ms_stream *st, const char *reason) {
   check_closed(ctx, st);
 }
 
+/* Records the stream's error (the first one; code kept whatever happens, the
+ * message when there is memory for it: a stream carries no error buffer
+ * until it fails). */
+static void set_error(ms_stream *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_error(ms_stream *st, int code, const char *fmt, ...) {
+  ms_err e;
+  va_list ap;
+  va_start(ap, fmt);
+  ms_err_vset(&e, code, fmt, ap);
+  va_end(ap);
+  MS_ALLOC_SCOPE(NULL); /* not the stream's budget: it may be what ran out */
+  char *msg = ms_strndup(e.msg, e.len);
+  ms_free(st->err_msg);
+  st->err_code = code;
+  st->err_msg = msg;
+  st->err_len = msg ? e.len : 0;
+}
+
+/* The error's message, or a stand-in when it could not be kept. */
+static const char *err_text(const ms_stream *st, uint32_t *len) {
+  const char *t = st->err_msg ? st->err_msg
+                  : st->err_code == MS_ERR_NOMEM ? "out of memory"
+                                                  : "the stream failed (out of memory for its message)";
+  *len = st->err_msg ? st->err_len : (uint32_t)strlen(t);
+  return t;
+}
+
 void ms__st_fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg) {
-  if (!st->err.code) ms_err_set(&st->err, code, "%s", msg);
-  if (st->err.code == MS_ERR_NOMEM && st->acct->exceeded) /* not the machine's memory: the budget */
-    ms_err_set(&st->err, MS_ERR_LIMIT, "the stream needed more than its memory budget of %zu bytes "
-               "(limits.streamMemoryBytes)", st->acct->limit);
+  if (!st->err_code) set_error(st, code, "%s", msg);
+  if (st->err_code == MS_ERR_NOMEM && st->acct->exceeded) /* not the machine's memory: the budget */
+    set_error(st, MS_ERR_LIMIT, "the stream needed more than its memory budget of %zu bytes "
+              "(limits.streamMemoryBytes)", st->acct->limit);
   begin_end(ctx, st, "error");
   ms__st_wake(ctx, st);
 }
@@ -302,6 +355,13 @@ static void start(ms_ctx *ctx, ms_stream *st) {
     }
   }
   if (!rc) rc = add_message(st->messages, "user", st->query);
+  /* what only this first step needed */
+  cJSON *trees[] = {st->own, st->borrow, st->history};
+  for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) cJSON_Delete(trees[i]);
+  st->own = st->borrow = st->history = NULL;
+  ms_free(st->query);
+  ms_free(st->system_prompt);
+  st->query = st->system_prompt = NULL;
   if (rc) ms__st_fail(ctx, st, rc, "out of memory building the conversation");
 }
 
@@ -327,15 +387,20 @@ void ms__streams_attach(ms_ctx *ctx) {
 
 /* ---- the generator protocol ---------------------------------------------------- */
 
-/* The tools of every session the stream uses, for the model (catalog.c). */
+/* A reference to the catalogue of the tools of every session the stream
+ * uses, as they are listed now (catalog.c): shared with every stream of the
+ * same sessions and disallowed list. */
 static int build_catalog(ms_ctx *ctx, ms_stream *st) {
   ms_tool_source *src = ms_malloc((st->nsids ? st->nsids : 1) * sizeof *src);
   if (!src) return MS_ERR_NOMEM;
   for (size_t i = 0; i < st->nsids; i++) {
     const ms_session *s = ms__session_get(ctx, st->sids[i]);
-    src[i] = (ms_tool_source){ms__session_name(s), st->sids[i], ms__session_tools(s)};
+    src[i] = (ms_tool_source){ms__session_name(s), st->sids[i], ms__session_tools_gen(s),
+                              ms__session_tools(s)};
   }
-  int rc = ms_catalog_build(&st->cat, src, st->nsids, st->disallowed);
+  ms_catalog_unref(st->cat);
+  st->cat = NULL;
+  int rc = ms_catalog_get(&ctx->catalogs, src, st->nsids, st->disallowed, &st->cat);
   ms_free(src);
   return rc;
 }
@@ -398,13 +463,11 @@ static void advance(ms_ctx *ctx, ms_stream *st) {
 static int32_t report(ms_ctx *ctx, ms_stream *st) {
   if (pop_step(st)) return MS_YIELD;
   if (st->state != ST_ENDED) return ctx->nfx ? MS_EFFECTS : MS_WAIT;
-  if (!st->reported && st->err.code) {
-    st->reported = 1;
+  if (!st->reported && st->err_code) {
+    st->reported = 1; /* the output is the error's message from now on */
     ms_free(st->held.json);
     st->held = (ms_step){NULL, 0};
-    memcpy(st->errout, st->err.msg, st->err.len);
-    st->errout_len = st->err.len;
-    return st->err.code;
+    return st->err_code;
   }
   st->reported = 1;
   return MS_DONE;
@@ -435,11 +498,11 @@ MS_EXPORT int32_t ms_stream_next(ms_ctx *ctx, int32_t id) {
 static int32_t end_early(ms_ctx *ctx, ms_stream *st, int32_t why) {
   static const char *const reasons[] = {"return", "throw", "abort", "agent-closed"};
   clear_steps(st); /* the consumer is leaving: nothing more is yielded */
-  if (st->state < ST_CLOSING && !st->err.code) {
+  if (st->state < ST_CLOSING && !st->err_code) {
     if (why == MS_END_ABORT)
-      ms_err_set(&st->err, MS_ERR_ABORTED, "the stream was aborted by its signal");
+      set_error(st, MS_ERR_ABORTED, "the stream was aborted by its signal");
     else if (why == MS_END_AGENT_CLOSED)
-      ms_err_set(&st->err, MS_ERR_AGENT_CLOSED, "the agent was closed while the stream was running");
+      set_error(st, MS_ERR_AGENT_CLOSED, "the agent was closed while the stream was running");
   }
   begin_end(ctx, st, reasons[why]);
   if (st->state == ST_ENDED) return MS_DONE;
@@ -472,22 +535,39 @@ MS_EXPORT int32_t ms_stream_throw(ms_ctx *ctx, int32_t id, uint32_t reason_len) 
   return end_early(ctx, st, MS_END_THROW);
 }
 
+/* The step handed out last; once the end's error was reported, its message;
+ * else empty. */
+static const char *output(const ms_stream *st, uint32_t *len) {
+  if (st->held.json) {
+    *len = (uint32_t)st->held.len;
+    return st->held.json;
+  }
+  if (st->reported && st->err_code) return err_text(st, len);
+  *len = 0;
+  return "";
+}
+
 MS_EXPORT const char *ms_stream_output_ptr(ms_ctx *ctx, int32_t id) {
   ms_stream *st = ms__stream_get(ctx, id);
-  return st ? (st->held.json ? st->held.json : st->errout) : NULL;
+  uint32_t len;
+  return st ? output(st, &len) : NULL;
 }
 
 MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t id) {
   ms_stream *st = ms__stream_get(ctx, id);
-  return st ? (uint32_t)(st->held.json ? st->held.len : st->errout_len) : 0;
+  uint32_t len = 0;
+  if (st) output(st, &len);
+  return len;
 }
 
 MS_EXPORT int32_t ms_stream_end_error(ms_ctx *ctx, int32_t id) {
   int32_t rc = 0;
   ms_stream *st = ms__st_get(ctx, id, &rc);
   if (!st) return rc;
-  if (st->state != ST_ENDED || st->reported || !st->err.code) return 0;
-  return ms__fail(ctx, st->err.code, "%s", st->err.msg);
+  if (st->state != ST_ENDED || st->reported || !st->err_code) return 0;
+  uint32_t len;
+  const char *msg = err_text(st, &len);
+  return ms__fail(ctx, st->err_code, "%.*s", (int)len, msg);
 }
 
 MS_EXPORT int32_t ms_stream_free(ms_ctx *ctx, int32_t id) {

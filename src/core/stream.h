@@ -26,7 +26,10 @@ struct ms_stream {
   int32_t id;
   int state;
   ms_account *acct;   /* its memory budget (limits.streamMemoryBytes) */
-  ms_err err;         /* the failure to report once ENDED (code 0: none) */
+  int err_code;       /* the failure to report once ENDED (0: none) */
+  char *err_msg;      /* its message (owned, charged to no budget; NULL: it could
+                         not be kept, ms__st_err_text has a stand-in) */
+  uint32_t err_len;
   int reported;       /* the end was reported by ms_stream_next */
   int wake_queued;    /* an MS_FX_WAKE is queued and not yet answered */
   const char *end_reason;
@@ -38,17 +41,19 @@ struct ms_stream {
   char *system_prompt;
   int max_steps;
   int32_t request_timeout; /* tools/call timeout in ms (0: each server's) */
-  cJSON *disallowed;  /* array of names */
+  cJSON *disallowed;  /* array of names (NULL: none) */
+  /* used by the first next() only, then freed (NULL: none) */
   cJSON *own;         /* array of server names to open */
   cJSON *borrow;      /* array of session ids */
-  cJSON *history;     /* earlier messages (optional) */
+  cJSON *history;     /* earlier messages */
   /* sessions used: owned ones were recorded before their OPEN */
   int32_t *sids;
   uint8_t *owned;
   size_t nsids;
   /* conversation */
   cJSON *messages;
-  ms_catalog cat;      /* the tools offered to the model (catalog.c) */
+  ms_catalog *cat;     /* the tools offered to the model: a reference to a shared
+                          catalogue (catalog.c); NULL until built */
   int steps;
   /* token usage summed over the model turns that reported it (has_usage: any did) */
   int has_usage;
@@ -70,10 +75,8 @@ struct ms_stream {
   ms_step *q;
   size_t qhead, qlen, qcap;
   /* the output: the step handed out last (held, so handing it out cannot
-   * fail), or the end's error message */
+   * fail), or, once reported, the end's error message (err_msg) */
   ms_step held;
-  char errout[MS_ERR_MSG_MAX];
-  uint32_t errout_len;
   /* effect room reserved for its end (effects.c): flags of what is still held */
   int rsv_abort, rsv_cancel, rsv_end, rsv_wake;
   size_t rsv_cancel_event; /* bytes of the request-cancel event */
@@ -87,11 +90,18 @@ int ms__add_stream(ms_ctx *ctx, ms_stream *st);
 void ms__remove_stream(ms_ctx *ctx, ms_stream *st);
 /* Frees a stream object and everything it owns (not its table entry). */
 void ms__stream_free(ms_stream *st);
+/* Drops what only a running stream needs (conversation, catalogue, config,
+ * model accumulators): at its end, or once its final step is queued. */
+void ms__st_release(ms_stream *st);
 /* The stream with id, or NULL with *rc set (MS_ERR_BAD_HANDLE recorded on ctx). */
 ms_stream *ms__st_get(ms_ctx *ctx, int32_t id, int32_t *rc);
 /* Reserves / gives back the effects of the stream's end (stream.c explains). */
-int ms__st_reserve_end(ms_ctx *ctx, ms_stream *st, size_t name_len);
+int ms__st_reserve_end(ms_ctx *ctx, ms_stream *st);
 void ms__st_unreserve_end(ms_ctx *ctx, ms_stream *st);
+/* Reserves the cancel of a tools/call on a server named with name_len bytes
+ * (while the call is in flight) / gives it back. 0 or MS_ERR_NOMEM. */
+int ms__st_reserve_cancel(ms_ctx *ctx, ms_stream *st, size_t name_len);
+void ms__st_unreserve_cancel(ms_ctx *ctx, ms_stream *st);
 /* Queues the stream's WAKE unless one is queued. */
 void ms__st_wake(ms_ctx *ctx, ms_stream *st);
 /* Queues a step printed from obj (obj is deleted, whatever happens). 0 or MS_ERR_NOMEM. */

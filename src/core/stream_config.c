@@ -71,11 +71,15 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   static const char *const arrays[] = {"disallowedTools", "own", "borrow", "history"};
   cJSON **dst[] = {&st->disallowed, &st->own, &st->borrow, &st->history};
   for (int i = 0; !bad && i < 4; i++) {
+    /* NULL when absent or empty (an empty array, kept by every suspended
+     * stream, would be 4 allocations for nothing) */
     cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(cfg, arrays[i]);
-    if (!a) a = cJSON_CreateArray();
-    if (!cJSON_IsArray(a)) bad = "\"disallowedTools\", \"own\", \"borrow\" and \"history\" must be arrays";
+    if (a && !cJSON_IsArray(a)) bad = "\"disallowedTools\", \"own\", \"borrow\" and \"history\" must be arrays";
+    if (!bad && a && !a->child) {
+      cJSON_Delete(a);
+      a = NULL;
+    }
     *dst[i] = a;
-    if (!a) bad = oom;
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
       /* session ids are int32: a double outside that range must not be cast */
@@ -90,18 +94,12 @@ MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len) {
   size_t n = (size_t)cJSON_GetArraySize(st->own) + (size_t)cJSON_GetArraySize(st->borrow);
   st->sids = ms_malloc((n ? n : 1) * sizeof *st->sids);
   st->owned = ms_malloc(n ? n : 1);
-  /* the longest name of a server it may cancel a call on */
-  size_t name_len = 0;
-  cJSON_ArrayForEach(v, st->own) if (strlen(v->valuestring) > name_len) name_len = strlen(v->valuestring);
-  cJSON_ArrayForEach(v, st->borrow) {
-    ms_session *s = ms__session_get(ctx, (int32_t)v->valuedouble);
-    if (s && strlen(ms__session_name(s)) > name_len) name_len = strlen(ms__session_name(s));
-  }
-  if (!st->sids || !st->owned || ms__st_reserve_end(ctx, st, name_len)) return config_error(ctx, st, oom);
+  if (!st->sids || !st->owned || ms__st_reserve_end(ctx, st)) return config_error(ctx, st, oom);
   if (ms__add_stream(ctx, st)) {
     ms__st_unreserve_end(ctx, st);
     return config_error(ctx, st, oom);
   }
+  /* the last entry, given the greatest id: the table stays sorted by id */
   st->id = ms__new_id(ctx);
   return st->id;
 }

@@ -12,7 +12,7 @@ void ms__st_model_fail(ms_ctx *ctx, ms_stream *st, int code, const char *what) {
   ms_err e;
   const char *ep = st->endpoint ? st->endpoint : NULL;
   if (ep && !strstr(what, ep)) ms_err_set(&e, code, "%s: %s", ep, what);
-  else if (ep || st->model[0] == 0) ms_err_set(&e, code, "%s", what);
+  else if (ep || !st->model || st->model[0] == 0) ms_err_set(&e, code, "%s", what);
   else ms_err_set(&e, code, "model '%s': %s", st->model, what);
   ms__st_fail(ctx, st, e.code, e.msg);
 }
@@ -26,7 +26,7 @@ int ms__st_start_model(ms_ctx *ctx, ms_stream *st) {
     ms__st_fail(ctx, st, e.code, e.msg);
     return 0;
   }
-  char *body = ms_llm_build_request(st->model, st->messages, st->cat.json);
+  char *body = ms_llm_build_request(st->model, st->messages, st->cat ? st->cat->text : NULL);
   if (!body) return MS_ERR_NOMEM;
   ms_sse_free(&st->sse);
   ms_sse_init(&st->sse, ctx->max_message);
@@ -117,6 +117,10 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
       return;
     }
     st->state = ST_FINAL;
+    /* nothing more to ask the model: the conversation, the catalogue and
+     * the config go now, not when the consumer comes back for the end */
+    ms__st_release(st);
+    return;
   }
   ms_llm_acc_free(&st->acc);
 }

@@ -87,7 +87,7 @@ int ms__st_run_next_call(ms_ctx *ctx, ms_stream *st) {
     cJSON_Delete(args);
     args = cJSON_CreateObject();
   }
-  const ms_tool_ref *ref = ms_catalog_find(&st->cat, mname);
+  const ms_tool_ref *ref = ms_catalog_find(st->cat, mname);
   ms_session *s = ref ? ms__session_get(ctx, ref->sid) : NULL;
   int disallowed = ms_name_listed(st->disallowed, mname, ref ? ref->name : NULL);
   if (disallowed) problem = "this tool is not allowed for this agent (disallowedTools)";
@@ -115,9 +115,15 @@ int ms__st_run_next_call(ms_ctx *ctx, ms_stream *st) {
   /* the completion names the stream by id: a late one finds no stream, or
    * another call, and is ignored */
   ms_req_cb cb = {tool_done, tool_progress, (void *)(intptr_t)st->id};
+  /* room for its cancel, held while it is in flight */
+  if (ms__st_reserve_cancel(ctx, st, strlen(ms__session_name(s)))) {
+    cJSON_Delete(args);
+    return MS_ERR_NOMEM;
+  }
   int64_t rpc = ms__session_call_tool(ctx, s, &cb, st->id, ref->name, args, st->request_timeout);
   cJSON_Delete(args);
   if (rpc < 0) {
+    ms__st_unreserve_cancel(ctx, st);
     int code = (int)rpc;
     if (code == MS_ERR_NOMEM) return code;
     ms_err e;
@@ -141,6 +147,7 @@ static void tool_done(ms_ctx *ctx, void *user, int64_t rpc_id, const cJSON *resu
   if (!st || !st->call_started || st->call_rpc != rpc_id) return;
   MS_ALLOC_SCOPE(st->acct);
   st->call_started = 0;
+  ms__st_unreserve_cancel(ctx, st);
   const char *server = ms__session_name(ms__session_get(ctx, st->call_sid));
   const ms_tool_ref *ref = st->call_ref;
   int rc;

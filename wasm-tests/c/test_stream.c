@@ -243,6 +243,142 @@ static void stream_should_never_close_a_borrowed_session(void) {
   h_free(&h);
 }
 
+/* The "tools" array of the last MODEL_REQUEST in the log, into out ("" when none). */
+static void request_tools(const host *h, char *out, size_t cap) {
+  const char *log = h_log(h), *at = NULL, *p = log;
+  while ((p = strstr(p, "MODEL_REQUEST ")) != NULL) at = p++;
+  out[0] = '\0';
+  const char *t = at ? strstr(at, ",\"tools\":") : NULL;
+  const char *e = t ? strstr(t, ",\"stream\":true") : NULL;
+  if (t && e && (size_t)(e - t) < cap) snprintf(out, cap, "%.*s", (int)(e - t), t);
+}
+
+static void streams_over_the_same_sessions_should_share_one_tool_catalogue(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = 1;
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 9, "everything");
+  ms_session_list_tools(h.ctx, sid, 500);
+  static char big[20000], line[21000], tools1[40000], tools2[40000], tools3[40000];
+  int n = snprintf(big, sizeof big, "{\"tools\":[{\"name\":\"echo\",\"description\":\"");
+  memset(big + n, 'x', 16000);
+  snprintf(big + n + 16000, sizeof big - (size_t)n - 16000,
+           "\",\"inputSchema\":{\"type\":\"object\"}},{\"name\":\"add\",\"inputSchema\":{\"type\":\"object\"}}]}");
+  h_opened(&h, sid);
+  h_take(&h);
+  h_feed(&h, sid, result_line(buf_a, 1, "{\"protocolVersion\":\"2025-11-25\"}"));
+  h_take(&h);
+  snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":%s}\n", big);
+  h_feed(&h, sid, line);
+  h_take(&h);
+  h_clear(&h);
+  int st1 = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[1]}");
+  T_EQ(h_run(&h, st1), MS_WAIT);
+  request_tools(&h, tools1, sizeof tools1);
+  h_clear(&h);
+  long before = ms_live_bytes();
+  int st2 = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[1]}");
+  T_EQ(h_run(&h, st2), MS_WAIT);
+  h_take(&h);
+  request_tools(&h, tools2, sizeof tools2);
+  long second = ms_live_bytes() - before;
+  T_OK(strstr(tools1, "\"name\":\"echo\"") && strstr(tools1, "\"name\":\"add\""));
+  T_OK(strlen(tools1) > 16000);
+  T_MEM(tools2, strlen(tools2), tools1);
+  /* the second stream holds a reference to the first one's catalogue: its
+   * tools (names, schemas, the rendered array: 16 KB of description) are not
+   * in its bytes */
+  if (second > 8000)
+    T_FAIL("stream 2 took %ld bytes for %zu bytes of tools: the catalogue was copied", second, strlen(tools1));
+  t_checks++;
+  /* a new list (list_changed, then tools/list again): a new catalogue for
+   * the next stream; the suspended ones keep theirs */
+  h_clear(&h);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n");
+  int st3 = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[1]}");
+  h_run(&h, st3);
+  h_take(&h);
+  T_OK(h_has(&h, "tools/list"));
+  h_feed(&h, sid, result_line(buf_a, 3, "{\"tools\":[{\"name\":\"echo\",\"inputSchema\":{\"type\":\"object\"}}]}"));
+  h_take(&h);
+  T_EQ(h_run(&h, st3), MS_WAIT);
+  h_take(&h);
+  request_tools(&h, tools3, sizeof tools3);
+  T_OK(strstr(tools3, "\"name\":\"echo\"") && !strstr(tools3, "\"name\":\"add\""));
+  T_OK(strlen(tools3) < 1000);
+  /* a stream with its own disallowed list gets its own catalogue */
+  h_clear(&h);
+  int st4 = h_stream_new(&h, "{\"query\":\"q\",\"borrow\":[1],\"disallowedTools\":[\"echo\"]}");
+  T_EQ(h_run(&h, st4), MS_WAIT);
+  h_take(&h);
+  T_OK(h_has(&h, "MODEL_REQUEST "));
+  T_OK(!h_has(&h, ",\"tools\":"));
+  /* the old catalogue goes with the last stream that holds it */
+  int sts[] = {st1, st2, st3, st4};
+  long live = 0;
+  for (int i = 0; i < 4; i++) {
+    if (i == 1) live = ms_live_bytes();
+    h_return(&h, sts[i], MS_END_RETURN);
+    h_run(&h, sts[i]);
+    T_EQ(ms_stream_free(h.ctx, sts[i]), 0);
+    if (i == 1) T_OK(live - ms_live_bytes() > 16000);
+  }
+  h_free(&h);
+}
+
+/* ms__stream_get is a binary search over the id-sorted table: every stream
+ * is found, whatever the order streams were created and freed in, and no
+ * other id is (session ids between them, freed ones, 0, negative, past the
+ * end). */
+static void streams_should_be_found_among_many_created_and_freed_out_of_order(void) {
+  enum { N = 3000 };
+  static int32_t ids[2 * N];
+  static unsigned char freed[2 * N];
+  host h;
+  h_init(&h);
+  size_t n = 0;
+  for (int i = 0; i < N; i++) {
+    if (i % 7 == 3) h_session_new(&h, MS_OWNER_CLIENT, 9, "gap"); /* an id that is no stream's */
+    ids[n++] = h_stream_new(&h, "{\"query\":\"q\"}");
+  }
+  T_EQ(ms_ctx_streams_open(h.ctx), N);
+  size_t left = n, checks = 0, bad = 0;
+  for (size_t k = 0; k < 2 * N; k++) {
+    size_t i = (k * 7919) % n; /* a permutation of the first n: 7919 is prime, n is not its multiple */
+    if (k == N && n < 2 * N) { /* halfway: more streams join the table while others leave */
+      for (int j = 0; j < N; j++) ids[n++] = h_stream_new(&h, "{\"query\":\"q\"}");
+      left += N;
+    }
+    if (freed[i]) continue;
+    if (ms_stream_return(h.ctx, ids[i], MS_END_RETURN) != MS_DONE) bad++;
+    if (ms_stream_free(h.ctx, ids[i]) != 0) bad++;
+    freed[i] = 1;
+    left--;
+    if (ms_stream_end_error(h.ctx, ids[i]) != MS_ERR_BAD_HANDLE) bad++;
+    if (k % 97 == 0) {
+      for (size_t j = 0; j < n; j++, checks++)
+        if ((ms_stream_end_error(h.ctx, ids[j]) == MS_ERR_BAD_HANDLE) != freed[j]) bad++;
+      int32_t last = ids[n - 1];
+      int32_t none[] = {0, -1, last + 1, last + 1000, ids[3] - 1 /* the first session's id */};
+      for (size_t j = 0; j < sizeof none / sizeof *none; j++, checks++)
+        if (ms_stream_end_error(h.ctx, none[j]) != MS_ERR_BAD_HANDLE) bad++;
+    }
+    if ((int)left != ms_ctx_streams_open(h.ctx)) bad++;
+    if (k % 500 == 0) ms_ctx_take_effects(h.ctx);
+  }
+  T_EQ(bad, 0);
+  T_OK(checks > 10 * N);
+  /* the rest (the first permutation did not reach those created halfway) */
+  for (size_t j = 0; j < n; j++) {
+    if (freed[j]) continue;
+    T_EQ(ms_stream_return(h.ctx, ids[j], MS_END_RETURN), MS_DONE);
+    T_EQ(ms_stream_free(h.ctx, ids[j]), 0);
+    if (j % 500 == 0) ms_ctx_take_effects(h.ctx);
+  }
+  T_EQ(ms_ctx_streams_open(h.ctx), 0);
+  h_free(&h);
+}
+
 static void stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable(void) {
   host h;
   h_init(&h);
@@ -1004,6 +1140,8 @@ int main(void) {
   T_RUN(stream_should_wake_the_host_when_a_step_is_ready);
   T_RUN(ended_stream_should_release_its_memory_and_keep_its_steps_and_error);
   T_RUN(stream_should_never_close_a_borrowed_session);
+  T_RUN(streams_over_the_same_sessions_should_share_one_tool_catalogue);
+  T_RUN(streams_should_be_found_among_many_created_and_freed_out_of_order);
   T_RUN(stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable);
   T_RUN(stream_should_fail_when_a_borrowed_session_is_unknown_or_closed);
   T_RUN(stream_return_before_the_first_next_should_open_nothing);
