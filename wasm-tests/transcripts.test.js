@@ -15,7 +15,7 @@ const decoder = new TextDecoder();
 
 /** One effect as wasm-tests/c/host.h writes it (control bytes escaped). */
 function line(fx) {
-  const text = decoder.decode(fx.payload).replace(/[\x00-\x1f]/g, (c) =>
+  const text = (fx.text ?? decoder.decode(fx.payload)).replace(/[\x00-\x1f]/g, (c) =>
     c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
   switch (fx.kind) {
     case FX.OPEN: return `OPEN ${fx.a} ${text}`;

@@ -55,6 +55,7 @@ struct ms_ctx {
   ms_effect *out;
   size_t out_cap;
   ms_buf out_payload;
+  ms_buf utf16; /* ms_ctx_utf16's units (effects.c); freed at the next take when big */
   size_t rsv_recs, rsv_bytes; /* room reserved in the effect queue (effects.c) */
   /* objects; ids are never reused */
   ms_session **sessions;      /* sessions.c */

@@ -20,6 +20,10 @@
  * room free (they grow the queue instead), so taking effects never
  * allocates, and a reserved effect is never lost. */
 
+/* Units kept between takes; a bigger buffer (one huge text) is freed at the
+ * next take, so it does not stay allocated for the context's lifetime. */
+#define MS_UTF16_KEEP_BYTES (1u << 20)
+
 /* Room kept ahead for other effects beyond the reserve (best effort), so that
  * one failed allocation (a huge tool result, say) does not drop a small one. */
 #define MS_FX_SPARE_BYTES 1024
@@ -120,6 +124,7 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
   ctx->out_payload = ctx->fx_payload;
   ctx->fx_payload = tmp;
   ms_buf_reset(&ctx->fx_payload);
+  if (ctx->utf16.cap > MS_UTF16_KEEP_BYTES) ms_buf_free(&ctx->utf16);
   size_t n = ctx->nfx;
   ctx->nfx = 0;
   for (size_t i = 0; i < n; i++) {
@@ -136,6 +141,22 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
 }
 
 MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx) { return ctx ? ctx->out : NULL; }
+
+MS_EXPORT int32_t ms_ctx_utf16(ms_ctx *ctx, const uint8_t *src, uint32_t len) {
+  if (!ctx || (!src && len)) return MS_ERR_INVALID_ARGUMENT;
+  if (len > INT32_MAX / 2) return MS_ERR_INVALID_ARGUMENT;
+  size_t ascii = ms_utf8_ascii_prefix(src, len);
+  if (ascii == len) return 0;
+  MS_ALLOC_SCOPE(NULL); /* the context's own buffer */
+  ms_buf_reset(&ctx->utf16);
+  if (ms_buf_reserve(&ctx->utf16, (size_t)len * 2)) return MS_ERR_NOMEM;
+  /* ms_realloc's storage is aligned for any type */
+  return (int32_t)ms_utf8_to_utf16(src, len, (uint16_t *)(void *)ctx->utf16.data);
+}
+
+MS_EXPORT const uint16_t *ms_ctx_utf16_ptr(ms_ctx *ctx) {
+  return ctx ? (const uint16_t *)(void *)ctx->utf16.data : NULL;
+}
 MS_EXPORT const char *ms_ctx_error_ptr(ms_ctx *ctx) { return ctx ? ctx->err.msg : NULL; }
 MS_EXPORT uint32_t ms_ctx_error_len(ms_ctx *ctx) { return ctx ? ctx->err.len : 0; }
 

@@ -105,6 +105,16 @@ void ms_buf_reset(ms_buf *b);
 /* Frees storage; the buffer is empty and reusable afterwards. */
 void ms_buf_free(ms_buf *b);
 
+/* ---- utf16.c: UTF-8 to UTF-16 for the host's strings --------------------- */
+
+/* The length of the longest prefix of s[0..n) that is ASCII (bytes < 0x80). */
+size_t ms_utf8_ascii_prefix(const uint8_t *s, size_t n);
+/* Decodes s[0..n) as the WHATWG utf-8 decoder does (each maximal subpart of
+ * an ill-formed sequence becomes one U+FFFD; no BOM is removed) into out,
+ * which has room for n units (never more are written). Returns the number of
+ * UTF-16 units written. Only reads s; allocates nothing. */
+size_t ms_utf8_to_utf16(const uint8_t *s, size_t n, uint16_t *out);
+
 /* ---- ndjson.c: newline-delimited framing (stdio transport) ----------- */
 
 /* Called once per complete line, without its "\n" (a trailing "\r" is

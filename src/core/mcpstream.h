@@ -183,6 +183,17 @@ MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len);
  * call on ctx other than the getters below. */
 MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx);
 MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx);
+/* Decodes bytes the host is about to read as text — src[0..len), a payload
+ * of the effects last taken or any bytes of its own in wasm memory — to
+ * UTF-16, as TextDecoder("utf-8", { ignoreBOM: true }) decodes them (an
+ * ill-formed sequence becomes U+FFFD; utf16.c), into a buffer of the
+ * context's: returns the number of UTF-16 units (at ms_ctx_utf16_ptr), or 0
+ * when the bytes are all ASCII (nothing is written: they are their own
+ * decoding), or MS_ERR_NOMEM. The units stay valid until the next call on
+ * ctx other than this one and the getters; the effects and their payloads
+ * stay valid (this call does not count as one that ends them). */
+MS_EXPORT int32_t ms_ctx_utf16(ms_ctx *ctx, const uint8_t *src, uint32_t len);
+MS_EXPORT const uint16_t *ms_ctx_utf16_ptr(ms_ctx *ctx);
 /* The stable string code of an MS_ERR_* value ("OUT_OF_MEMORY", ...; the
  * CODE of MS_ERRORS), a static NUL-terminated string; NULL for any other value. */
 MS_EXPORT const char *ms_strerror(int32_t code);

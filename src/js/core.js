@@ -39,7 +39,15 @@ export const now = () => performance.now();
 import { MCPStreamError } from "./errors.js";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/* Text out of wasm memory, decoded where it lies (no copy first). Bytes that are not all ASCII
+ * are decoded by the core to UTF-16 (ms_ctx_utf16: the WHATWG utf-8 decoder, as TextDecoder
+ * runs it) and the string is made from those units: Node's UTF-8 decoding of non-ASCII text is
+ * ~10x slower than that. Below UTF16_MIN bytes the host's UTF-8 decoder does it directly. A BOM
+ * is text like any other (never removed). */
+const NodeBuffer = typeof globalThis.Buffer === "function" && typeof globalThis.Buffer.from === "function" ? globalThis.Buffer : null;
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+const utf16 = new TextDecoder("utf-16le", { ignoreBOM: true });
+const UTF16_MIN = 256;
 
 export class Core {
   /** @type {any} */ #x;
@@ -68,6 +76,14 @@ export class Core {
 
   #bytes() { return new Uint8Array(this.#x.memory.buffer); }
 
+  /** A Node Buffer over the whole wasm memory (a view, made again when the memory grew). */
+  #nodeView = null;
+  #nodeBytes() {
+    const buf = this.#x.memory.buffer;
+    if (this.#nodeView?.buffer !== buf) this.#nodeView = NodeBuffer.from(buf);
+    return this.#nodeView;
+  }
+
   /** Copies a string or bytes into the core's input buffer; returns the length. */
   #put(data) {
     const x = this.#x;
@@ -83,7 +99,28 @@ export class Core {
     return data.length;
   }
 
-  #text(ptr, len) { return len ? decoder.decode(this.#bytes().subarray(ptr, ptr + len)) : ""; }
+  /** The text of wasm bytes [ptr, ptr + len), as TextDecoder("utf-8", { ignoreBOM: true }) reads them. */
+  #text(ptr, len) {
+    if (!len) return "";
+    const x = this.#x;
+    if (len >= UTF16_MIN) {
+      const units = x.ms_ctx_utf16(this.#ctx, ptr, len); // may grow the memory: views after it
+      if (units === 0) return NodeBuffer ? this.#nodeBytes().toString("latin1", ptr, ptr + len) : utf8.decode(this.#bytes().subarray(ptr, ptr + len));
+      if (units > 0) {
+        const at = x.ms_ctx_utf16_ptr(this.#ctx);
+        return NodeBuffer ? this.#nodeBytes().toString("utf16le", at, at + 2 * units) : utf16.decode(this.#bytes().subarray(at, at + 2 * units));
+      }
+      // out of memory for the units: the host's decoder does it
+    }
+    return NodeBuffer ? this.#nodeBytes().toString("utf8", ptr, ptr + len) : utf8.decode(this.#bytes().subarray(ptr, ptr + len));
+  }
+
+  /** For tests: the text of `bytes` as the binding decodes payloads (through wasm memory). */
+  decodeForTest(bytes) {
+    const x = this.#x;
+    const len = this.#put(bytes);
+    return this.#text(x.ms_ctx_input(this.#ctx, len), len);
+  }
 
   /** The core's stable string code of an MS_ERR_* value (ms_strerror), or null. */
   strerror(code) {
@@ -102,7 +139,12 @@ export class Core {
     return x ? this.#text(x.ms_ctx_error_ptr(this.#ctx), x.ms_ctx_error_len(this.#ctx)) : "";
   }
 
-  /** @returns {{kind:number,a:number,b:number,c:number,payload:Uint8Array}[]} */
+  /**
+   * The effects the core queued. SEND and MODEL_REQUEST carry their payload as bytes (a copy:
+   * they outlive the next call into the core); every other kind as `text`, decoded straight
+   * from wasm memory.
+   * @returns {{kind:number,a:number,b:number,c:number,payload?:Uint8Array,text?:string}[]}
+   */
   takeEffects() {
     const x = this.#x;
     if (!x) return [];
@@ -110,15 +152,15 @@ export class Core {
     if (n < 0) throw new MCPStreamError("OUT_OF_MEMORY", `mcpstream core: ${this.error() || "out of memory taking effects"}`);
     if (n === 0) return [];
     const base = x.ms_ctx_effects_ptr(this.#ctx);
-    const buf = x.memory.buffer;
-    const rec = new Int32Array(buf, base, n * 6);
-    const bytes = new Uint8Array(buf);
+    const rec = new Int32Array(x.memory.buffer, base, n * 6).slice(); // decoding may grow the memory
     const out = new Array(n);
     for (let i = 0; i < n; i++) {
       const o = i * 6;
-      const ptr = rec[o + 4] >>> 0, len = rec[o + 5] >>> 0;
-      out[i] = { kind: rec[o], a: rec[o + 1], b: rec[o + 2], c: rec[o + 3],
-                 payload: len ? bytes.slice(ptr, ptr + len) : new Uint8Array(0) };
+      const kind = rec[o], ptr = rec[o + 4] >>> 0, len = rec[o + 5] >>> 0;
+      const fx = { kind, a: rec[o + 1], b: rec[o + 2], c: rec[o + 3] };
+      if (kind === FX.SEND || kind === FX.MODEL_REQUEST) fx.payload = len ? this.#bytes().slice(ptr, ptr + len) : new Uint8Array(0);
+      else fx.text = this.#text(ptr, len);
+      out[i] = fx;
     }
     return out;
   }

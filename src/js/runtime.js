@@ -5,10 +5,8 @@ import { Core, FX, CLOSE_REASON, LIMITS, SERVER_LIMITS, now } from "./core.js";
 import { coreError, CORE_CODES, MCPStreamError, RuntimeDisposedError, invalidArgument } from "./errors.js";
 import { startModelRequest } from "./hosts/model.js";
 
-const decoder = new TextDecoder();
 /** Stable code → core status (the inverse of CORE_CODES). */
 const CORE_STATUS = Object.fromEntries(Object.entries(CORE_CODES).map(([status, code]) => [code, Number(status)]));
-const text = (bytes) => decoder.decode(bytes);
 
 /** How long dispose() waits for transports to go away: above the stdio host's
  * worst case (grace 1 s + SIGTERM wait 2 s + reaping after SIGKILL 2 s + pipes). */
@@ -264,10 +262,10 @@ export class Runtime extends EventTarget {
 
   #dispatch(fx) {
     switch (fx.kind) {
-      case FX.OPEN: return this.#open(fx.a, { server: text(fx.payload), owner: fx.b, ownerId: fx.c });
+      case FX.OPEN: return this.#open(fx.a, { server: fx.text, owner: fx.b, ownerId: fx.c });
       case FX.SEND: return this.#transports.get(fx.a)?.send(fx.payload, { id: fx.b, flags: fx.c });
-      case FX.PROTOCOL: return this.#transports.get(fx.a)?.setProtocolVersion?.(text(fx.payload));
-      case FX.SSE_CURSOR: return this.#transports.get(fx.a)?.sseCursor?.(fx.b, text(fx.payload), fx.c);
+      case FX.PROTOCOL: return this.#transports.get(fx.a)?.setProtocolVersion?.(fx.text);
+      case FX.SSE_CURSOR: return this.#transports.get(fx.a)?.sseCursor?.(fx.b, fx.text, fx.c);
       case FX.CLOSE: return this.#close(fx.a);
       case FX.MODEL_REQUEST: return this.#drivers.get(fx.a)?._startModel(fx.b, fx.payload);
       case FX.MODEL_ABORT: return this.#drivers.get(fx.a)?._abortModel(fx.b);
@@ -276,22 +274,22 @@ export class Runtime extends EventTarget {
         const op = this.#ops.get(fx.a);
         if (!op) return;
         this.#ops.delete(fx.a);
-        if (fx.b < 0) op.reject(coreError(fx.b, text(fx.payload)));
-        else op.resolve(JSON.parse(text(fx.payload)));
+        if (fx.b < 0) op.reject(coreError(fx.b, fx.text));
+        else op.resolve(JSON.parse(fx.text));
         return;
       }
       case FX.OP_PROGRESS: {
         const op = this.#ops.get(fx.a);
         if (op?.onProgress) {
-          try { op.onProgress(JSON.parse(text(fx.payload))); } catch (e) { queueMicrotask(() => { throw e; }); }
+          try { op.onProgress(JSON.parse(fx.text)); } catch (e) { queueMicrotask(() => { throw e; }); }
         }
         return;
       }
-      case FX.EVENT: return this.#lifecycle(JSON.parse(text(fx.payload)));
+      case FX.EVENT: return this.#lifecycle(JSON.parse(fx.text));
       case FX.LOG:
-        return this.#log(fx.a || null, ["debug", "info", "warning", "error"][fx.b] ?? "info", text(fx.payload));
-      case FX.SERVER_REQUEST: return this.#serverRequest(fx.a, text(fx.payload));
-      case FX.NOTIFICATION: return this.#notification(fx.a, text(fx.payload));
+        return this.#log(fx.a || null, ["debug", "info", "warning", "error"][fx.b] ?? "info", fx.text);
+      case FX.SERVER_REQUEST: return this.#serverRequest(fx.a, fx.text);
+      case FX.NOTIFICATION: return this.#notification(fx.a, fx.text);
     }
   }
 
