@@ -15,6 +15,12 @@
  * lie whole inside one feed while nothing is carried are passed to the
  * callback straight from the input, without a copy or an allocation.
  *
+ * The carried-line buffer grows geometrically and is kept between lines: a
+ * big one (over NDJSON_KEEP_BYTES) only while the lines it carries fill at
+ * least a quarter of it, so a run of big messages reuses one buffer (no
+ * allocation or copy per message for growing it again) and one huge message
+ * does not pin its memory once smaller ones follow.
+ *
  * Running out of memory while carrying a partial line drops that one line
  * (the parser skips to its "\n"); the rest of the feed is still parsed and
  * the feed returns MS_ERR_NOMEM. */
@@ -22,8 +28,8 @@
 
 #include "internal.h"
 
-/* A carried-line buffer bigger than this is freed once its line has been
- * reported, so one huge message does not pin memory for a whole session. */
+/* A carried-line buffer bigger than this is freed once a line it carried
+ * filled less than a quarter of it (or on an error). */
 #define NDJSON_KEEP_BYTES 65536
 
 /* Sets up an empty parser that accepts lines of up to max_line bytes.
@@ -145,7 +151,7 @@ int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
         size_t len = d->line.len;
         ms_buf_reset(&d->line);
         rc = emit(d->line.data, len, cb, user);
-        if (d->line.cap > NDJSON_KEEP_BYTES) ms_buf_free(&d->line);
+        if (d->line.cap > NDJSON_KEEP_BYTES && len < d->line.cap / 4) ms_buf_free(&d->line);
       }
     }
     if (rc < 0) return rc;

@@ -420,9 +420,47 @@ static void ndjson_should_grow_its_buffer_geometrically_when_fed_byte_by_byte(vo
   T_OK(made <= 20);
   T_EQ(r.calls, 1);
   T_EQ(r.bad, 0);
-  /* a big buffer is released once its line has been reported */
+  ms_ndjson_free(&d);
+  T_EQ(ms_live_allocations(), 0);
+  tlog_free(&r.log);
+}
+
+/* 100 KB messages arrive over a pipe in 64 KB chunks: every one is carried.
+ * The buffer of the first is kept for the next ones (no allocation, no copy
+ * to grow it again), and freed once a line fills less than a quarter of it. */
+static void ndjson_should_keep_a_big_buffer_while_big_lines_come(void) {
+  enum { LINE = 100000, CHUNK = 65536 };
+  ms_ndjson d;
+  rec r;
+  ms_ndjson_init(&d, 1 << 20);
+  rec_init(&r, 1 << 20);
+  uint8_t *msg = malloc(LINE + 1);
+  T_OK(msg != NULL);
+  if (!msg) return;
+  memset(msg, 'x', LINE);
+  msg[LINE] = '\n';
+  long made[3];
+  for (int k = 0; k < 3; k++) {
+    ms_alloc_fail_at(0);
+    for (size_t at = 0; at <= LINE; at += CHUNK) {
+      size_t n = LINE + 1 - at < CHUNK ? LINE + 1 - at : CHUNK;
+      T_EQ(ms_ndjson_feed(&d, msg + at, n, on_line, &r), 0);
+    }
+    made[k] = ms_alloc_fail_at(0);
+  }
+  T_EQ(r.calls, 3);
+  T_EQ(r.bad, 0);
+  T_OK(made[0] >= 1);
+  T_EQ(made[1], 0); /* fails without keeping the buffer: one malloc and one realloc per line */
+  T_EQ(made[2], 0);
+  T_EQ(ms_live_allocations(), 1);
+  /* a small carried line after them: the big buffer goes */
+  T_EQ(feed_copy(&d, &r, "ab", 2), 0);
+  T_EQ(feed_copy(&d, &r, "c\n", 2), 0);
+  T_EQ(r.calls, 4);
   T_EQ(ms_live_allocations(), 0);
   ms_ndjson_free(&d);
+  free(msg);
   tlog_free(&r.log);
 }
 
@@ -583,6 +621,7 @@ int main(void) {
   T_RUN(ndjson_should_report_every_line_as_too_long_when_max_is_zero);
   T_RUN(ndjson_should_report_whole_lines_straight_from_the_input);
   T_RUN(ndjson_should_grow_its_buffer_geometrically_when_fed_byte_by_byte);
+  T_RUN(ndjson_should_keep_a_big_buffer_while_big_lines_come);
   T_RUN(ndjson_should_stop_the_feed_when_the_callback_fails);
   T_RUN(ndjson_should_drop_only_the_line_it_could_not_store);
   T_RUN(ndjson_should_be_reusable_after_free);
