@@ -41,11 +41,10 @@ int ms_buf_append_int(ms_buf *b, long long v) {
   return ms_buf_append(b, tmp + i, sizeof tmp - (size_t)i);
 }
 
-int ms_buf_append_json_string(ms_buf *b, const char *s, size_t n) {
+int ms_buf_append_json_chars(ms_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  int rc = ms_buf_reserve(b, n + 2);
+  int rc = ms_buf_reserve(b, n);
   if (rc) return rc;
-  b->data[b->len++] = '"';
   size_t run = 0; /* start of the pending run of bytes that need no escape */
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
@@ -69,8 +68,14 @@ int ms_buf_append_json_string(ms_buf *b, const char *s, size_t n) {
     }
     if ((rc = ms_buf_append(b, esc, len))) return rc;
   }
-  if ((rc = ms_buf_append(b, s + run, n - run))) return rc;
-  return ms_buf_append_byte(b, '"');
+  return ms_buf_append(b, s + run, n - run);
+}
+
+int ms_buf_append_json_string(ms_buf *b, const char *s, size_t n) {
+  int rc = ms_buf_reserve(b, n + 2);
+  if (!rc) rc = ms_buf_append_byte(b, '"');
+  if (!rc) rc = ms_buf_append_json_chars(b, s, n);
+  return rc ? rc : ms_buf_append_byte(b, '"');
 }
 
 void ms_buf_reset(ms_buf *b) { b->len = 0; }

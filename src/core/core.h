@@ -30,6 +30,15 @@ cJSON *ms__json_parse(const char *text, size_t len);
 /* Prints a cJSON value into a fresh seam-allocated string (the caller frees
  * it with ms_free); NULL on OOM. */
 char *ms__json_print(const cJSON *v);
+/* Appends s[0..n), a string as the parser left it (a "\u0000" that came in
+ * is a marker byte there), as a JSON string literal: what ms__json_print
+ * would write for it, without building a tree. 0 or MS_ERR_NOMEM. */
+int ms__json_append_text(ms_buf *b, const char *s, size_t n);
+/* Rewrites b, a string as the parser left it, into head "text" tail (the
+ * text as ms__json_append_text writes it) plus a NUL not counted in b->len,
+ * in b's own storage, sized once to fit exactly: a large text is never held
+ * twice. On MS_ERR_NOMEM b is unchanged. */
+int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail);
 
 /* ---- effects.c: the context's base (effect queue, events, error, ids) ---- */
 

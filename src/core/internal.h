@@ -100,6 +100,8 @@ int ms_buf_append_byte(ms_buf *b, uint8_t c);
 int ms_buf_append_int(ms_buf *b, long long v);
 /* Appends s[0..n) as a JSON string literal (quotes + escapes). */
 int ms_buf_append_json_string(ms_buf *b, const char *s, size_t n);
+/* The same without the quotes: the escaped characters only. */
+int ms_buf_append_json_chars(ms_buf *b, const char *s, size_t n);
 /* len = 0, keeps capacity. */
 void ms_buf_reset(ms_buf *b);
 /* Frees storage; the buffer is empty and reusable afterwards. */

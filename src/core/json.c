@@ -142,6 +142,78 @@ cJSON *ms__json_parse(const char *text, size_t len) {
   return v;
 }
 
+int ms__json_append_text(ms_buf *b, const char *s, size_t n) {
+  int rc = ms_buf_reserve(b, n + 2);
+  if (!rc) rc = ms_buf_append_byte(b, '"');
+  const char *end = s + n;
+  while (!rc) {
+    const char *mark = memchr(s, MS_NUL_MARK, (size_t)(end - s));
+    rc = ms_buf_append_json_chars(b, s, (size_t)((mark ? mark : end) - s));
+    if (rc || !mark) break;
+    rc = ms_buf_append(b, "\\u0000", 6);
+    s = mark + 1;
+  }
+  return rc ? rc : ms_buf_append_byte(b, '"');
+}
+
+/* The escape of byte c in a JSON string (as ms_buf_append_json_chars and
+ * ms__json_print write it): its length, 1 when it is written as it is. */
+static size_t escaped_len(uint8_t c, char out[6]) {
+  static const char hex[] = "0123456789abcdef";
+  char e = 0;
+  switch (c) {
+    case '"': e = '"'; break;
+    case '\\': e = '\\'; break;
+    case '\n': e = 'n'; break;
+    case '\r': e = 'r'; break;
+    case '\t': e = 't'; break;
+    case '\b': e = 'b'; break;
+    case '\f': e = 'f'; break;
+    default:
+      if (c >= 0x20 && c != MS_NUL_MARK) {
+        out[0] = (char)c;
+        return 1;
+      }
+      if (c == MS_NUL_MARK) c = 0;
+      memcpy(out, "\\u00", 4);
+      out[4] = hex[c >> 4];
+      out[5] = hex[c & 15];
+      return 6;
+  }
+  out[0] = '\\';
+  out[1] = e;
+  return 2;
+}
+
+int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail) {
+  size_t hl = strlen(head), tl = strlen(tail), n = b->len, esc = 0;
+  char tmp[6];
+  for (size_t i = 0; i < n; i++) esc += escaped_len(b->data[i], tmp) - 1;
+  if (esc > SIZE_MAX / 2 - n - hl - tl) return MS_ERR_NOMEM;
+  size_t total = hl + 1 + n + esc + 1 + tl + 1; /* head " text " tail NUL */
+  if (total != b->cap) { /* grown once to the size, or the slack of growth given back */
+    uint8_t *d = ms_realloc(b->data, total);
+    if (!d) return MS_ERR_NOMEM;
+    b->data = d;
+    b->cap = total;
+  }
+  uint8_t *d = b->data;
+  /* from the end backwards: each byte lands at or after where it was read */
+  size_t w = hl + 1 + n + esc;
+  for (size_t r = n; r > 0;) {
+    size_t k = escaped_len(d[--r], tmp);
+    w -= k;
+    memcpy(d + w, tmp, k);
+  }
+  memcpy(d, head, hl);
+  d[hl] = '"';
+  d[hl + 1 + n + esc] = '"';
+  memcpy(d + hl + 2 + n + esc, tail, tl);
+  d[total - 1] = 0;
+  b->len = total - 1;
+  return 0;
+}
+
 char *ms__json_print(const cJSON *v) {
   char *s = cJSON_PrintUnformatted(v); /* allocated through the seam (cJSON hooks) */
   if (!s || !strchr(s, MS_NUL_MARK)) return s;

@@ -161,6 +161,10 @@ static void end_event(ms_ctx *ctx, ms_stream *st, const char *reason) {
 int ms__st_push_step(ms_stream *st, cJSON *obj) {
   char *json = obj ? ms__json_print(obj) : NULL;
   cJSON_Delete(obj);
+  return ms__st_push_json(st, json, json ? strlen(json) : 0);
+}
+
+int ms__st_push_json(ms_stream *st, char *json, size_t len) {
   if (!json) return MS_ERR_NOMEM;
   if (st->qhead && st->qhead == st->qlen) st->qhead = st->qlen = 0;
   if (st->qlen == st->qcap) {
@@ -173,7 +177,7 @@ int ms__st_push_step(ms_stream *st, cJSON *obj) {
     st->q = q;
     st->qcap = cap;
   }
-  st->q[st->qlen++] = (ms_step){json, strlen(json)};
+  st->q[st->qlen++] = (ms_step){json, len};
   return 0;
 }
 

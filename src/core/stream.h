@@ -106,6 +106,9 @@ void ms__st_unreserve_cancel(ms_ctx *ctx, ms_stream *st);
 void ms__st_wake(ms_ctx *ctx, ms_stream *st);
 /* Queues a step printed from obj (obj is deleted, whatever happens). 0 or MS_ERR_NOMEM. */
 int ms__st_push_step(ms_stream *st, cJSON *obj);
+/* Queues a step already printed: json[0..len), NUL-terminated, seam memory the
+ * stream takes (freed by it, whatever happens; NULL is MS_ERR_NOMEM). */
+int ms__st_push_json(ms_stream *st, char *json, size_t len);
 /* Fails the stream with code and msg (copied): it goes to CLOSING. */
 void ms__st_fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg);
 

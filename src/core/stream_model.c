@@ -41,15 +41,29 @@ int ms__st_start_model(ms_ctx *ctx, ms_stream *st) {
   return 0;
 }
 
-int ms__st_push_text(ms_stream *st, const char *type, const uint8_t *text, size_t len) {
-  cJSON *o = ms__step_object(type);
-  char *s = ms_strndup(len ? (const char *)text : "", len);
-  if (!o || !s || !cJSON_AddStringToObject(o, "text", s)) {
-    cJSON_Delete(o);
-    o = NULL;
+/* Queues a step printed straight from the text, not through a cJSON tree (a
+ * tree and its print would hold the text three more times): `head` is the
+ * JSON up to the text, `tail` after it (both plain ASCII). */
+static int push_text_step(ms_stream *st, const char *head, const uint8_t *text, size_t len, const char *tail) {
+  ms_buf b = {0};
+  size_t hl = strlen(head), tl = strlen(tail);
+  /* room for the text and a few escapes; more is grown when needed */
+  int rc = ms_buf_reserve(&b, hl + len + len / 16 + tl + 8);
+  if (!rc) rc = ms_buf_append(&b, head, hl);
+  if (!rc) rc = ms__json_append_text(&b, len ? (const char *)text : "", len);
+  if (!rc) rc = ms_buf_append(&b, tail, tl);
+  if (!rc) rc = ms_buf_append_byte(&b, 0);
+  if (rc) {
+    ms_buf_free(&b);
+    return rc;
   }
-  ms_free(s);
-  return ms__st_push_step(st, o);
+  return ms__st_push_json(st, (char *)b.data, b.len - 1);
+}
+
+int ms__st_push_text(ms_stream *st, const char *type, const uint8_t *text, size_t len) {
+  char head[64];
+  snprintf(head, sizeof head, "{\"type\":\"%s\",\"text\":", type);
+  return push_text_step(st, head, text, len, "}");
 }
 
 /* The final step: {type:"final", text, reason, usage}. `reason` is the last
@@ -57,10 +71,9 @@ int ms__st_push_text(ms_stream *st, const char *type, const uint8_t *text, size_
  * stream's token usage summed over its model turns, or null when the
  * endpoint reported none. */
 static int push_final(ms_stream *st) {
-  cJSON *o = ms__step_object("final");
-  char *s = ms_strndup(st->acc.content.len ? (const char *)st->acc.content.data : "", st->acc.content.len);
-  int ok = o && s && cJSON_AddStringToObject(o, "text", s) &&
-           cJSON_AddStringToObject(o, "reason", st->acc.finish[0] ? st->acc.finish : "stop");
+  /* what follows the text is small: printed by cJSON as every other step */
+  cJSON *o = cJSON_CreateObject();
+  int ok = o && cJSON_AddStringToObject(o, "reason", st->acc.finish[0] ? st->acc.finish : "stop");
   if (ok && st->has_usage) {
     cJSON *u = cJSON_AddObjectToObject(o, "usage");
     ok = u && cJSON_AddNumberToObject(u, "promptTokens", st->usage[0]) &&
@@ -69,12 +82,27 @@ static int push_final(ms_stream *st) {
   } else if (ok) {
     ok = cJSON_AddNullToObject(o, "usage") != NULL;
   }
-  ms_free(s);
-  if (!ok) {
-    cJSON_Delete(o);
-    o = NULL;
-  }
-  return ms__st_push_step(st, o);
+  char *rest = ok ? ms__json_print(o) : NULL; /* {"reason":...,"usage":...} */
+  cJSON_Delete(o);
+  if (!rest) return MS_ERR_NOMEM;
+  rest[0] = ','; /* spliced after the text: ,"reason":...} */
+  /* the answer becomes the step's JSON where it was accumulated (an answer of
+   * 100 MB is not copied again); the step takes the buffer */
+  ms_buf *text = &st->acc.content;
+  int rc = ms__json_wrap_text(text, "{\"type\":\"final\",\"text\":", rest);
+  ms_free(rest);
+  if (rc) return rc;
+  char *json = (char *)text->data;
+  size_t len = text->len;
+  *text = (ms_buf){0};
+  return ms__st_push_json(st, json, len);
+}
+
+/* The number of tool calls the model asked for (a call without a name is dropped). */
+static size_t named_calls(const ms_llm_acc *acc) {
+  size_t n = 0;
+  for (size_t i = 0; i < acc->ncalls; i++) n += acc->calls[i].name.len > 0;
+  return n;
 }
 
 /* The model's answer is complete: record it, then run tools or finish. */
@@ -84,35 +112,12 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
     st->has_usage = 1;
     for (int i = 0; i < 3; i++) st->usage[i] += st->acc.usage[i];
   }
-  cJSON *msg = ms_llm_acc_to_message(&st->acc);
-  if (!msg || !cJSON_AddItemToArray(st->messages, msg)) {
-    cJSON_Delete(msg);
-    ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
-    return;
-  }
-  cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
-  if (cJSON_GetArraySize(calls) > 0) {
-    /* give every call an id the history can refer to */
-    int n = 0;
-    cJSON *c;
-    cJSON_ArrayForEach(c, calls) {
-      cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
-      n++;
-      if (cJSON_IsString(id) && id->valuestring[0]) continue;
-      char tmp[48];
-      snprintf(tmp, sizeof tmp, "call_%d_%d_%d", (int)st->id, st->steps, n);
-      cJSON *nid = cJSON_CreateString(tmp);
-      if (!nid || !cJSON_ReplaceItemInObjectCaseSensitive(c, "id", nid)) {
-        cJSON_Delete(nid);
-        ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
-        return;
-      }
-    }
-    st->calls = calls;
-    st->ncalls_done = 0;
-    st->state = ST_TOOLS;
-  } else {
-    if (push_final(st)) {
+  if (!named_calls(&st->acc)) {
+    /* the final answer: the stream ends, nothing reads its history any more,
+     * so the answer goes into the final step only (not also into messages) */
+    int rc = push_final(st);
+    ms_llm_acc_free(&st->acc);
+    if (rc) {
       ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
       return;
     }
@@ -122,6 +127,32 @@ static void finish_model(ms_ctx *ctx, ms_stream *st) {
     ms__st_release(st);
     return;
   }
+  cJSON *msg = ms_llm_acc_to_message(&st->acc);
+  if (!msg || !cJSON_AddItemToArray(st->messages, msg)) {
+    cJSON_Delete(msg);
+    ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
+    return;
+  }
+  cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+  /* give every call an id the history can refer to */
+  int n = 0;
+  cJSON *c;
+  cJSON_ArrayForEach(c, calls) {
+    cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+    n++;
+    if (cJSON_IsString(id) && id->valuestring[0]) continue;
+    char tmp[48];
+    snprintf(tmp, sizeof tmp, "call_%d_%d_%d", (int)st->id, st->steps, n);
+    cJSON *nid = cJSON_CreateString(tmp);
+    if (!nid || !cJSON_ReplaceItemInObjectCaseSensitive(c, "id", nid)) {
+      cJSON_Delete(nid);
+      ms__st_fail(ctx, st, MS_ERR_NOMEM, "out of memory recording the model's answer");
+      return;
+    }
+  }
+  st->calls = calls;
+  st->ncalls_done = 0;
+  st->state = ST_TOOLS;
   ms_llm_acc_free(&st->acc);
 }
 

@@ -439,6 +439,67 @@ static void final_step_should_sum_usage_over_turns_and_carry_the_last_finish_rea
   h_free(&h);
 }
 
+/* A long answer is held about once: its final step is made where the answer
+ * was accumulated, with no tree and no copy (before: the answer in the
+ * history, a copy, the tree's string and the printed step besides it, ~6x). */
+static void a_long_streamed_answer_should_fit_a_budget_of_twice_its_size(void) {
+  enum { PIECES = 1000, PIECE = 1000 }; /* 1,000,000 bytes of text */
+  static char piece[PIECE + 1], ev[PIECE + 128];
+  memset(piece, 'x', PIECE);
+  host h;
+  if (h_init(&h)) abort();
+  h.hide_wake = 1;
+  T_EQ(ms_ctx_set_limit(h.ctx, MS_LIMIT_STREAM_MEMORY_BYTES, 2 * PIECES * PIECE), 0);
+  int st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"hi\"}");
+  h_run(&h, st);
+  for (int i = 0; i < PIECES; i++) {
+    snprintf(ev, sizeof ev, "data: {\"choices\":[{\"delta\":{\"content\":\"%s\"}}]}\n\n", piece);
+    h_model_feed(&h, st, 1, ev);
+    h_take(&h);
+    h_run(&h, st);
+    h_clear(&h); /* the text steps are taken as they come */
+  }
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+  h_model_end(&h, st, 1, 200, NULL);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_DONE);
+  const char *fin = strstr(h_log(&h), "STEP {\"type\":\"final\",\"text\":\"xxx");
+  T_OK(fin != NULL);
+  if (fin) {
+    const char *tail = fin + strlen("STEP {\"type\":\"final\",\"text\":\"") + PIECES * PIECE;
+    static const char want[] = "\",\"reason\":\"stop\",\"usage\":null}\n";
+    T_OK(strncmp(tail, want, strlen(want)) == 0);
+  }
+  T_OK(!h_has(&h, "ERROR"));
+  h_free(&h);
+}
+
+/* The final step writes the answer as a cJSON print of it would: every
+ * escape, a "\u0000" that came in, UTF-8 and a surrogate pair. */
+static void final_step_should_escape_its_text_as_the_text_steps_do(void) {
+  host h;
+  int st = model_stream(&h, NULL);
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"content\":\"a\\\"b\\\\\\n\\r\\t\\b\\f\"}}]}\n\n");
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{\"content\":\"\\u0000\\u0001\\u001f/\\u00e9\\ud83d\\ude00\"}}]}\n\n");
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+  h_model_end(&h, st, 1, 200, NULL);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_OK(h_has(&h, "STEP {\"type\":\"text\",\"text\":\"a\\\"b\\\\\\n\\r\\t\\b\\f\"}\n"));
+  T_OK(h_has(&h, "STEP {\"type\":\"text\",\"text\":\"\\u0000\\u0001\\u001f/\xC3\xA9\xF0\x9F\x98\x80\"}\n"));
+  T_OK(h_has(&h, "STEP {\"type\":\"final\",\"text\":\"a\\\"b\\\\\\n\\r\\t\\b\\f\\u0000\\u0001\\u001f/\xC3\xA9\xF0\x9F\x98\x80\","
+                 "\"reason\":\"stop\",\"usage\":null}\n"));
+  h_free(&h);
+  /* an empty answer */
+  st = model_stream(&h, NULL);
+  h_model_feed(&h, st, 1, "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+  h_model_end(&h, st, 1, 200, NULL);
+  h_take(&h);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_OK(h_has(&h, "STEP {\"type\":\"final\",\"text\":\"\",\"reason\":\"stop\",\"usage\":null}\n"));
+  h_free(&h);
+}
+
 static void stream_should_take_a_whole_json_response_at_the_end(void) {
   host h;
   int st = model_stream(&h, NULL);
@@ -617,6 +678,8 @@ int main(void) {
   T_RUN(stream_should_yield_text_steps_from_sse_chunks_and_a_final_step);
   T_RUN(final_step_should_sum_usage_over_turns_and_carry_the_last_finish_reason);
   T_RUN(stream_should_take_a_whole_json_response_at_the_end);
+  T_RUN(a_long_streamed_answer_should_fit_a_budget_of_twice_its_size);
+  T_RUN(final_step_should_escape_its_text_as_the_text_steps_do);
   T_RUN(stream_should_fail_with_the_http_error_of_the_model);
   T_RUN(stream_should_fail_with_the_hosts_own_code_for_a_negative_status);
   T_RUN(stream_errors_should_name_the_endpoint);
