@@ -31,14 +31,15 @@ const { values: opts } = parseArgs({
   },
 });
 const QUICK = opts.quick;
-const GROUPS = ["throughput", "coldstart", "agent", "streams", "earlyExit", "size"];
+const GROUPS = ["throughput", "coldstart", "agent", "streams", "peak", "earlyExit", "size"];
 const only = new Set(opts.only ? opts.only.split(",") : GROUPS);
 for (const g of only) if (!GROUPS.includes(g)) die(`unknown group ${g} (${GROUPS.join(", ")})`);
 
 /** The amount of work: a full run must stay under 15 minutes on a shared 2-core machine. */
 const PLAN = QUICK
-  ? { reps: 1, throughputScale: 0.01, coldSamples: 1, agentSteps: 4, streams: [20, 50, 60], exitSamples: 2, budget: Infinity }
-  : { reps: 5, throughputScale: 1, coldSamples: 1, agentSteps: 50, streams: [10_000, 100_000, 60], exitSamples: 20, budget: 840 };
+  ? { reps: 1, throughputScale: 0.01, coldSamples: 1, agentSteps: 4, streams: [20, 50, 60], peak: [1e6, 4e5], exitSamples: 2, budget: Infinity }
+  : { reps: 5, throughputScale: 1, coldSamples: 1, agentSteps: 50, streams: [10_000, 100_000, 60], peak: [100e6, 38e6], exitSamples: 20, budget: 840 };
+// peak: [bytes of one streamed model answer, bytes of one tools/list result]
 // streams: [suspended streams, cycles, seconds at most per library]; a library
 // too slow for those counts stops at the time bound and says so (stoppedEarly).
 // budget: seconds; a repetition starts only if it should end within it (full
@@ -192,6 +193,17 @@ async function streams(rep) {
   }
 }
 
+/** The core's peak memory for one large message (mcpstream only: the peers' JS heaps are not comparable). */
+async function peak() {
+  const [answer, tools] = PLAN.peak;
+  for (const [kind, bytes, id] of [["answer", answer, "memory.peakAnswer"], ["tools", tools, "memory.peakToolsList"]]) {
+    const r = await worker("peak", [kind, bytes], { timeoutMs: 600_000 });
+    if (!r) continue;
+    record(id, "mcpstream", r.peakAllocated / r.bytes);
+    record(`${id}Heap`, "mcpstream", r.heapBytes / r.bytes);
+  }
+}
+
 async function earlyExit() {
   const r = await worker("early-exit", [PLAN.exitSamples], { timeoutMs: 600_000 });
   if (!r) return;
@@ -224,6 +236,7 @@ let repsDone = 0;
 try {
   if (only.has("size")) { log("size"); await size(); }
   if (only.has("streams")) { log("streams"); await streams(0); }
+  if (only.has("peak")) { log("peak memory"); await peak(); }
   if (only.has("earlyExit")) { log("early exit"); await earlyExit(); }
   const repeated = ["throughput", "coldstart", "agent"].filter((g) => only.has(g));
   let repStart = Date.now(), longest = 0;
@@ -277,6 +290,10 @@ const META = {
   "streams.leakedAllocations": ["live allocations left after the cycles", "count", "lower"],
   "memory.peakHeapPerMessage": ["peak wasm memory / message size (one 10 MB result)", "×", "lower"],
   "memory.peakAllocatedPerMessage": ["peak wasm heap allocated / message size (one 10 MB result)", "×", "lower"],
+  "memory.peakAnswer": [`peak wasm heap allocated / message size (one ${QUICK ? "1" : "100"} MB streamed model answer)`, "×", "lower"],
+  "memory.peakAnswerHeap": [`peak wasm memory / message size (one ${QUICK ? "1" : "100"} MB streamed model answer)`, "×", "lower"],
+  "memory.peakToolsList": [`peak wasm heap allocated / message size (one ${QUICK ? "0.4" : "38"} MB tools/list, read by a stream)`, "×", "lower"],
+  "memory.peakToolsListHeap": [`peak wasm memory / message size (one ${QUICK ? "0.4" : "38"} MB tools/list, read by a stream)`, "×", "lower"],
   "earlyExit.p50": ["early exit: leave → resolved, p50", "ms", "lower"],
   "earlyExit.p95": ["early exit: leave → resolved, p95", "ms", "lower"],
   "earlyExit.goneAtResolve": ["early exit: server process gone when it resolved", "fraction", "higher"],
