@@ -296,17 +296,19 @@ static void on_tools_page(ms_ctx *ctx, ms_session *s, const cJSON *result, const
     /* a server without tools: an empty list, and a warning */
     ms__session_logf(ctx, s, 2, "server '%s' failed tools/list; using no tools from it", s->name);
   } else {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(result, "tools");
-    const cJSON *t;
-    cJSON_ArrayForEach(t, tools) {
+    /* the message's tree is ms__session_handle's own, deleted once it is
+     * dispatched: the tools are moved out of it, not copied (a tools/list of
+     * 38 MB would otherwise be held twice) */
+    cJSON *tools = cJSON_GetObjectItemCaseSensitive(result, "tools");
+    cJSON *t;
+    while (cJSON_IsArray(tools) && (t = tools->child) != NULL) {
+      cJSON_DetachItemViaPointer(tools, t);
       const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
-      if (!cJSON_IsObject(t) || !cJSON_IsString(name)) continue;
-      cJSON *copy = cJSON_Duplicate(t, 1);
-      if (!copy || !cJSON_AddItemToArray(s->tools_partial, copy)) {
-        cJSON_Delete(copy);
-        ms__session_fail(ctx, s, MS_ERR_NOMEM, "out of memory listing tools");
-        return;
+      if (!cJSON_IsObject(t) || !cJSON_IsString(name)) {
+        cJSON_Delete(t);
+        continue;
       }
+      cJSON_AddItemToArray(s->tools_partial, t); /* appending never allocates */
     }
     const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(result, "nextCursor");
     if (cJSON_IsString(cursor) && cursor->valuestring[0]) {
