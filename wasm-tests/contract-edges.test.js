@@ -110,3 +110,51 @@ test("a stream ended by agent.close() while suspended keeps only its end in the 
   assert.equal(runtime.stats().liveAllocations, 0);
   assert.deepEqual(await it.next(), { value: undefined, done: true });
 });
+
+test("a stream ended before its first next() is ended by the core: its id, its stream-end event, streamsOpen from the core's count, the core's abort messages", async (t) => {
+  const guard = guardUnhandled(t);
+  const runtime = await createRuntime();
+  const life = recordLifecycle(runtime);
+  const server = everything();
+  t.after(async () => { await runtime.dispose(); killTagged(server.tag); });
+  const agent = new MCPAgent({ runtime, llm: NO_MODEL, mcpServers: { everything: server.config } });
+  const endOf = (it) => life.of("stream-end").filter((e) => e.streamId === it.id);
+
+  // return(): the core stream exists from agent.stream() on (NEW), and ends at once, opening nothing
+  const r = agent.stream("q");
+  assert.ok(r.id > 0, "the core stream is made by agent.stream() when the runtime is known");
+  assert.equal(runtime.stats().streamsOpen, 1, "a created, not started stream counts");
+  assert.deepEqual(await r.return(7), { value: 7, done: true });
+  assert.equal(runtime.stats().streamsOpen, 0);
+  assert.deepEqual(endOf(r).map((e) => e.reason), ["return"]);
+
+  // a signal: the core's message, the signal's reason as the cause
+  const ac = new AbortController();
+  const a = agent.stream("q", { signal: ac.signal });
+  const why = new Error("enough");
+  ac.abort(why);
+  assert.deepEqual(endOf(a).map((e) => e.reason), ["abort"], "ended by the core as the signal fired");
+  await assert.rejects(a.next(), (e) => e.name === "AbortError" && e.code === "ABORTED" &&
+    e.message === "the stream was aborted by its signal" && e.cause === why);
+  assert.deepEqual(await a.next(), { value: undefined, done: true });
+
+  // throw(e): the stream-end event carries e's message
+  const th = agent.stream("q");
+  const boom = new Error("thrown before start");
+  await assert.rejects(th.throw(boom), (e) => e === boom);
+  assert.deepEqual(endOf(th).map((e) => e.reason), ["thrown before start"]);
+
+  // agent.close(): a created stream is ended by the core; its next() reports the core's message
+  const c = agent.stream("q");
+  assert.equal(runtime.stats().streamsOpen, 1);
+  await agent.close();
+  assert.equal(runtime.stats().streamsOpen, 0);
+  assert.deepEqual(endOf(c).map((e) => e.reason), ["agent-closed"]);
+  await assert.rejects(c.next(), (e) => e.name === "AbortError" && e.code === "AGENT_CLOSED" &&
+    e.message === "the agent was closed while the stream was running");
+
+  assert.equal(life.of("session-open").length, 0, "nothing was opened");
+  assert.equal(runtime.stats().sessionsOpen, 0);
+  assert.equal(runtime.stats().liveAllocations, 0);
+  await guard.assertNone();
+});

@@ -209,7 +209,8 @@ MS_EXPORT int32_t ms_peak_bytes(void);
 /* Allocations held by the context itself (its buffers and tables), so that
  * ms_live_allocations() - this = what its sessions and streams hold. */
 MS_EXPORT int32_t ms_ctx_own_allocations(ms_ctx *ctx);
-/* Numbers of sessions not yet closed / streams not yet freed in ctx. */
+/* Numbers of sessions not yet closed / streams not yet ended in ctx (a NEW
+ * stream counts; an ended one whose steps were not all taken does not). */
 MS_EXPORT int32_t ms_ctx_sessions_open(ms_ctx *ctx);
 MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx);
 /* Sets a limit (MS_LIMIT_*) for objects created after the call. Returns 0 or
@@ -358,8 +359,18 @@ MS_EXPORT int32_t ms_owner_close(ms_ctx *ctx, int32_t owner, int32_t owner_id,
  * "endpoint" names the model endpoint in error messages of the model path
  * ("<endpoint>: <what happened>"; cut to 200 bytes), e.g. the request URL;
  * without it they name the model ("model '<model>': ..."). Nothing is opened
- * until the first ms_stream_next. Returns the stream id. */
+ * until the first ms_stream_next. "own" and "borrow" may come later, through
+ * ms_stream_sessions; given here (either one, even empty) they count as
+ * handed over. Returns the stream id; the stream is NEW: ms_stream_return /
+ * _throw end it at once (nothing to close) and ms_stream_free frees it. */
 MS_EXPORT int32_t ms_stream_new(ms_ctx *ctx, uint32_t len);
+/* Hands a NEW stream the sessions it uses, from the JSON in input[0..len):
+ *   { "own": [server name]?, "borrow": [session id]? }
+ * (the host learns them after it made the stream: a client connecting).
+ * Once per stream, before its first ms_stream_next: a second hand-over, or one
+ * after the stream started or ended, is MS_ERR_STATE and changes nothing.
+ * Returns 0 or a negative MS_ERR_* (MS_ERR_INVALID_ARGUMENT for a bad shape). */
+MS_EXPORT int32_t ms_stream_sessions(ms_ctx *ctx, int32_t st, uint32_t len);
 /* Advances the stream. Returns MS_YIELD, MS_EFFECTS, MS_WAIT, MS_DONE, or an
  * error once (after cleanup finished); after MS_DONE or an error it keeps
  * returning MS_DONE. */

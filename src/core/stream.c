@@ -53,7 +53,12 @@ void ms__remove_stream(ms_ctx *ctx, ms_stream *st) {
   ctx->nstreams--;
 }
 
-MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx) { return ctx ? (int32_t)ctx->nstreams : 0; }
+MS_EXPORT int32_t ms_ctx_streams_open(ms_ctx *ctx) {
+  if (!ctx) return 0;
+  int32_t n = 0;
+  for (size_t i = 0; i < ctx->nstreams; i++) n += ctx->streams[i]->state != ST_ENDED;
+  return n;
+}
 
 void ms__streams_free_all(ms_ctx *ctx) {
   for (size_t i = 0; i < ctx->nstreams; i++) ms__stream_free(ctx->streams[i]);

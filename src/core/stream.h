@@ -32,6 +32,7 @@ struct ms_stream {
   uint32_t err_len;
   int reported;       /* the end was reported by ms_stream_next */
   int wake_queued;    /* an MS_FX_WAKE is queued and not yet answered */
+  int sessions_given; /* own/borrow were handed over (config or ms_stream_sessions): once */
   const char *end_reason;
   char *end_message;  /* a throw()'s message: the stream-end event's reason (owned; NULL: none) */
   /* config */

@@ -2,7 +2,7 @@
 // next / return / throw drive the core's generator of the same names; the
 // lifecycle decisions (what to close, when the end is reached) are the core's.
 import { OWNER, STATUS, END, ERR } from "./core.js";
-import { coreError, coreStatus, invalidArgument, AbortError, MCPStreamError, RuntimeDisposedError } from "./errors.js";
+import { coreError, coreStatus, invalidArgument, MCPStreamError, RuntimeDisposedError } from "./errors.js";
 import { resolveRuntime, validateServers } from "./shared.js";
 import { MCPClient, AGENT_OWNED } from "./client.js";
 import { onAbort } from "./abort.js";
@@ -63,7 +63,7 @@ export class MCPAgent {
 
   /**
    * A stream of the agent's steps for one query. Nothing is opened until the
-   * first next().
+   * first next(); the core's stream is made now when the runtime is known.
    * @param {string} query
    * @param {{signal?: AbortSignal}} [options]
    */
@@ -71,8 +71,8 @@ export class MCPAgent {
     if (typeof query !== "string") throw invalidArgument("agent.stream(query): query must be a string");
     const { signal } = options ?? {};
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument("agent.stream: signal must be an AbortSignal");
-    // counted in streamsOpen from now on when the runtime is known already
-    const rt = this.#runtime ?? (typeof this.#runtimeOption?._streamCreated === "function" ? this.#runtimeOption : null);
+    // the core stream is made now when the runtime is known (it counts in streamsOpen from now on)
+    const rt = this.#runtime ?? (typeof this.#runtimeOption?._registerDriver === "function" ? this.#runtimeOption : null);
     const driver = new StreamDriver(this.#hooks, query, signal, rt);
     this.#drivers.add(driver); // from now on agent.close() aborts it
     return new AgentStream(driver);
@@ -177,7 +177,7 @@ export class AgentStream {
   throw(error) { return this.#d.throw(error, this); }
   [Symbol.asyncIterator]() { return this; }
   [Symbol.asyncDispose]() { return this.#d.return(undefined, this).then(() => undefined); }
-  /** The stream id in the runtime's lifecycle events (0 until the first next()). */
+  /** The stream id in the runtime's lifecycle events (0 until its runtime is known). */
   get id() { return this.#d.id; }
   /** toSSEResponse's hook (its client went away): ends the stream now, as its signal would. */
   [Symbol.for("mcpstream.interrupt")]() { return this.#d._abort("ABORTED"); }
@@ -187,6 +187,15 @@ export class AgentStream {
  * The state behind an AgentStream. It never references the AgentStream except
  * while calls are queued (so a stream with a call in flight cannot be
  * collected), which lets the FinalizationRegistry notice abandoned streams.
+ *
+ * The core stream is made as soon as the stream's runtime is known: in
+ * agent.stream() when it is, else first thing when the stream is first used
+ * (the default runtime still loading). It is NEW until its first next(); its
+ * sessions are handed to it (ms_stream_sessions) once they are known. Every
+ * end — return(), throw(), a signal, agent.close(), before or after the first
+ * next() — is the core's (ms_stream_return / _throw), and so is its error and
+ * its message (docs/architecture.md §3); this class maps codes to error
+ * classes and does the waiting.
  */
 class StreamDriver {
   id = 0;
@@ -194,15 +203,17 @@ class StreamDriver {
   #query;
   #signal;
   #offAbort = null;
-  /** "new" | "starting" | "running" | "ended" */
+  /** "new" | "starting" | "running" | "ended" (of the iterator; the core stream has its own) */
   #state = "new";
   /** its calls, in order (iterator protocol) */ #calls = new CallQueue();
-  /** @type {any} */ #rt = null;
-  /** the runtime counting this stream in streamsOpen before it starts */ #counted = null;
-  /** the stream's runtime as far as known (given at creation, or resolved at start) */ #home = null;
+  /** the runtime of the core stream, once it is made @type {any} */ #rt = null;
+  /** the stream's runtime as far as known (given at creation, or resolved later) */ #home = null;
+  /** making the core stream when the runtime was not known at creation (once) */ #making = null;
+  /** why the core stream could not be made (reported by the first next()) */ #makeError = null;
   /** the effects the runtime hands it: model requests, wake-ups */ #fx;
-  /** an error the pending (or next) next() reports: abort before start, dispose */
+  /** an error the pending (or next) next() reports after dispose() */
   #endError = null;
+  /** a signal / agent.close() came before the core stream was made: it is ended so when made */
   #abortCode = null;
   /** next() / return() calls in progress */ #pending = 0;
   /** next() calls made and not yet settled (one rejects when the runtime is disposed) */ #nexts = 0;
@@ -222,12 +233,8 @@ class StreamDriver {
     this.#hooks = hooks;
     this.#query = query;
     this.#signal = signal;
-    this.#home = runtime;
     this.#fx = new StreamEffects(hooks.llm);
-    if (runtime && !runtime.disposed) {
-      runtime._streamCreated(this);
-      this.#counted = runtime;
-    }
+    if (runtime) this.#make(runtime);
     if (signal) {
       if (signal.aborted) this._abort("ABORTED");
       else this.#offAbort = onAbort(signal, () => this._abort("ABORTED"));
@@ -235,6 +242,46 @@ class StreamDriver {
   }
 
   get _coreEnded() { return this.#coreEnded; }
+
+  /** Makes the core stream (NEW, no sessions yet) in rt. Synchronous: a handle allocation;
+   * never throws (a failure is reported by the first next()). */
+  #make(rt) {
+    this.#home = rt;
+    if (rt.disposed || this.#rt || this.#state === "ended") return;
+    let id;
+    try {
+      id = rt._core.streamNew(this.#hooks.config(this.#query));
+    } catch (e) {
+      this.#makeError = e; // its config could not be copied into the core (out of memory)
+      return;
+    }
+    if (id < 0) {
+      this.#makeError = coreError(id, rt._core.error());
+      return;
+    }
+    this.id = id;
+    this.#rt = rt;
+    this.#fx.attach(rt, id);
+    rt._registerOwner(OWNER.stream, id, this.#hooks.serverConfig);
+    rt._registerDriver(this);
+    if (this.#abortCode) this.#endCore(this.#abortCode);
+  }
+
+  /** Resolves once the core stream is made, or cannot be (runtime disposed, or failed to load). */
+  #ensure() {
+    if (this.#rt || this.#makeError) return Promise.resolve();
+    this.#making ??= this.#hooks.runtime().then((rt) => this.#make(rt), (e) => { this.#makeError = e; });
+    return this.#making;
+  }
+
+  /** A signal or agent.close(): the core ends the stream, whatever state it is in. */
+  #endCore(code) {
+    const rt = this.#rt;
+    if (!rt || rt.disposed || this.#coreEnded) return;
+    rt._core.streamReturn(this.id, code === "AGENT_CLOSED" ? END.agentClosed : END.abort);
+    rt._drain();
+    this._wake();
+  }
 
   next(holder) {
     this.#nexts++; // counted from the call: a next() called before dispose() is pending at it
@@ -266,18 +313,13 @@ class StreamDriver {
     }, holder);
   }
 
-  #abortError(code) {
-    return code === "AGENT_CLOSED"
-      ? new AbortError("AGENT_CLOSED", "the agent was closed while the stream was running")
-      : new AbortError("ABORTED", "the stream was aborted by its signal", { cause: this.#signal?.reason });
-  }
-
-  /** The error a negative core status ends the stream with; `out` is its message. */
+  /** The error a negative core status ends the stream with; `out` is its message (the core's). */
   #endErrorOf(rc, out) {
     const model = this.#fx.modelError(rc, out);
     if (model) return model;
-    if (rc !== ABORTED && rc !== AGENT_CLOSED) return coreError(rc, out);
-    return this.#abortError(this.#abortCode ?? (rc === AGENT_CLOSED ? "AGENT_CLOSED" : "ABORTED"));
+    const err = coreError(rc, out);
+    if (rc === ABORTED && this.#signal?.aborted) err.cause = this.#signal.reason;
+    return err;
   }
 
   /** Resolves with p, or with undefined as soon as the stream ended meanwhile. */
@@ -286,24 +328,31 @@ class StreamDriver {
     return Promise.race([p, this.#endPromise.then(() => undefined)]);
   }
 
+  /** First next(): the core stream (made now if it was not), then its sessions, handed over once. */
   async #start() {
     this.#state = "starting";
-    const rt = await this.#unlessEnded(this.#hooks.runtime());
-    if (this.#state !== "starting") return; // aborted or disposed meanwhile
-    this.#home = rt;
-    if (rt.disposed) return this.#finish(); // done; a next() pending at dispose() has its error
-    this.#rt = rt;
-    const sessions = await this.#unlessEnded(this.#hooks.sessions(rt));
-    if (this.#state !== "starting") return;
-    if (rt.disposed) return this.#finish();
-    const id = rt._core.streamNew({ ...this.#hooks.config(this.#query), ...sessions });
-    if (id < 0) throw coreError(id, rt._core.error());
-    this.id = id;
-    this.#fx.attach(rt, id);
-    rt._registerOwner(OWNER.stream, id, this.#hooks.serverConfig);
-    rt._registerDriver(this);
-    this.#counted = null; // the runtime counts it as a running stream now
-    this.#state = "running";
+    await this.#ensure();
+    if (this.#makeError) throw this.#makeError;
+    const rt = this.#rt;
+    if (!rt) return this.#finish(); // its runtime was disposed: a next() pending at dispose() has its error
+    if (!this.#coreEnded) {
+      let sessions;
+      try {
+        sessions = await this.#unlessEnded(this.#hooks.sessions(rt));
+      } catch (e) {
+        // no sessions to run with (a client that failed to connect): the core ends it with e's message
+        if (!rt.disposed && !this.#coreEnded) {
+          rt._core.streamThrow(this.id, messageOf(e));
+          rt._drain();
+        }
+        throw e;
+      }
+      if (!rt.disposed && !this.#coreEnded) {
+        const rc = rt._core.streamSessions(this.id, sessions);
+        if (rc < 0) throw coreError(rc, rt._core.error());
+      }
+    }
+    if (this.#state === "starting") this.#state = "running";
   }
 
   /** The end as a later next() sees it: the pending error once, then done. */
@@ -322,10 +371,8 @@ class StreamDriver {
         try {
           await this.#start();
         } catch (e) {
-          const ended = this.#endError; // an abort that came meanwhile wins
-          this.#endError = null;
           this.#finish();
-          throw ended ?? e;
+          throw e;
         }
       }
       if (this.#state !== "running") return await this.#endResult();
@@ -377,12 +424,14 @@ class StreamDriver {
 
   /** `thrown`: the error given to throw() (why END.throw), whose message the stream-end event carries. */
   async #return(value, why, thrown) {
-    if (this.#state === "new") {
+    if (this.#state === "ended") return { value, done: true };
+    if (this.#state === "new") await this.#ensure(); // before its first next(): the core ends it too
+    const rt = this.#rt;
+    if (!rt) { // never made: nothing to end
       this.#finish();
       return { value, done: true };
     }
-    if (this.#state !== "running") return { value, done: true };
-    const rt = this.#rt, core = rt._core;
+    const core = rt._core;
     rt._hold();
     this.#pending++; // the stream's end is awaited here
     try {
@@ -391,7 +440,7 @@ class StreamDriver {
         else core.streamReturn(this.id, why);
         rt._drain();
       }
-      while (this.#state === "running") {
+      while (this.#state !== "ended") {
         if (rt.disposed) {
           await this.#disposedPromise;
           break;
@@ -410,29 +459,26 @@ class StreamDriver {
       this.#pending--;
       rt._release();
     }
+    this.#finish();
     return { value, done: true };
   }
 
   /** Ends the stream now (signal / agent.close()); resolves when its cleanup is done. */
   _abort(code) {
     if (this.#state === "ended") return this.#endPromise;
-    if (this.#state === "new" || this.#state === "starting") {
-      // the first cause wins: after dispose() that is dispose (rule 5), not this abort
-      if (this.#home?.disposed) {
-        this.#finish();
-        return this.#endPromise;
-      }
-      this.#abortCode ??= code;
-      this.#endError = this.#abortError(code);
-      this.#finish();
+    // the first cause wins: after dispose() that is dispose (rule 5), not this abort
+    if (this.#home?.disposed) {
+      if (!this.#rt) this.#finish();
       return this.#endPromise;
     }
     this.#abortCode ??= code;
-    const rt = this.#rt;
-    if (rt.disposed || this.#coreEnded) return this.#endPromise;
-    rt._core.streamReturn(this.id, code === "AGENT_CLOSED" ? END.agentClosed : END.abort);
-    rt._drain();
-    this._wake();
+    if (this.#rt) {
+      this.#endCore(code);
+    } else {
+      // its runtime is not known yet: the core stream is made for the end (at once when the
+      // runtime is there), which the core reports at the next next()
+      this.#ensure().then(() => { if (!this.#rt) this.#finish(); });
+    }
     return this.#endPromise;
   }
 
@@ -441,7 +487,7 @@ class StreamDriver {
     this.#coreEnded = true;
     this.#endResolve();
     if (this.#abandoned) return this.#finish();
-    if (this.#pending > 0 || this.#state !== "running") return;
+    if (this.#pending > 0 || this.#state === "ended") return;
     // Nobody waits on it (abort, agent.close(), a server exit while suspended). The core
     // keeps only its queued steps and its error (it released everything else) until the
     // consumer comes back for them; how it ended is noted here for a next() after dispose().
@@ -476,9 +522,9 @@ class StreamDriver {
 
   /** The consumer dropped the stream without ending it (FinalizationRegistry). */
   _abandon() {
-    if (this.#state === "new" || this.#state === "starting") return this.#finish();
     const rt = this.#rt;
-    if (this.#state !== "running" || !rt || rt.disposed) return;
+    if (this.#state === "ended") return;
+    if (!rt || rt.disposed) return this.#finish();
     this.#abandoned = true;
     if (!this.#coreEnded) {
       rt._core.streamReturn(this.id, END.return);
@@ -487,9 +533,10 @@ class StreamDriver {
     if (this.#coreEnded) this.#finish(); // it had ended already, or ended at once
   }
 
-  /** Frees the core stream (once) and leaves the runtime's tables. */
-  #free(rt) {
-    if (this.#freed || !rt || rt.disposed) return;
+  /** Frees the core stream (once, when it has ended) and leaves the runtime's tables. */
+  #free() {
+    const rt = this.#rt;
+    if (this.#freed || !rt || rt.disposed || !this.#coreEnded) return;
     this.#freed = true;
     rt._core.streamFree(this.id);
     rt._unregisterOwner(OWNER.stream, this.id);
@@ -502,9 +549,12 @@ class StreamDriver {
     this.#offAbort?.();
     this.#offAbort = null;
     abandoned.unregister(this);
-    this.#counted?._streamEnded(this);
-    this.#counted = null;
-    if (was === "running") this.#free(this.#rt);
+    const rt = this.#rt;
+    if ((was === "new" || was === "starting") && rt && !rt.disposed && !this.#coreEnded) {
+      rt._core.streamReturn(this.id, END.return); // not started: it ends at once, nothing to close
+      rt._drain();
+    }
+    this.#free();
     if (was !== "ended") this.#hooks.ended(this, this.#query, this.#final);
     this.#endResolve();
     this._wake(); // a loop waiting for the core sees the end

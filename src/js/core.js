@@ -244,6 +244,11 @@ export class Core {
     const x = this.#x; if (!x) return ERR.BAD_HANDLE;
     return x.ms_stream_new(this.#ctx, this.#put(JSON.stringify(config)));
   }
+  /** Hands a NEW stream its sessions, once: { own: [server name], borrow: [session id] }. */
+  streamSessions(st, sessions) {
+    const x = this.#x; if (!x) return ERR.BAD_HANDLE;
+    return x.ms_stream_sessions(this.#ctx, st, this.#put(JSON.stringify(sessions)));
+  }
   streamNext(st) {
     const x = this.#x; if (!x) return STATUS.DONE;
     x.ms_ctx_set_now(this.#ctx, now());
@@ -283,6 +288,9 @@ export class Core {
   nextDeadline() { return this.#x ? this.#x.ms_ctx_next_deadline(this.#ctx) : -1; }
 
   // ---- numbers
+  /** Streams not ended / sessions not closed (the core's counts; 0 once killed). */
+  streamsOpen() { return this.#x ? this.#x.ms_ctx_streams_open(this.#ctx) : 0; }
+  sessionsOpen() { return this.#x ? this.#x.ms_ctx_sessions_open(this.#ctx) : 0; }
   /** Allocations held by sessions and streams (not by the context's own buffers). */
   liveAllocations() { return this.#x ? this.#x.ms_live_allocations() - this.#x.ms_ctx_own_allocations(this.#ctx) : 0; }
   heapBytes() { return this.#x ? this.#x.memory.buffer.byteLength : 0; }

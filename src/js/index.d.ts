@@ -56,7 +56,8 @@ export interface LogDetail {
 }
 
 export interface RuntimeStats {
-  /** streams created and not yet ended (with the shared default runtime: from their first next()) */
+  /** streams created and not yet ended (the core's count; with the shared default runtime not yet
+   * loaded for the agent: from the stream's first next(), return(), throw() or abort) */
   streamsOpen: number;
   /** sessions opened and not yet closed */
   sessionsOpen: number;
@@ -325,7 +326,8 @@ export interface AgentStream extends AsyncIterableIterator<Step> {
   throw(error?: unknown): Promise<IteratorResult<Step, undefined>>;
   [Symbol.asyncIterator](): AgentStream;
   [Symbol.asyncDispose](): Promise<void>;
-  /** the stream id used in lifecycle events (0 until the first next()) */
+  /** the stream id used in lifecycle events (0 until the stream's runtime is known: at once when
+   * the agent's runtime is, else from its first next(), return(), throw() or abort) */
   readonly id: number;
 }
 

@@ -42,7 +42,6 @@ export class Runtime extends EventTarget {
   /** `${sid}:${id as JSON}` → a server request a callback is answering */ #serverRequests = new Map();
   /** op id → {resolve, reject, onProgress} */ #ops = new Map();
   /** stream id → driver */ #drivers = new Map();
-  /** drivers of streams created and not yet started (counted in streamsOpen) */ #created = new Set();
   #opSeq = 1;
   #ownerSeq = 1;
   #holds = 0;
@@ -77,8 +76,8 @@ export class Runtime extends EventTarget {
   /** Numbers for tests and dashboards. */
   stats() {
     return {
-      streamsOpen: this.#created.size + [...this.#drivers.values()].filter((d) => !d._coreEnded).length,
-      sessionsOpen: this.#sessions.size,
+      streamsOpen: this.#core.streamsOpen(), // the core's counts (0 once disposed)
+      sessionsOpen: this.#core.sessionsOpen(),
       liveAllocations: this.#core.liveAllocations(), // 0 once disposed
       heapBytes: this.#core.heapBytes(),
       allocatedBytes: this.#core.allocatedBytes(),
@@ -102,7 +101,7 @@ export class Runtime extends EventTarget {
   }
 
   async #teardown() {
-    const drivers = [...this.#drivers.values(), ...this.#created];
+    const drivers = [...this.#drivers.values()];
     for (const driver of drivers) driver._disposing(); // no more model I/O, no core calls
     const closes = [...this.#transports].map(([sid, t]) => {
       const open = this.#sessions.get(sid);
@@ -131,7 +130,6 @@ export class Runtime extends EventTarget {
     this.#ops.clear();
     for (const driver of drivers) driver._disposed();
     this.#drivers.clear();
-    this.#created.clear();
     this.#owners.clear();
     this.#handlers.clear();
     for (const r of this.#serverRequests.values()) r.cancel(new RuntimeDisposedError());
@@ -160,11 +158,8 @@ export class Runtime extends EventTarget {
   }
   _unregisterOwner(owner, id) { this.#owners.delete(`${owner}:${id}`); this.#handlers.delete(`${owner}:${id}`); }
 
-  /** A stream was created (docs/architecture.md §4: streamsOpen counts it until it ends). */
-  _streamCreated(driver) { if (!this.#disposed) this.#created.add(driver); }
-  /** A stream ended before it started. */
-  _streamEnded(driver) { this.#created.delete(driver); }
-  _registerDriver(driver) { this.#created.delete(driver); this.#drivers.set(driver.id, driver); }
+  /** A core stream was made (streamsOpen counts it until it ends: the core's count). */
+  _registerDriver(driver) { this.#drivers.set(driver.id, driver); }
   _unregisterDriver(driver) { this.#drivers.delete(driver.id); }
 
   /** Keeps the Node process alive while something awaits I/O. */

@@ -456,6 +456,76 @@ static void stream_abort_before_the_first_next_should_report_aborted_once(void) 
   h_free(&h);
 }
 
+/* The host makes the stream first and hands it its sessions later (a client
+ * connecting meanwhile): ms_stream_sessions, once, while the stream is NEW. */
+static int h_sessions(host *h, int st, const char *json) {
+  if (h_in(h, json, strlen(json))) return MS_ERR_NOMEM;
+  return ms_stream_sessions(h->ctx, st, (uint32_t)strlen(json));
+}
+
+#define CONFIG_BARE "{\"model\":\"m\",\"query\":\"What is 2 + 40?\"}"
+
+static void stream_new_returned_before_its_sessions_should_close_nothing_and_free(void) {
+  host h;
+  h_init(&h);
+  int st = h_stream_new(&h, CONFIG_BARE);
+  T_EQ(ms_ctx_streams_open(h.ctx), 1); /* a NEW stream counts */
+  T_EQ(h_return(&h, st, MS_END_ABORT), MS_DONE);
+  T_EQ(ms_ctx_streams_open(h.ctx), 0); /* ended: it no longer counts, though not yet freed */
+  T_EQ(h_sessions(&h, st, "{\"own\":[\"everything\"]}"), MS_ERR_STATE);
+  T_OK(strstr(ms_ctx_error_ptr(h.ctx), "stream 1 has ended: its sessions are handed over before its first next()") != NULL);
+  T_EQ(h_next(&h, st), MS_ERR_ABORTED);
+  T_EQ(h_next(&h, st), MS_DONE);
+  T_EQ(h_count(&h, "OPEN"), 0);
+  T_EQ(h_count(&h, "CLOSE"), 0);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "RETURN DONE\n"
+        "EVENT {\"kind\":\"stream-end\",\"server\":null,\"sessionId\":null,\"owner\":null,\"streamId\":1,\"reason\":\"abort\"}\n"
+        "ERROR -12 the stream was aborted by its signal\n"
+        "DONE\n");
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  T_EQ(ms_ctx_sessions_open(h.ctx), 0);
+  T_EQ(ms_live_allocations(), ms_ctx_own_allocations(h.ctx));
+  h_free(&h);
+}
+
+static void stream_sessions_should_be_handed_over_once(void) {
+  host h;
+  h_init(&h);
+  int st = h_stream_new(&h, CONFIG_BARE);
+  /* a bad shape is refused and changes nothing: the hand-over is still to come */
+  T_EQ(h_sessions(&h, st, "{\"own\":\"everything\"}"), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_sessions(&h, st, "{\"borrow\":[0]}"), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_sessions(&h, st, "[]"), MS_ERR_INVALID_ARGUMENT);
+  T_EQ(h_sessions(&h, 99, "{}"), MS_ERR_BAD_HANDLE);
+  T_EQ(h_sessions(&h, st, "{\"own\":[\"everything\"]}"), 0);
+  T_EQ(h_sessions(&h, st, "{\"own\":[\"other\"]}"), MS_ERR_STATE);
+  T_OK(strstr(ms_ctx_error_ptr(h.ctx), "stream 1 has its sessions already: they are handed over once") != NULL);
+  T_EQ(h_take(&h), 0); /* nothing opened yet */
+  T_EQ(ms_ctx_sessions_open(h.ctx), 0);
+  /* the first next() opens what was handed over the first time, and only that */
+  T_EQ(h_next(&h, st), MS_EFFECTS);
+  T_MEM(h_log(&h), strlen(h_log(&h)),
+        "EVENT {\"kind\":\"session-open\",\"server\":\"everything\",\"sessionId\":2,\"owner\":\"stream\",\"streamId\":1,\"reason\":null}\n"
+        "OPEN 2 1 1 everything\n");
+  T_EQ(ms_ctx_sessions_open(h.ctx), 1);
+  T_EQ(h_sessions(&h, st, "{}"), MS_ERR_STATE); /* started */
+  T_OK(strstr(ms_ctx_error_ptr(h.ctx), "stream 1 has started") != NULL);
+  h_clear(&h);
+  T_EQ(h_return(&h, st, MS_END_RETURN), MS_EFFECTS);
+  T_EQ(h_count(&h, "CLOSE 2"), 1);
+  h_free(&h);
+
+  /* sessions in the config count as handed over, even an empty list */
+  h_init(&h);
+  st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"q\",\"borrow\":[]}");
+  T_EQ(h_sessions(&h, st, "{\"own\":[\"everything\"]}"), MS_ERR_STATE);
+  T_EQ(h_return(&h, st, MS_END_RETURN), MS_DONE);
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  T_EQ(ms_live_allocations(), ms_ctx_own_allocations(h.ctx));
+  h_free(&h);
+}
+
 static void stream_return_while_a_tool_call_is_in_flight_should_cancel_it_and_close_once(void) {
   host h;
   int st = owned_stream(&h, NULL);
@@ -1146,6 +1216,8 @@ int main(void) {
   T_RUN(stream_should_fail_when_a_borrowed_session_is_unknown_or_closed);
   T_RUN(stream_return_before_the_first_next_should_open_nothing);
   T_RUN(stream_abort_before_the_first_next_should_report_aborted_once);
+  T_RUN(stream_new_returned_before_its_sessions_should_close_nothing_and_free);
+  T_RUN(stream_sessions_should_be_handed_over_once);
   T_RUN(stream_return_while_a_tool_call_is_in_flight_should_cancel_it_and_close_once);
   T_RUN(stream_return_while_the_model_streams_should_abort_it);
   T_RUN(stream_throw_should_end_with_the_thrown_message_as_its_reason);
