@@ -18,8 +18,10 @@
  * The carried-line buffer grows geometrically and is kept between lines: a
  * big one (over NDJSON_KEEP_BYTES) only while the lines it carries fill at
  * least a quarter of it, so a run of big messages reuses one buffer (no
- * allocation or copy per message for growing it again) and one huge message
- * does not pin its memory once smaller ones follow.
+ * allocation or copy per message for growing it again), and never one over
+ * NDJSON_KEEP_MAX: a huge message does not pin its memory, even when the
+ * messages that follow come whole in one feed (never carried, they would
+ * never free it).
  *
  * Running out of memory while carrying a partial line drops that one line
  * (the parser skips to its "\n"); the rest of the feed is still parsed and
@@ -31,6 +33,8 @@
 /* A carried-line buffer bigger than this is freed once a line it carried
  * filled less than a quarter of it (or on an error). */
 #define NDJSON_KEEP_BYTES 65536
+/* ... and one bigger than this is freed after the line it carried. */
+#define NDJSON_KEEP_MAX (1u << 20)
 
 /* Sets up an empty parser that accepts lines of up to max_line bytes.
  * Allocates nothing; `d` is owned by the caller. */
@@ -151,7 +155,8 @@ int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
         size_t len = d->line.len;
         ms_buf_reset(&d->line);
         rc = emit(d->line.data, len, cb, user);
-        if (d->line.cap > NDJSON_KEEP_BYTES && len < d->line.cap / 4) ms_buf_free(&d->line);
+        if (d->line.cap > NDJSON_KEEP_BYTES && (len < d->line.cap / 4 || d->line.cap > NDJSON_KEEP_MAX))
+          ms_buf_free(&d->line);
       }
     }
     if (rc < 0) return rc;

@@ -464,6 +464,33 @@ static void ndjson_should_keep_a_big_buffer_while_big_lines_come(void) {
   tlog_free(&r.log);
 }
 
+/* A huge line's buffer is not kept: small lines that come whole in one feed
+ * (never carried) would never free it. */
+static void ndjson_should_not_keep_the_buffer_of_a_huge_line(void) {
+  enum { LINE = 3000000, CHUNK = 65536 };
+  ms_ndjson d;
+  rec r;
+  ms_ndjson_init(&d, 4 << 20);
+  rec_init(&r, 4 << 20);
+  uint8_t *msg = malloc(LINE + 1);
+  T_OK(msg != NULL);
+  if (!msg) return;
+  memset(msg, 'x', LINE);
+  msg[LINE] = '\n';
+  for (size_t at = 0; at <= LINE; at += CHUNK) {
+    size_t n = LINE + 1 - at < CHUNK ? LINE + 1 - at : CHUNK;
+    T_EQ(ms_ndjson_feed(&d, msg + at, n, on_line, &r), 0);
+  }
+  T_EQ(r.calls, 1);
+  T_EQ(ms_live_allocations(), 0); /* fails when it is kept: a 4 MiB buffer for the rest of the session */
+  T_EQ(feed_copy(&d, &r, "{}\n", 3), 0);
+  T_EQ(r.calls, 2);
+  T_EQ(ms_live_allocations(), 0);
+  ms_ndjson_free(&d);
+  free(msg);
+  tlog_free(&r.log);
+}
+
 static void ndjson_should_stop_the_feed_when_the_callback_fails(void) {
   ms_ndjson d;
   rec r;
@@ -622,6 +649,7 @@ int main(void) {
   T_RUN(ndjson_should_report_whole_lines_straight_from_the_input);
   T_RUN(ndjson_should_grow_its_buffer_geometrically_when_fed_byte_by_byte);
   T_RUN(ndjson_should_keep_a_big_buffer_while_big_lines_come);
+  T_RUN(ndjson_should_not_keep_the_buffer_of_a_huge_line);
   T_RUN(ndjson_should_stop_the_feed_when_the_callback_fails);
   T_RUN(ndjson_should_drop_only_the_line_it_could_not_store);
   T_RUN(ndjson_should_be_reusable_after_free);
