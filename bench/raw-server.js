@@ -131,6 +131,12 @@ function main() {
     }
   }
 
+  readMessages(handle);
+  out.on("error", () => process.exit(0));
+}
+
+/** Calls handle(message) for each JSON line on stdin (a line that is not JSON is skipped); exits on stdin EOF. */
+export function readMessages(handle) {
   let pending = "";
   process.stdin.setEncoding("utf8");
   process.stdin.on("data", (text) => {
@@ -146,7 +152,6 @@ function main() {
     }
   });
   process.stdin.on("end", () => process.exit(0));
-  out.on("error", () => process.exit(0));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) main();
