@@ -42,6 +42,9 @@ MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len) {
   if (!ctx) return NULL;
   MS_ALLOC_SCOPE(NULL);
   ms_buf_reset(&ctx->input);
+  /* a buffer that once took a huge input (a whole model response, say) is not
+   * kept at that size for the context's life: it goes when a small one comes */
+  if (ctx->input.cap > (1u << 20) && len < ctx->input.cap / 4) ms_buf_free(&ctx->input);
   if (ms_buf_reserve(&ctx->input, len ? len : 1)) return NULL;
   return ctx->input.data;
 }

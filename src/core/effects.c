@@ -28,6 +28,11 @@
  * one failed allocation (a huge tool result, say) does not drop a small one. */
 #define MS_FX_SPARE_BYTES 1024
 
+/* A payload buffer bigger than this (it held a huge batch: a 37 MB tools/list
+ * answer, say) is cut back when it comes round again as the queue's buffer,
+ * so that one big message does not keep its room for the context's life. */
+#define MS_FX_KEEP_BYTES (1u << 20)
+
 /* Makes room for `recs` more records (the output array grows with the queue). */
 static int fx_grow_recs(ms_ctx *ctx, size_t recs) {
   MS_ALLOC_SCOPE(NULL); /* the context's own buffers: charged to no stream */
@@ -124,6 +129,14 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
   ctx->out_payload = ctx->fx_payload;
   ctx->fx_payload = tmp;
   ms_buf_reset(&ctx->fx_payload);
+  size_t keep = ctx->rsv_bytes + MS_FX_SPARE_BYTES; /* the invariant's room stays */
+  if (ctx->fx_payload.cap > MS_FX_KEEP_BYTES && ctx->fx_payload.cap / 2 > keep) {
+    uint8_t *d = ms_realloc(ctx->fx_payload.data, keep); /* smaller: may fail, then it stays */
+    if (d) {
+      ctx->fx_payload.data = d;
+      ctx->fx_payload.cap = keep;
+    }
+  }
   if (ctx->utf16.cap > MS_UTF16_KEEP_BYTES) ms_buf_free(&ctx->utf16);
   size_t n = ctx->nfx;
   ctx->nfx = 0;

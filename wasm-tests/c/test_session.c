@@ -54,6 +54,45 @@ static int ready_session(host *h, const char *version) {
   return sid;
 }
 
+/* One big answer does not keep its room for the context's life: the effect
+ * payload buffer that carried it is cut back when it comes round again, and
+ * the input buffer that took it whole goes when a small input comes. */
+static void a_big_answer_should_not_keep_its_buffers(void) {
+  enum { TEXT = 3000000 };
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  long base = ms_live_bytes();
+  T_EQ(h_request(&h, sid, 5, 0, "tools/call", "{\"name\":\"big\"}"), 0);
+  h_take(&h);
+  static char msg[TEXT + 128];
+  int n = snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"");
+  memset(msg + n, 'x', TEXT);
+  snprintf(msg + n + TEXT, sizeof msg - (size_t)n - TEXT, "\"}]}}\n");
+  size_t len = strlen(msg);
+  for (size_t at = 0; at < len; at += 65536) /* as a host reads a pipe */
+    h_feed_n(&h, sid, msg + at, len - at < 65536 ? len - at : 65536);
+  h_take(&h); /* the answer is out (OP_DONE 5) */
+  T_OK(h_has(&h, "OP_DONE 5 0 {\"content\""));
+  h_take(&h); /* its buffer comes round again */
+  h_take(&h);
+  T_OK(ms_live_bytes() < base + (1 << 20)); /* fails without: the 4 MiB buffer stays */
+  /* a host that passes whole messages (ms_session_feed_message): the input
+   * buffer that took the big one goes when a small one comes */
+  T_EQ(h_request(&h, sid, 6, 0, "tools/call", "{\"name\":\"big\"}"), 0);
+  h_take(&h);
+  static const char head3[] = "{\"jsonrpc\":\"2.0\",\"id\":3"; /* the next request's answer */
+  memcpy(msg, head3, sizeof head3 - 1);
+  msg[len - 1] = 0;                                   /* whole: no "\n" */
+  T_EQ(h_msg(&h, sid, msg), 0);
+  h_take(&h);
+  T_OK(h_has(&h, "OP_DONE 6 0 {\"content\""));
+  T_EQ(h_msg(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":1}}"), 0);
+  h_take(&h);
+  h_take(&h);
+  T_OK(ms_live_bytes() < base + (1 << 20)); /* fails without: the input buffer keeps 3 MB */
+  h_free(&h);
+}
+
 /* ---- handshake ------------------------------------------------------------ */
 
 static void session_should_queue_open_with_its_owner_and_nothing_else_until_opened(void) {
@@ -1291,6 +1330,7 @@ static void session_should_survive_every_allocation_failure(void) {
 
 int main(void) {
   T_RUN(session_should_queue_open_with_its_owner_and_nothing_else_until_opened);
+  T_RUN(a_big_answer_should_not_keep_its_buffers);
   T_RUN(session_should_send_initialize_with_the_latest_protocol_version_once_opened);
   T_RUN(session_should_accept_every_supported_protocol_version);
   T_RUN(session_should_fail_an_unknown_protocol_version_with_one_close);
