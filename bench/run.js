@@ -38,7 +38,7 @@ for (const g of only) if (!GROUPS.includes(g)) die(`unknown group ${g} (${GROUPS
 /** The amount of work: a full run must stay under 15 minutes on a shared 2-core machine. */
 const PLAN = QUICK
   ? { reps: 1, throughputScale: 0.01, coldSamples: 1, agentSteps: 4, streams: [20, 50, 60], peak: [1e6, 4e5], exitSamples: 2, budget: Infinity }
-  : { reps: 5, throughputScale: 1, coldSamples: 1, agentSteps: 50, streams: [10_000, 100_000, 60], peak: [100e6, 38e6], exitSamples: 20, budget: 840 };
+  : { reps: 5, throughputScale: 1, coldSamples: 3, agentSteps: 50, streams: [10_000, 100_000, 60], peak: [100e6, 38e6], exitSamples: 20, budget: 840 };
 // peak: [bytes of one streamed model answer, bytes of one tools/list result]
 // streams: [suspended streams, cycles, seconds at most per library]; a library
 // too slow for those counts stops at the time bound and says so (stoppedEarly).

@@ -7,12 +7,18 @@
 // (no credential to another origin, no https → http, at most 20); with
 // `redirect: "manual"` a redirect response is returned as it is, and with
 // `redirect: "error"` it rejects.
-import http from "node:http";
-import https from "node:https";
 import { Readable } from "node:stream";
 import { redirectRequest, REDIRECT_STATUSES } from "./redirect.js";
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
+
+/* node:http and node:https are loaded at the first request to each protocol: importing them
+ * up front was ~15 ms of a cold start (https pulls in tls and crypto), and most runtimes never
+ * call an https model from Node at all, or not in their first milliseconds. */
+const modules = { "http:": null, "https:": null };
+function protocolModule(protocol) {
+  return (modules[protocol] ??= (protocol === "https:" ? import("node:https") : import("node:http")).then((m) => m.default));
+}
 
 /**
  * @returns {{ fetch: (url: string, init?: {method?:string, headers?:any, body?:any, signal?:AbortSignal}) => Promise<Response>,
@@ -48,22 +54,18 @@ export function createNodeFetch() {
     }
   }
 
-  function request(url, init) {
+  async function request(url, init) {
+    let u;
+    try {
+      u = new URL(url);
+    } catch (e) {
+      throw new TypeError(`invalid URL ${url}: ${e.message}`);
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new TypeError(`unsupported protocol ${u.protocol} in ${url}`);
+    const mod = await protocolModule(u.protocol);
     return new Promise((resolve, reject) => {
-      let u;
-      try {
-        u = new URL(url);
-      } catch (e) {
-        reject(new TypeError(`invalid URL ${url}: ${e.message}`));
-        return;
-      }
-      if (u.protocol !== "http:" && u.protocol !== "https:") {
-        reject(new TypeError(`unsupported protocol ${u.protocol} in ${url}`));
-        return;
-      }
       const headers = {};
       new Headers(init.headers ?? {}).forEach((value, name) => { headers[name] = value; });
-      const mod = u.protocol === "https:" ? https : http;
       let req;
       try {
         // a connection per request: nothing idles in a pool holding the loop open
