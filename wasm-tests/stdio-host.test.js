@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, realpathSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { StdioTransport } from "../src/js/hosts/stdio.js";
@@ -436,6 +437,29 @@ test("env is merged over process.env, cwd is used, stderr is decoded across chun
   assert.equal(info.exitCode, 0);
   assert.equal(rec.text(), `42 ${cwd}`);
   assert.equal(rec.stderr, "é\n");
+});
+
+test("messages sent in the same tick go to the server in one write, intact and in order", async (t) => {
+  const { transport, rec } = openTransport(t, nodeServer(
+    `process.stdout.write("ready\\n"); process.stdin.on("data", (d) => process.stdout.write(d));`));
+  await waitUntil(() => rec.text() === "ready\n", 10_000, "the echo server");
+  // Count the writes that reach the pipe's socket: stdin is a net.Socket, and a write of
+  // buffered chunks goes through _writev (one writev system call), a lone one through _write.
+  const proto = net.Socket.prototype;
+  const { _write: write, _writev: writev } = proto;
+  let writes = 0;
+  proto._write = function (...args) { writes++; return write.apply(this, args); };
+  proto._writev = function (...args) { writes++; return writev.apply(this, args); };
+  try {
+    for (let i = 0; i < 16; i++) transport.send(new TextEncoder().encode(`{"jsonrpc":"2.0","id":${i},"method":"ping"}`));
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    Object.assign(proto, { _write: write, _writev: writev });
+  }
+  assert.equal(writes, 1, "16 messages of one tick, one write");
+  const ids = () => rec.text().split("\n").slice(1, -1).map((line) => JSON.parse(line).id);
+  await waitUntil(() => ids().length === 16, 10_000, "16 messages echoed");
+  assert.deepEqual(ids(), [...Array(16).keys()]);
 });
 
 test("no uncaught exception or unhandled rejection escaped during this file", () => {

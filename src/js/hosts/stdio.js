@@ -407,6 +407,8 @@ export class StdioTransport {
   /** @type {{ code: number | null, signal: string | null } | null} */ #leaderExit = null;
   /** Set once the group is known to be empty: from then on it is never signalled again. */
   #groupGone = false;
+  /** stdin is corked until the end of the tick (send). */
+  #corked = false;
   /** Its tag in the environment of its processes (TAG_VAR). */
   #tag = globalThis.crypto.randomUUID();
   /** Descendants outside the group, still to be ended: pid → start time. */
@@ -534,11 +536,19 @@ export class StdioTransport {
     const stdin = this.#child?.stdin;
     if (!stdin || stdin.destroyed || stdin.writableEnded) return;
     try {
-      // two writes in one batch, so the message bytes are not copied to append "\n"
-      stdin.cork();
+      // Corked until the end of this tick: the message and its "\n" (not copied to append it),
+      // and every other message sent in the same tick (16 calls started together, or answered
+      // by one read), go out in one writev — one wake-up of the server, not one per message.
+      if (!this.#corked) {
+        this.#corked = true;
+        stdin.cork();
+        process.nextTick(() => {
+          this.#corked = false;
+          stdin.uncork();
+        });
+      }
       stdin.write(bytes);
       stdin.write("\n");
-      stdin.uncork();
     } catch {
       // Writing to a stream that was destroyed between the checks above; the 'error'
       // listener takes the asynchronous variant.
