@@ -73,6 +73,8 @@ static int should_fail(void) {
 
 long ms_alloc_failures(void) { return failures; }
 
+void ms_alloc_peak_reset(void) { peak_bytes = live_bytes; }
+
 /* 1 when `a` cannot take `grow` more bytes (and marks it exceeded). */
 static int over_budget(ms_account *a, size_t grow) {
   if (!a || !a->limit || grow == 0) return 0;

@@ -16,6 +16,16 @@ int ms_buf_reserve(ms_buf *b, size_t extra) {
   return 0;
 }
 
+int ms_buf_reserve_exact(ms_buf *b, size_t extra) {
+  if (extra <= b->cap - b->len) return 0;
+  if (extra > SIZE_MAX / 2 - b->len) return MS_ERR_NOMEM;
+  uint8_t *d = ms_realloc(b->data, b->len + extra);
+  if (!d) return MS_ERR_NOMEM;
+  b->data = d;
+  b->cap = b->len + extra;
+  return 0;
+}
+
 int ms_buf_append(ms_buf *b, const void *p, size_t n) {
   if (n == 0) return 0;
   int rc = ms_buf_reserve(b, n);

@@ -161,6 +161,9 @@ static int build(const ms_tool_source *src, size_t nsrc, const cJSON *disallowed
   ms_free(sids);
   ms_free(mnames);
   if (!rc && c->n) {
+    /* the slack of its growth given back: it is kept as long as the catalogue */
+    uint8_t *d = text.len < text.cap ? ms_realloc(text.data, text.len) : NULL;
+    if (d) text.data = d;
     c->text = (char *)text.data;
     c->text_len = text.len - 1;
   } else {
@@ -194,6 +197,11 @@ int ms_catalog_get(ms_catalog **list, const ms_tool_source *src, size_t nsrc,
   *list = c;
   *out = c;
   return 0;
+}
+
+void ms_catalog_write_tools(const void *cat, char *out) {
+  const ms_catalog *c = cat;
+  memcpy(out, c->text, c->text_len);
 }
 
 const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name) {

@@ -47,6 +47,7 @@ typedef struct ms_fx_rec {
   size_t off; /* payload offset in ctx->fx_payload */
   uint32_t len;
   int wake_rsv; /* a stream's reserved WAKE (reserved again once taken) */
+  void *ext;    /* a payload of its own (ms__fx_adopt), owned by the queue; NULL: in fx_payload */
 } ms_fx_rec;
 
 typedef struct ms_owner_wait { /* an ms_owner_close waiting for its sessions */
@@ -64,6 +65,8 @@ struct ms_ctx {
   ms_effect *out;
   size_t out_cap;
   ms_buf out_payload;
+  void **out_ext;   /* the handed-out effects' own payloads (out_cap slots), freed at the next take */
+  size_t nout_ext;
   ms_buf utf16; /* ms_ctx_utf16's units (effects.c); freed at the next take when big */
   size_t rsv_recs, rsv_bytes; /* room reserved in the effect queue (effects.c) */
   /* objects; ids are never reused */
@@ -91,6 +94,14 @@ struct ms_ctx {
 /* Queues an effect (payload copied). 0 or MS_ERR_NOMEM. */
 int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,
            const void *payload, size_t len);
+/* Queues an effect whose payload is `owned` (len bytes, seam-allocated): the
+ * queue takes it over, whatever the result, and frees it once handed out
+ * (at the next take), so a big payload made for the host (a model request,
+ * an answer printed by cJSON) is never copied. 0 or MS_ERR_NOMEM (then it
+ * was freed). */
+int ms__fx_adopt(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, void *owned, size_t len);
+/* Frees the queue, the effects handed out and their payloads (ms_ctx_free). */
+void ms__fx_free_all(ms_ctx *ctx);
 /* Reserves room in the effect queue for `recs` effects with `bytes` payload
  * bytes in all, for effects that must never be lost to a failed allocation
  * (effects.c explains). 0 or MS_ERR_NOMEM (nothing reserved). */
@@ -296,12 +307,16 @@ int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *er
 void ms_llm_acc_free(ms_llm_acc *acc);
 /* The assistant message for the history: {role, content, tool_calls?}. */
 cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc);
+/* Writes the model request's "tools" array, exactly the length announced, at out. */
+typedef void (*ms_llm_tools_fn)(const void *user, char *out);
 /* Builds the request body {model, messages, tools?, stream:true,
- * stream_options:{include_usage:true}}. `tools` is the JSON text of an array
- * of {type:"function", function:{...}}, NUL-terminated, copied into the body
- * as it is (a catalogue's text, rendered once); NULL or "": no tools. */
-char *ms_llm_build_request(const char *model, const cJSON *messages,
-                           const char *tools);
+ * stream_options:{include_usage:true}} in one seam-allocated block of the
+ * exact size (NUL-terminated; *len its length without the NUL; the caller
+ * owns it), or NULL when out of memory. The "tools" array, tools_len bytes
+ * of JSON text (0: no tools), is written by write_tools(user, ...) where it
+ * goes in the body (a catalogue's tools, never held twice). */
+char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tools_len,
+                           ms_llm_tools_fn write_tools, const void *user, size_t *len);
 /* Turns an HTTP error body into a one-line message (error.message if JSON),
  * with a hint for the status before the body text (which may be cut). */
 void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);
@@ -366,6 +381,9 @@ int ms_catalog_get(ms_catalog **list, const ms_tool_source *src, size_t nsrc,
 /* Drops a reference (NULL is ignored); the last one frees the catalogue and
  * takes it out of its list. */
 void ms_catalog_unref(ms_catalog *c);
+/* Writes the catalogue's "tools" array (cat->text_len bytes) at out (an
+ * ms_llm_tools_fn). */
+void ms_catalog_write_tools(const void *cat, char *out);
 /* The tool the model calls model_name (borrowed from cat), or NULL (cat may be NULL). */
 const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name);
 /* 1 when arr (an array of strings) holds a or b (b may be NULL). */

@@ -40,6 +40,9 @@ static int fx_grow_recs(ms_ctx *ctx, size_t recs) {
   size_t cap = ctx->capfx ? ctx->capfx : 16;
   while (cap - ctx->nfx < recs) cap *= 2;
   if (ctx->out_cap < cap) {
+    void **ext = ms_realloc(ctx->out_ext, cap * sizeof *ext);
+    if (!ext) return MS_ERR_NOMEM;
+    ctx->out_ext = ext;
     ms_effect *out = ms_realloc(ctx->out, cap * sizeof *out);
     if (!out) return MS_ERR_NOMEM;
     ctx->out = out;
@@ -85,14 +88,19 @@ static int fx_room(ms_ctx *ctx, size_t len, int reserved, size_t rbytes) {
   if (reserved) ms__fx_unreserve(ctx, 1, rbytes);
   /* a reserved effect finds its room (len <= rbytes); growing is for the rest */
   if (fx_grow_recs(ctx, ctx->rsv_recs + 1)) return MS_ERR_NOMEM;
-  if (ms_buf_reserve(&ctx->fx_payload, ctx->rsv_bytes + len)) return MS_ERR_NOMEM;
+  ms_buf *q = &ctx->fx_payload;
+  size_t want = ctx->rsv_bytes + len;
+  /* one big payload: room for exactly it (and the spare), not a doubling */
+  if (len > MS_FX_KEEP_BYTES ? ms_buf_reserve_exact(q, want + MS_FX_SPARE_BYTES)
+                             : ms_buf_reserve(q, want))
+    return MS_ERR_NOMEM;
   return 0;
 }
 
 /* Queues the record of an effect whose payload fx_payload[off..off+len) is in place. */
 static void fx_commit(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, size_t off, size_t len,
                       int wake_rsv) {
-  ctx->fx[ctx->nfx++] = (ms_fx_rec){kind, a, b, c, off, (uint32_t)len, wake_rsv};
+  ctx->fx[ctx->nfx++] = (ms_fx_rec){kind, a, b, c, off, (uint32_t)len, wake_rsv, NULL};
   fx_make_room(ctx);
 }
 
@@ -110,6 +118,35 @@ int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *p
   return fx_push(ctx, kind, a, b, c, payload, len, 0, 0);
 }
 
+int ms__fx_adopt(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, void *owned, size_t len) {
+  if (fx_room(ctx, 0, 0, 0)) {
+    ms_free(owned);
+    return MS_ERR_NOMEM;
+  }
+  fx_commit(ctx, kind, a, b, c, 0, len, 0);
+  ctx->fx[ctx->nfx - 1].ext = owned;
+  return 0;
+}
+
+/* Frees the own payloads of the effects handed out last (they were valid
+ * until this call). */
+static void fx_free_out_ext(ms_ctx *ctx) {
+  for (size_t i = 0; i < ctx->nout_ext; i++) ms_free(ctx->out_ext[i]);
+  ctx->nout_ext = 0;
+}
+
+void ms__fx_free_all(ms_ctx *ctx) {
+  fx_free_out_ext(ctx);
+  for (size_t i = 0; i < ctx->nfx; i++) ms_free(ctx->fx[i].ext);
+  ctx->nfx = 0;
+  ms_free(ctx->fx);
+  ms_free(ctx->out);
+  ms_free(ctx->out_ext);
+  ms_buf_free(&ctx->fx_payload);
+  ms_buf_free(&ctx->out_payload);
+  ms_buf_free(&ctx->utf16);
+}
+
 int ms__fx_reserved(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
                     size_t len, size_t rbytes) {
   return fx_push(ctx, kind, a, b, c, payload, len, 1, rbytes);
@@ -119,11 +156,15 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
   if (!ctx) return MS_ERR_INVALID_ARGUMENT;
   MS_ALLOC_SCOPE(NULL);
   if (ctx->out_cap < ctx->nfx) { /* (the invariant makes this dead code) */
+    void **ext = ms_realloc(ctx->out_ext, ctx->nfx * sizeof *ext);
+    if (!ext) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory taking effects");
+    ctx->out_ext = ext;
     ms_effect *out = ms_realloc(ctx->out, ctx->nfx * sizeof *out);
     if (!out) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory taking effects");
     ctx->out = out;
     ctx->out_cap = ctx->nfx;
   }
+  fx_free_out_ext(ctx); /* the last batch's own payloads: no longer valid */
   /* swap payload buffers: the queued payloads become the output */
   ms_buf tmp = ctx->out_payload;
   ctx->out_payload = ctx->fx_payload;
@@ -145,7 +186,8 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
     /* integer arithmetic: the payload buffer is NULL when no effect of the
      * batch has a payload (NULL + 0 is undefined behaviour in C) */
     ctx->out[i] = (ms_effect){r->kind, r->a, r->b, r->c,
-                              (uintptr_t)ctx->out_payload.data + r->off, r->len};
+                              r->ext ? (uintptr_t)r->ext : (uintptr_t)ctx->out_payload.data + r->off, r->len};
+    if (r->ext) ctx->out_ext[ctx->nout_ext++] = r->ext; /* out_cap slots: never more than that */
     /* a stream's reserved WAKE is handed out: its room is free again, reserve it anew */
     if (r->wake_rsv && ctx->wake_taken) ctx->wake_taken(ctx, r->a);
   }

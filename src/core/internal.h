@@ -34,6 +34,8 @@ long ms_alloc_fail_from(long n);
  * memory" from "malformed input" when the call (cJSON's parser, say) reports
  * both as NULL. */
 long ms_alloc_failures(void);
+/* Test hook: the peak (ms_peak_bytes) starts again from what is live now. */
+void ms_alloc_peak_reset(void);
 
 /* ---- memory budgets (docs/architecture.md §2, Memory) ---------------------
  *
@@ -92,8 +94,14 @@ typedef struct ms_buf {
   size_t cap;
 } ms_buf;
 
-/* Ensures room for `extra` more bytes. 0 or MS_ERR_NOMEM (buffer unchanged). */
+/* Ensures room for `extra` more bytes (the capacity doubles: a buffer that
+ * moves as it grows leaves holes that add up to its size, no more; growing
+ * by less would leave more of them in wasm memory, which never shrinks).
+ * 0 or MS_ERR_NOMEM (buffer unchanged). */
 int ms_buf_reserve(ms_buf *b, size_t extra);
+/* The same, but when it must grow, to exactly len + extra (for one big
+ * payload whose size is known). */
+int ms_buf_reserve_exact(ms_buf *b, size_t extra);
 int ms_buf_append(ms_buf *b, const void *p, size_t n);
 int ms_buf_append_str(ms_buf *b, const char *s);
 int ms_buf_append_byte(ms_buf *b, uint8_t c);

@@ -255,32 +255,43 @@ fail:
   return NULL;
 }
 
-char *ms_llm_build_request(const char *model, const cJSON *messages, const char *tools) {
-  /* messages are shown to the printer through a reference array (deleting it
-   * leaves the caller's values alone; not cJSON_AddItemReferenceToObject: it
-   * leaks its reference when adding fails), and the tools' text as a raw
-   * value that references it (printed as it is, never copied nor freed) */
-  int with_tools = tools && tools[0];
-  cJSON *r = cJSON_CreateObject();
-  cJSON *mref = cJSON_CreateArrayReference(messages ? messages->child : NULL);
-  cJSON *tref = with_tools ? cJSON_CreateNull() : NULL;
-  if (tref) { /* a raw reference: cJSON_Delete leaves valuestring alone */
-    tref->type = cJSON_Raw | cJSON_IsReference;
-    tref->valuestring = (char *)tools;
-  }
+char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tools_len,
+                           ms_llm_tools_fn write_tools, const void *user, size_t *len) {
+  /* written part by part into one block of the exact size: the tools (the
+   * bulk of a big request) straight from the writer, never printed by cJSON
+   * nor held twice; the same bytes as cJSON prints for the whole object */
+  static const char tools_key[] = ",\"tools\":";
+  static const char tail[] = ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+  char *msgs = messages ? ms__json_print(messages) : NULL;
+  if (messages && !msgs) return NULL;
+  const char *m = msgs ? msgs : "[]";
+  size_t ml = strlen(m);
+  ms_buf head = {0};
+  int rc = ms_buf_append_str(&head, "{\"model\":");
+  if (!rc) rc = ms__json_append_text(&head, model, strlen(model));
+  if (!rc) rc = ms_buf_append_str(&head, ",\"messages\":");
   char *out = NULL;
-  int ok = r && mref && (!with_tools || tref) && cJSON_AddStringToObject(r, "model", model) &&
-           cJSON_AddItemToObject(r, "messages", mref);
-  if (ok) mref = NULL; /* r holds it now */
-  if (ok && with_tools) {
-    ok = cJSON_AddItemToObject(r, "tools", tref) != 0;
-    if (ok) tref = NULL;
+  if (!rc && tools_len < SIZE_MAX / 4 && ml < SIZE_MAX / 4) {
+    size_t total = head.len + ml + (tools_len ? sizeof tools_key - 1 + tools_len : 0) + sizeof tail - 1;
+    out = ms_malloc(total + 1);
+    if (out) {
+      char *w = out;
+      memcpy(w, head.data, head.len);
+      w += head.len;
+      memcpy(w, m, ml);
+      w += ml;
+      if (tools_len) {
+        memcpy(w, tools_key, sizeof tools_key - 1);
+        w += sizeof tools_key - 1;
+        write_tools(user, w);
+        w += tools_len;
+      }
+      memcpy(w, tail, sizeof tail); /* with its NUL */
+      *len = total;
+    }
   }
-  cJSON *so = ok && cJSON_AddTrueToObject(r, "stream") ? cJSON_AddObjectToObject(r, "stream_options") : NULL;
-  if (so && cJSON_AddTrueToObject(so, "include_usage")) out = ms__json_print(r);
-  cJSON_Delete(mref);
-  cJSON_Delete(tref);
-  cJSON_Delete(r); /* references: the values themselves are not freed */
+  ms_buf_free(&head);
+  ms_free(msgs);
   return out;
 }
 

@@ -53,9 +53,11 @@ int ms__op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON *v)
     ms_err_set(&e, MS_ERR_NOMEM, "out of memory taking the answer of server '%s'", ss->name);
     return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
   }
-  int rc = ms__fx(ctx, MS_FX_OP_DONE, op_id, 0, 0, s, strlen(s));
-  ms_free(s);
-  return rc;
+  /* the printed answer is the effect's payload as it is (not copied again) */
+  if (ms__fx_adopt(ctx, MS_FX_OP_DONE, op_id, 0, 0, s, strlen(s)) == 0) return 0;
+  ms_err e;
+  ms_err_set(&e, MS_ERR_NOMEM, "out of memory taking the answer of server '%s'", ss->name);
+  return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
 }
 
 /* Completes every waiter of the tool list with the list or with err. */

@@ -26,13 +26,15 @@ int ms__st_start_model(ms_ctx *ctx, ms_stream *st) {
     ms__st_fail(ctx, st, e.code, e.msg);
     return 0;
   }
-  char *body = ms_llm_build_request(st->model, st->messages, st->cat ? st->cat->text : NULL);
+  size_t len = 0;
+  char *body = ms_llm_build_request(st->model, st->messages, st->cat ? st->cat->text_len : 0,
+                                    ms_catalog_write_tools, st->cat, &len);
   if (!body) return MS_ERR_NOMEM;
   ms_sse_free(&st->sse);
   ms_sse_init(&st->sse, ctx->max_message);
   ms_llm_acc_free(&st->acc);
-  int rc = ms__fx(ctx, MS_FX_MODEL_REQUEST, st->id, st->model_seq + 1, 0, body, strlen(body));
-  ms_free(body);
+  /* the body is the effect's payload as it is (not copied into the queue) */
+  int rc = ms__fx_adopt(ctx, MS_FX_MODEL_REQUEST, st->id, st->model_seq + 1, 0, body, len);
   if (rc) return rc;
   st->steps++;
   st->model_seq++;

@@ -42,14 +42,26 @@ static int chunks(ms_llm_acc *acc, const char *const *list, ms_buf *delta, ms_er
 
 /* ---- request body ------------------------------------------------------------------ */
 
+static void write_text(const void *user, char *out) { memcpy(out, user, strlen(user)); }
+
+/* The request body for a tools array given as text (NULL or "": none), its
+ * length checked against strlen. */
+static char *request(const char *model, const cJSON *messages, const char *tools) {
+  size_t len = 0;
+  char *body = ms_llm_build_request(model, messages, tools ? strlen(tools) : 0, write_text, tools, &len);
+  T_OK(body != NULL);
+  if (body) T_EQ(len, strlen(body));
+  return body;
+}
+
 static void request_should_carry_model_messages_and_stream_and_omit_empty_tools(void) {
   cJSON *messages = cJSON_Parse("[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"}]");
-  char *body = ms_llm_build_request("gpt-x", messages, "");
+  char *body = request("gpt-x", messages, "");
   T_MEM(body, strlen(body),
         "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
         "{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
   ms_free(body);
-  body = ms_llm_build_request("gpt-x", messages, NULL);
+  body = request("gpt-x", messages, NULL);
   T_OK(strstr(body, "\"tools\"") == NULL);
   ms_free(body);
   cJSON_Delete(messages);
@@ -58,7 +70,7 @@ static void request_should_carry_model_messages_and_stream_and_omit_empty_tools(
 static void request_should_include_tools_when_there_are_some(void) {
   cJSON *messages = cJSON_Parse("[{\"role\":\"user\",\"content\":\"\\\"q\\\"\"}]");
   const char *tools = "[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"parameters\":{\"type\":\"object\"}}}]";
-  char *body = ms_llm_build_request("m", messages, tools);
+  char *body = request("m", messages, tools);
   T_MEM(body, strlen(body),
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\\"q\\\"\"}],\"tools\":"
         "[{\"type\":\"function\",\"function\":{\"name\":\"echo\",\"parameters\":{\"type\":\"object\"}}}],"

@@ -209,6 +209,64 @@ static int client_session(host *h) {
   return sid;
 }
 
+/* A tools/list result of about `bytes` (tools of ~4 KB, long descriptions) as
+ * one NDJSON line for request `id` (malloc'd; the caller frees it). */
+static char *big_tools_line(long id, size_t bytes, size_t *len) {
+  size_t tool = 4000, count = bytes / tool, cap = count * (tool + 200) + 128, n = 0;
+  char *s = malloc(cap);
+  T_OK(s != NULL);
+  n += (size_t)snprintf(s, cap, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{\"tools\":[", id);
+  for (size_t i = 0; i < count; i++) {
+    n += (size_t)snprintf(s + n, cap - n, "%s{\"name\":\"tool_%zu\",\"description\":\"", i ? "," : "", i);
+    memset(s + n, 'd', tool - 150);
+    n += tool - 150;
+    n += (size_t)snprintf(s + n, cap - n, "\",\"inputSchema\":{\"type\":\"object\",\"properties\":"
+                                           "{\"a\":{\"type\":\"string\"}}}}");
+  }
+  n += (size_t)snprintf(s + n, cap - n, "]}}\n");
+  *len = n;
+  return s;
+}
+
+/* The most the core held at once while a stream read a 4 MB tools/list (fed
+ * 64 KiB at a time, as a pipe delivers it) and made its model request, over
+ * the list's size. Issue 7's goal is 2x the largest message: the list was
+ * held as a cJSON tree, its catalogue's text grown by doubling, and the
+ * request printed by cJSON (grown by doubling, then copied) and copied again
+ * into the effect queue: 6x. */
+static void a_big_tool_list_should_not_be_held_many_times_by_a_stream(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = h.quiet = 1;
+  int sid = h_session_new(&h, MS_OWNER_CLIENT, 9, "big");
+  h_opened(&h, sid);
+  h_feed(&h, sid, result_line(buf_a, 1, "{\"protocolVersion\":\"2025-11-25\"}"));
+  h_take(&h);
+  int st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"q\",\"borrow\":[1]}");
+  T_EQ(h_run(&h, st), MS_WAIT); /* tools/list sent */
+  size_t len;
+  char *line = big_tools_line(2, 4u << 20, &len);
+  ms_alloc_peak_reset();
+  long base = ms_live_bytes();
+  for (size_t i = 0; i < len; i += 65536) h_feed_n(&h, sid, line + i, len - i < 65536 ? len - i : 65536);
+  h_take(&h);
+  size_t request = 0;
+  for (int rc = MS_EFFECTS, k = 0; (rc == MS_EFFECTS || rc == MS_YIELD) && k < 100; k++) {
+    rc = h_next(&h, st);
+    for (size_t i = 0; i < h.nfx; i++)
+      if (h.fx[i].kind == MS_FX_MODEL_REQUEST) request = h.fx[i].len;
+  }
+  T_OK(request > len); /* every tool went into the request */
+  double ratio = (double)(ms_peak_bytes() - base) / (double)len;
+  if (ratio > 3.5) fprintf(stderr, "  peak %.2fx the tools/list\n", ratio);
+  T_OK(ratio <= 3.5);
+  free(line);
+  ms_stream_return(h.ctx, st, MS_END_ABORT);
+  h_take(&h);
+  h_free(&h);
+  T_EQ(ms_live_allocations(), 0);
+}
+
 static void stream_should_never_close_a_borrowed_session(void) {
   host h;
   h_init(&h);
@@ -1210,6 +1268,7 @@ int main(void) {
   T_RUN(stream_should_wake_the_host_when_a_step_is_ready);
   T_RUN(ended_stream_should_release_its_memory_and_keep_its_steps_and_error);
   T_RUN(stream_should_never_close_a_borrowed_session);
+  T_RUN(a_big_tool_list_should_not_be_held_many_times_by_a_stream);
   T_RUN(streams_over_the_same_sessions_should_share_one_tool_catalogue);
   T_RUN(streams_should_be_found_among_many_created_and_freed_out_of_order);
   T_RUN(stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable);
