@@ -1,10 +1,11 @@
 // The stdio host adapter (src/js/hosts/stdio.js) against real processes. Every outcome is
 // checked through the OS (/proc, kill(pid, 0)), never only through the transport's own word.
-// Linux: reads /proc.
+// Linux: reads /proc. The transport runs in tree mode (servers in this process's group, their
+// trees tracked in /proc) except where a test forces process groups (MCPSTREAM_PROCESS_GROUPS).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, realpathSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,7 @@ const NODE = process.execPath;
 const EVERYTHING = fileURLToPath(
   new URL("../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url));
 const UNREF_CHILD = fileURLToPath(new URL("./fixtures/stdio-unref-child.js", import.meta.url));
+const GROUPS_CHILD = fileURLToPath(new URL("./fixtures/stdio-groups-child.js", import.meta.url));
 
 // Anything escaping the transport (an 'error' event without a listener, a rejected promise
 // nobody awaits) lands here; tests assert the list stays empty.
@@ -23,7 +25,7 @@ process.on("uncaughtException", (err) => processErrors.push(err));
 
 /* ---- the OS view ---- */
 
-/** { state, ppid, pgrp } of a process, or null when it does not exist. */
+/** { state, ppid, pgrp, start } of a process, or null when it does not exist. */
 function procStat(pid) {
   let stat;
   try {
@@ -32,7 +34,7 @@ function procStat(pid) {
     return null;
   }
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+  return { state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]), start: Number(fields[19]) };
 }
 
 /** A process exists and is not a zombie (dead, waiting to be reaped). */
@@ -41,15 +43,20 @@ function isRunning(pid) {
   return stat !== null && stat.state !== "Z" && stat.state !== "X";
 }
 
-/** Pids of the running (non-zombie) processes of process group `pgid`. */
-function groupMembers(pgid) {
-  const pids = [];
+/** Pids of process `root` (when it runs) and of its running descendants, by parent pid
+ * (a whole /proc scan: the test's own view, not the transport's children lists). */
+function treeOf(root) {
+  const children = new Map();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const stat = procStat(name);
-    if (stat && stat.pgrp === pgid && stat.state !== "Z" && stat.state !== "X") pids.push(Number(name));
+    if (!stat || stat.state === "Z" || stat.state === "X") continue;
+    if (!children.has(stat.ppid)) children.set(stat.ppid, []);
+    children.get(stat.ppid).push(Number(name));
   }
-  return pids;
+  const out = isRunning(root) ? [root] : [];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []));
+  return out;
 }
 
 /** kill(pid, 0): true when the pid is still taken (zombies included). */
@@ -62,10 +69,12 @@ function pidExists(pid) {
   }
 }
 
-/** Cleanup for a test that failed half-way: SIGKILL group `pgid` if it still runs. */
-function killGroupIfRunning(pgid) {
-  if (pgid && groupMembers(pgid).length > 0) {
-    try { process.kill(-pgid, "SIGKILL"); } catch { /* gone meanwhile */ }
+/** Cleanup for a test that failed half-way: SIGKILL `pid` and its descendants if they run
+ * (and `pid` is still the process that started at `start`, when given: not a recycled pid). */
+function killTreeIfRunning(pid, start = null) {
+  if (!pid || (start !== null && procStat(pid)?.start !== start)) return;
+  for (const member of treeOf(pid)) {
+    try { process.kill(member, "SIGKILL"); } catch { /* gone meanwhile */ }
   }
 }
 
@@ -107,7 +116,7 @@ function openTransport(t, config, options = {}) {
   });
   t.after(() => {
     transport.killSync();
-    killGroupIfRunning(transport.pid);
+    killTreeIfRunning(transport.pid, transport.startTime);
   });
   transport.open();
   return { transport, rec };
@@ -122,7 +131,8 @@ test("server-everything answers initialize over stdio, and close() leaves no pro
   await withTimeout(rec.opened, 10_000, "onOpen");
   const pid = transport.pid;
   assert.ok(Number.isInteger(pid) && pid > 0);
-  assert.equal(procStat(pid).pgrp, pid, "the server leads its own process group");
+  // not detached: a process group (or session) of its own changes how the scheduler treats it
+  assert.equal(procStat(pid).pgrp, procStat(process.pid).pgrp, "the server runs in the client's process group");
 
   const initialize = {
     jsonrpc: "2.0", id: 1, method: "initialize",
@@ -146,8 +156,7 @@ test("server-everything answers initialize over stdio, and close() leaves no pro
   assert.equal(rec.closes[0].signal, null, "no signal was needed within graceMs");
   assert.match(rec.closes[0].message, /stdin/);
   assert.ok(transport.closed);
-  assert.equal(pidExists(pid), false, "the leader has exited and was reaped");
-  assert.deepEqual(groupMembers(pid), []);
+  assert.equal(pidExists(pid), false, "the server has exited and was reaped");
 });
 
 test("close() kills the server's whole process tree", async (t) => {
@@ -156,19 +165,33 @@ test("close() kills the server's whole process tree", async (t) => {
     args: ["-c", `"${NODE}" -e "setInterval(()=>{},1e3)" & "${NODE}" -e "setInterval(()=>{},1e3)" & wait`],
   }, { graceMs: 100, killTimeoutMs: 2000 });
   await withTimeout(rec.opened, 5_000, "onOpen");
-  const pgid = transport.pid;
-  await waitUntil(() => groupMembers(pgid).length === 3, 5_000, "sh and its two node children");
-  const observed = groupMembers(pgid);
-  assert.ok(observed.includes(pgid));
+  const server = transport.pid;
+  await waitUntil(() => treeOf(server).length === 3, 5_000, "sh and its two node children");
+  const observed = treeOf(server);
+  assert.ok(observed.includes(server));
   t.after(() => observed.forEach((pid) => { if (isRunning(pid)) process.kill(pid, "SIGKILL"); }));
 
   await withTimeout(transport.close(), 5_000, "close()");
   for (const pid of observed) assert.equal(isRunning(pid), false, `pid ${pid} of the tree is gone`);
-  assert.deepEqual(groupMembers(pgid), []);
-  assert.equal(pidExists(pgid), false);
+  assert.equal(pidExists(server), false);
   assert.equal(rec.closes.length, 1);
   assert.equal(rec.closes[0].reason, "closed");
   assert.equal(rec.closes[0].signal, "SIGTERM");
+});
+
+test("close() kills a descendant without the server's tag in its environment (env -i): found by the walk from the server", async (t) => {
+  const { transport, rec } = openTransport(t, { command: "sh", args: ["-c", "env -i sleep 300 & wait"] });
+  await withTimeout(rec.opened, 5_000, "onOpen");
+  const server = transport.pid;
+  await waitUntil(() => treeOf(server).length === 2, 5_000, "sh and its untagged child");
+  const child = treeOf(server).find((pid) => pid !== server);
+  t.after(() => { if (isRunning(child)) process.kill(child, "SIGKILL"); });
+  assert.doesNotMatch(readFileSync(`/proc/${child}/environ`, "latin1"), /MCPSTREAM_SERVER_TAG/);
+
+  await withTimeout(transport.close(), 10_000, "close()");
+  assert.equal(isRunning(child), false, "the untagged child is gone");
+  assert.equal(rec.closes[0].reason, "closed");
+  assert.equal(rec.closes[0].cleanupError, null);
 });
 
 test("a server that ignores stdin EOF and SIGTERM is SIGKILLed after killTimeoutMs", async (t) => {
@@ -196,13 +219,14 @@ test("a grandchild that ignores SIGTERM is SIGKILLed although the leader already
     args: ["-c", `"${NODE}" -e "process.on('SIGTERM',()=>{});console.log('ready');setInterval(()=>{},1e3)" & wait`],
   }, { graceMs: 50, killTimeoutMs: 300 });
   await waitUntil(() => rec.text() === "ready\n", 5_000, "the grandchild's SIGTERM handler");
-  const pgid = transport.pid;
-  const grandchild = groupMembers(pgid).find((pid) => pid !== pgid);
-  assert.ok(grandchild, "the grandchild runs in the server's group");
+  const server = transport.pid;
+  const grandchild = treeOf(server).find((pid) => pid !== server);
+  assert.ok(grandchild, "the grandchild runs under the server");
+  t.after(() => { if (isRunning(grandchild)) process.kill(grandchild, "SIGKILL"); });
 
   await withTimeout(transport.close(), 5_000, "close()");
   assert.equal(isRunning(grandchild), false);
-  assert.deepEqual(groupMembers(pgid), []);
+  assert.equal(pidExists(server), false);
   assert.equal(rec.closes.length, 1);
   assert.equal(rec.closes[0].signal, "SIGTERM", "the leader (sh) died of SIGTERM");
   assert.match(rec.closes[0].message, /SIGKILL/);
@@ -270,7 +294,7 @@ test("a server that exits on its own reports exited with its code, exactly once"
   assert.equal(rec.closes.length, 1);
 });
 
-test("when the leader exits on its own, the rest of its group is killed before onClose", async (t) => {
+test("when the server exits on its own, the rest of its tree is killed before onClose", async (t) => {
   const { transport, rec } = openTransport(t, { command: "sh", args: ["-c", "sleep 30 & echo $!; exit 3"] },
     { killTimeoutMs: 1000 });
   const info = await withTimeout(rec.closed, 5_000, "onClose");
@@ -279,8 +303,7 @@ test("when the leader exits on its own, the rest of its group is killed before o
   t.after(() => { if (isRunning(sleepPid)) process.kill(sleepPid, "SIGKILL"); });
   assert.equal(info.reason, "exited");
   assert.equal(info.exitCode, 3);
-  assert.equal(isRunning(sleepPid), false, "the background sleep was killed");
-  assert.deepEqual(groupMembers(transport.pid), []);
+  assert.equal(isRunning(sleepPid), false, "the background sleep (orphaned when sh exited) was killed");
   assert.equal(rec.closes.length, 1);
 });
 
@@ -326,17 +349,18 @@ test("killSync() kills the tree at once; close() afterwards resolves with one on
     command: "sh", args: ["-c", `"${NODE}" -e "setInterval(()=>{},1e3)" & wait`],
   }, { graceMs: 120_000, killTimeoutMs: 120_000 });
   await withTimeout(rec.opened, 5_000, "onOpen");
-  const pgid = transport.pid;
-  await waitUntil(() => groupMembers(pgid).length === 2, 5_000, "sh and its child");
+  const server = transport.pid;
+  await waitUntil(() => treeOf(server).length === 2, 5_000, "sh and its child");
+  const observed = treeOf(server);
 
   // grace and kill timeout are 2 min each: a close() that waited for either times out here
   transport.killSync();
   await withTimeout(transport.close(), 30_000, "close() after killSync()");
-  assert.deepEqual(groupMembers(pgid), []);
+  for (const pid of observed) assert.equal(isRunning(pid), false, `pid ${pid} of the tree is gone`);
   assert.equal(rec.closes.length, 1);
   assert.equal(rec.closes[0].reason, "closed");
   assert.equal(rec.closes[0].signal, "SIGKILL");
-  transport.killSync(); // the group is known gone: a no-op, never a signal to a recycled pgid
+  transport.killSync(); // the tree is known gone: a no-op, never a signal to a recycled pid
 });
 
 test("an unref'd transport lets the script end, and the exit hook kills its server", async (t) => {
@@ -346,7 +370,6 @@ test("an unref'd transport lets the script end, and the exit hook kills its serv
   const serverPid = run.serverPid();
   assert.ok(serverPid > 0, `the fixture started a server: ${run.stdout()}`);
   await waitUntil(() => !isRunning(serverPid), 10_000, "the server to be gone");
-  assert.deepEqual(groupMembers(serverPid), []);
 });
 
 test("a ref'd transport keeps the script alive; process.exit() still kills its server", async (t) => {
@@ -376,10 +399,78 @@ function runFixture(t, mode) {
   });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    killGroupIfRunning(serverPid());
+    killTreeIfRunning(serverPid());
   });
   return { child, exited, serverPid, stdout: () => out, stderr: () => err };
 }
+
+test("a tracked descendant whose pid is recycled by another process before the close looks again is never signalled", async (t) => {
+  // Root only: the pid is recycled on purpose by writing /proc/sys/kernel/ns_last_pid.
+  try {
+    writeFileSync("/proc/sys/kernel/ns_last_pid", readFileSync("/proc/sys/kernel/ns_last_pid"));
+  } catch {
+    t.skip("needs root (writes /proc/sys/kernel/ns_last_pid)");
+    return;
+  }
+  // The server starts a child; on stdin EOF it kills and reaps it (after the close walked its
+  // tree: the child is tracked), says so, and waits for SIGUSR2 to exit.
+  const { transport, rec } = openTransport(t, nodeServer([
+    "const d = require('child_process').spawn('sleep', ['300'], { stdio: 'ignore' });",
+    "process.stdout.write('child ' + d.pid + '\\n');",
+    "process.stdin.resume();",
+    "process.stdin.on('end', () => { d.on('exit', () => process.stderr.write('child-gone\\n')); d.kill('SIGKILL'); });",
+    "process.on('SIGUSR2', () => process.exit(0));",
+    "setInterval(() => {}, 1000);",
+  ].join("")));
+  await waitUntil(() => /child \d+/.test(rec.text()), 5_000, "the server's child");
+  const child = Number(/child (\d+)/.exec(rec.text())[1]);
+  const closing = transport.close();
+  await waitUntil(() => rec.stderr.includes("child-gone"), 5_000, "the child to be killed and reaped");
+
+  // another process takes the child's pid (other processes fork meanwhile: a few attempts)
+  let other = null;
+  for (let attempt = 0; attempt < 50 && !other; attempt++) {
+    writeFileSync("/proc/sys/kernel/ns_last_pid", String(child - 1));
+    const candidate = spawn("sleep", ["300"], { stdio: "ignore" });
+    if (candidate.pid === child) other = candidate;
+    else candidate.kill("SIGKILL");
+  }
+  if (other) t.after(() => other.kill("SIGKILL"));
+  try { process.kill(transport.pid, "SIGUSR2"); } catch { /* the grace period ended first */ }
+  await withTimeout(closing, 10_000, "close()");
+  if (!other) return t.skip(`pid ${child} was taken by another process before this test could take it`);
+  const info = rec.closes[0];
+  if (info.signal !== null) return t.skip("inconclusive: the grace period ended before the pid was recycled");
+  assert.equal(info.exitCode, 0, "the server exited on SIGUSR2, after the pid was recycled");
+  assert.equal(info.cleanupError, null);
+  assert.ok(isRunning(other.pid), `the process that took pid ${child} was signalled`);
+});
+
+test("without /proc children lists (MCPSTREAM_PROCESS_GROUPS=1), the server leads a process group of its own, and close() ends the group", async (t) => {
+  const child = spawn(NODE, [GROUPS_CHILD], { stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, MCPSTREAM_PROCESS_GROUPS: "1" } });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (chunk) => { out += chunk; });
+  child.stderr.on("data", (chunk) => { err += chunk; });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  let server = 0;
+  t.after(() => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    killTreeIfRunning(server);
+  });
+  await waitUntil(() => /^pid \d+$/m.test(out), 10_000, `the fixture's server (${err})`);
+  server = Number(/^pid (\d+)$/m.exec(out)[1]);
+  await waitUntil(() => treeOf(server).length === 3, 5_000, "sh and its two node children");
+  const observed = treeOf(server);
+  assert.ok(observed.every((pid) => procStat(pid).pgrp === server), "sh and its children are in the server's own group");
+  child.stdin.write("close\n");
+  await withTimeout(exited, 10_000, "the fixture to close its transport and end");
+  const info = JSON.parse(/^closed (.*)$/m.exec(out)?.[1] ?? "null");
+  assert.equal(info?.reason, "closed", out + err);
+  assert.equal(info.cleanupError, null);
+  for (const pid of observed) assert.equal(isRunning(pid), false, `pid ${pid} of the group is gone`);
+});
 
 test("send() to a server that closed its stdin (EPIPE) does not crash", async (t) => {
   const errorsBefore = processErrors.length;

@@ -1,7 +1,8 @@
 // Hostile stdio servers (wasm-tests/fixtures/hostile-stdio-server.js) against the stdio host
 // and the whole stack: a server that closes its stdout but keeps running, servers that leave
-// descendants behind, in their group and out of it (setsid, detached). Outcomes are checked
-// through /proc, not through the transport's own word. Timeouts only turn a hang into a failure.
+// descendants behind: in a session or group of their own (setsid, detached), orphaned (a
+// double fork, a parent that exited). Outcomes are checked through /proc, not through the
+// transport's own word. Timeouts only turn a hang into a failure.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -112,7 +113,7 @@ async function serverPid() {
   return null;
 }
 
-// ---- item 4: descendants that left the process group
+// ---- item 4: descendants in a group of their own, and orphans
 
 /** The pid a hostile server printed on stderr as "<what> <pid>". */
 async function printedPid(rec, what) {
@@ -122,7 +123,7 @@ async function printedPid(rec, what) {
 }
 
 for (const what of ["setsid-child", "detached-child"]) {
-  test(`close() also kills a descendant that left the server's process group (${what})`, async (t) => {
+  test(`close() also kills a descendant in a session or process group of its own (${what})`, async (t) => {
     const { transport, rec } = openTransport(t, hostile(what));
     await withTimeout(rec.opened, 5000, "onOpen");
     const pid = await printedPid(rec, what);
@@ -137,6 +138,22 @@ for (const what of ["setsid-child", "detached-child"]) {
   });
 }
 
+test("close() kills a descendant orphaned while the server ran (a double fork: found among init's children by its tag)", async (t) => {
+  const { transport, rec } = openTransport(t, hostile("orphan-child"));
+  await withTimeout(rec.opened, 5000, "onOpen");
+  const pid = await printedPid(rec, "orphan-child");
+  t.after(() => killIfRunning(pid));
+  const ppid = () => { try { const st = readFileSync(`/proc/${pid}/stat`, "latin1"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]); } catch { return null; } };
+  // its parent (sh) exited: it is no descendant of the server any more
+  await waitUntil(() => isRunning(pid) && ppid() !== transport.pid, 5000, "the orphan to be reparented");
+  assert.notEqual(ppid(), transport.pid);
+  await withTimeout(transport.close(), 10000, "close()");
+  assert.equal(isRunning(pid), false, `the orphan (pid ${pid}) is gone`);
+  assert.equal(rec.closes.length, 1);
+  assert.equal(rec.closes[0].reason, "closed");
+  assert.equal(rec.closes[0].cleanupError, null);
+});
+
 test("a server that exits on its own, leaving a setsid child behind (reparented), has that child killed before onClose", async (t) => {
   // sh starts the setsid child, prints its pid and exits: the child's parent chain is broken
   const { transport, rec } = openTransport(t, { command: "sh", args: ["-c", "setsid sleep 300 & echo \"setsid-child $!\" >&2; sleep 0.3; exit 3"] });
@@ -149,13 +166,13 @@ test("a server that exits on its own, leaving a setsid child behind (reparented)
   assert.equal(isRunning(transport.pid), false);
 });
 
-test("process exit kills a server's descendant that left its group (the exit hook's synchronous search)", async (t) => {
+for (const what of ["setsid-child", "orphan-child"]) test(`process exit kills a server's descendant (${what}: the exit hook's synchronous walk and orphan scan)`, async (t) => {
   const { spawn } = await import("node:child_process");
   const script = `
     import { StdioTransport } from ${JSON.stringify(new URL("../src/js/hosts/stdio.js", import.meta.url).href)};
-    const t = new StdioTransport(${JSON.stringify(hostile("setsid-child"))}, {
+    const t = new StdioTransport(${JSON.stringify(hostile(what))}, {
       onOpen() {}, onData() {}, onClose() {},
-      onStderr(text) { const m = /setsid-child (\\d+)/.exec(text); if (m) { process.stdout.write(m[1] + "\\n"); process.exit(0); } },
+      onStderr(text) { const m = /${what} (\\d+)/.exec(text); if (m) { process.stdout.write(m[1] + "\\n"); process.exit(0); } },
     });
     t.open();`;
   const child = spawn(NODE, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
@@ -165,7 +182,7 @@ test("process exit kills a server's descendant that left its group (the exit hoo
   t.after(() => child.kill("SIGKILL"));
   await withTimeout(exited, 15000, "the script to exit");
   const pid = Number(out.trim());
-  assert.ok(pid > 0, `the script printed the setsid child's pid (${JSON.stringify(out)})`);
+  assert.ok(pid > 0, `the script printed the ${what}'s pid (${JSON.stringify(out)})`);
   t.after(() => killIfRunning(pid));
-  await waitUntil(() => !isRunning(pid), 5000, `the setsid child ${pid} to be gone after the exit`);
+  await waitUntil(() => !isRunning(pid), 5000, `the ${what} ${pid} to be gone after the exit`);
 });

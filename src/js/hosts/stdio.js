@@ -5,49 +5,76 @@
 // onData() exactly as they arrive (the core does the framing), stderr goes to onStderr() as
 // UTF-8 text.
 //
-// What it owns is the process lifecycle (docs/architecture.md §3 rules 4, 5, 7):
-//   - the server runs in its own process group (detached: true), so the whole tree it starts
-//     can be signalled at once with process.kill(-pgid, ...);
-//   - close() ends stdin, waits GRACE_MS, SIGTERMs the group, waits KILL_TIMEOUT_MS, SIGKILLs the
-//     group, and resolves only when the leader has exited and no process of the group remains
-//     (polled, bounded);
-//   - descendants that left the group (setsid, detached) are found in /proc before anything is
-//     killed, and again before SIGTERM: by parent pid (descendants of the leader), and by the
-//     variable MCPSTREAM_SERVER_TAG the server's environment carries and its descendants
-//     inherit (so reparented ones too); they get the group's signals and are waited for;
-//   - /proc is read through the thread pool (a read of an exiting process's files can block for
-//     tens of ms), a few files at a time; one whole scan runs at a time, shared by every
-//     transport polling meanwhile; a poll reads only the few processes it already knows; a
-//     scan allocates next to nothing. So closing many servers never blocks the event loop;
-//   - a server that exits on its own has the rest of its group killed (bounded) before
+// What it owns is the process lifecycle (docs/architecture.md §3 rules 4, 5, 7): the server's
+// process tree. On Linux (/proc lists each thread's children) that tree is tracked in /proc:
+//   - the server runs in the client's process group (not detached: a new group or session
+//     changes how the scheduler treats the server, and a terminal's Ctrl-C reaches it);
+//   - when a close begins, its descendants are found by walking /proc/<pid>/task/*/children
+//     from the server (pid and start time of each, so that a recycled pid is never mistaken
+//     for one of them), before anything is stopped, and again before every signal;
+//   - a descendant whose parent exited was reparented to the namespace's init or to a
+//     subreaper among this process's ancestors: it is found among their children by the
+//     variable MCPSTREAM_SERVER_TAG that the server's environment carries and its descendants
+//     inherit (an orphan scan: a few children lists, not a scan of every process);
+//   - close() ends stdin, waits GRACE_MS, SIGTERMs the server and every tracked process, waits
+//     KILL_TIMEOUT_MS, SIGKILLs them, and resolves only when the server was reaped, every
+//     tracked process is gone (or a zombie) and an orphan scan made after that finds nothing
+//     of it left (polled, bounded). A server that exits at once on stdin EOF and leaves nothing
+//     behind costs one children walk before and one orphan scan after its exit;
+//   - /proc/<pid>/stat and /environ are read through the thread pool (a read of an exiting
+//     process's files can block for tens of ms: its memory is torn down by the last reader),
+//     children lists synchronously (they come from the kernel's task list alone and never
+//     wait); one orphan scan runs at a time, shared by every transport polling meanwhile. So
+//     closing many servers never blocks the event loop;
+//   - a server that exits on its own has the rest of its tree killed (bounded) before
 //     onClose({ reason: "exited" });
 //   - a server that closes its stdout is as good as gone (nothing it says can arrive any more):
 //     it is closed as by close() (stdin EOF, grace, SIGTERM, SIGKILL), then
 //     onClose({ reason: "exited" }) says it closed its stdout;
 //   - onClose fires exactly once per transport, and no hook is called after it;
 //   - unref() stops the child and its pipes from keeping the event loop alive; a module-level
-//     process "exit" listener SIGKILLs every live group synchronously, so a script that ends
+//     process "exit" listener SIGKILLs every live tree synchronously, so a script that ends
 //     while servers are open leaves no processes behind.
 //
-// POSIX only for the group semantics (Linux, macOS). Elsewhere signals fall back to the leader.
+// Without that /proc (macOS, Windows, a Linux kernel built without CONFIG_PROC_CHILDREN, or
+// MCPSTREAM_PROCESS_GROUPS=1 in the environment, for tests) the server runs in a process group
+// of its own (detached) and the group is signalled and polled instead (kill(-pgid, ...)):
+// descendants that leave the group are not covered. Where there are no process groups
+// (Windows), signals go to the server alone.
 
 import { close, closeSync, existsSync, open, openSync, read, readdirSync, readFileSync, readSync } from "node:fs";
-import { readdir } from "node:fs/promises";
 
 const KILL_TIMEOUT_MS = 2000;
 const GRACE_MS = 1000;
-/* After SIGKILL the kernel tears the group down in milliseconds; this only bounds the wait
+/* After SIGKILL the kernel tears the tree down in milliseconds; this only bounds the wait
  * for a process stuck in uninterruptible sleep, so close() can never hang. */
 const REAP_TIMEOUT_MS = 2000;
-/* Once the group is gone, stdout/stderr reach EOF at once; wait this long for the last
- * bytes to be delivered (a process that escaped the group may hold the pipe open). */
+/* Once the tree is gone, stdout/stderr reach EOF at once; wait this long for the last
+ * bytes to be delivered (a process that escaped may hold the pipe open). */
 const PIPE_DRAIN_MS = 250;
 const POLL_MAX_MS = 20;
 const STDERR_TAIL_CHARS = 1000;
 const LABEL_MAX_CHARS = 120;
 
-/* The process-exit safety net: every transport whose process group may still be alive.
- * Entries leave the set when their group is known to be gone (so a recycled pgid is never
+/* Whether the children of a thread can be read from /proc (tree mode, above), else process
+ * groups. Decided once, at the first spawn (nothing is read at import). */
+let treeModeKnown = null;
+function treeMode() {
+  if (treeModeKnown === null) {
+    treeModeKnown = process.env.MCPSTREAM_PROCESS_GROUPS !== "1" && (() => {
+      try {
+        readFileSync(`/proc/${process.pid}/task/${process.pid}/children`);
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+  }
+  return treeModeKnown;
+}
+
+/* The process-exit safety net: every transport whose process tree may still be alive.
+ * Entries leave the set when their tree is known to be gone (so a recycled pid is never
  * signalled). One "exit" listener, installed lazily by the first open(). */
 const liveTransports = new Set();
 let exitHookInstalled = false;
@@ -58,21 +85,22 @@ function installExitHook() {
   process.on("exit", killAllSync);
 }
 
-/* Synchronously (the process is going away; blocking does not matter now): a /proc scan to
- * find the descendants that left their groups, then SIGKILL every live tree — twice, because
- * a descendant can leave its group (setsid) between the scan and the group's SIGKILL; the
- * second scan finds it by its server's tag even when its parent is already gone. */
+/* Synchronously (the process is going away; blocking does not matter now): every live tree
+ * walked and SIGKILLed, with the orphans an orphan scan finds — twice, because a process can
+ * be orphaned (its parent killed by the first pass) before it is signalled; the second scan
+ * finds it among init's children by its server's tag. */
 function killAllSync() {
   for (let pass = 0; pass < 2 && liveTransports.size > 0; pass++) {
-    const procs = scanProcSync();
-    for (const transport of [...liveTransports]) transport.killSync(procs);
+    const orphans = treeMode() ? scanOrphansSync() : null;
+    for (const transport of [...liveTransports]) transport.killSync(orphans);
   }
 }
 
-/* Servers run in their own process groups, so a Ctrl-C in the terminal does not reach
- * them, and a process killed by a signal runs no "exit" listeners. While servers are
+/* A process killed by a signal runs no "exit" listeners, and a signal sent to this process
+ * alone (kill <pid>, a service manager) does not reach the servers (a terminal's Ctrl-C
+ * reaches the whole foreground process group: servers in tree mode too). While servers are
  * alive, a listener for the usual termination signals stands in for the default action:
- * if nobody else listens for that signal, it kills every live group synchronously, steps
+ * if nobody else listens for that signal, it kills every live tree synchronously, steps
  * aside and re-raises the signal, so the process still dies by it. An application that
  * handles the signal itself keeps full control (and its exit still runs the exit hook). */
 const TERMINATION_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -105,33 +133,30 @@ function untrack(transport) {
 }
 
 /* ---- /proc: who is still running -------------------------------------------------------
- * kill(-pgid, 0) also succeeds for zombies (dead processes nobody reaped yet, e.g. under a
- * container init that does not reap); on Linux those are told apart by reading /proc; without
- * /proc (macOS) a group counts as alive as long as kill(-pgid, 0) succeeds, and descendants
- * outside the group are not found. */
+ * kill(pid, 0) also succeeds for zombies (dead processes nobody reaped yet, e.g. under a
+ * container init that does not reap); those are told apart by reading /proc/<pid>/stat. */
 
 const TAG_VAR = "MCPSTREAM_SERVER_TAG";
 /* Reading /proc/<pid>/stat or /environ of a process that is exiting can block until the kernel
- * has torn down its memory (tens of ms for a large process): exactly the processes a close
- * looks at. So every read while the event loop runs goes through the thread pool (fs.open,
- * fs.read, fs.close), at most SCAN_SLICE at a time; only the exit hooks read synchronously. */
-const SCAN_SLICE = 16;
+ * has torn down its memory (tens of ms for a large process: the last reader holding its memory
+ * tears it down): exactly the processes a close looks at. So every such read while the event
+ * loop runs goes through the thread pool (fs.open, fs.read, fs.close); only the exit hooks
+ * read synchronously. */
 const MAX_ENVIRON_BYTES = 4 * 1024 * 1024;
 
 /* Parses "pid (comm) state ppid pgrp ... starttime(22) ..." (comm may hold spaces and
- * parentheses) from bytes, allocating only the result: { state, ppid, pgrp, start (clock ticks
+ * parentheses) from bytes, allocating only the result: { state, ppid, start (clock ticks
  * after boot), tag: null }, or null when malformed. */
 function parseStat(buf, n) {
   let i = buf.lastIndexOf(41 /* ) */, n - 1) + 2;
   if (i < 2 || i >= n) return null;
-  const p = { state: String.fromCharCode(buf[i]), ppid: 0, pgrp: 0, start: 0, tag: null };
+  const p = { state: String.fromCharCode(buf[i]), ppid: 0, start: 0, tag: null };
   let field = 0;
   let value = 0;
   for (i += 1; i < n; i++) {
     const c = buf[i];
     if (c === 32 || c === 10) { // field `field` ends (0: state, 1: ppid, 2: pgrp, ... 19: starttime)
       if (field === 1) p.ppid = value;
-      else if (field === 2) p.pgrp = value;
       else if (field === 19) {
         p.start = value;
         return p;
@@ -146,7 +171,6 @@ function parseStat(buf, n) {
 }
 
 const running = (p) => p.state !== "Z" && p.state !== "X";
-const isPid = (name) => name.charCodeAt(0) >= 48 && name.charCodeAt(0) <= 57;
 const TAG_KEY = Buffer.from(`\0${TAG_VAR}=`, "latin1");
 
 /* The value of TAG_VAR in environment bytes buf[1..n) (buf[0] is a NUL put there), or null. */
@@ -159,8 +183,10 @@ function tagIn(buf, n) {
   return env.toString("latin1", from, end < 0 ? n : end);
 }
 
-/* Reads a file into buf from offset `at` until EOF or buf is full: resolves the end offset.
- * Rejects when it cannot be opened (the process is gone, or not ours to read). */
+/* Reads a /proc file into buf from offset `at` until its end or buf is full: resolves the end
+ * offset. Such a file gives all it has (up to the size asked) in one read, so a short read is
+ * its end: open, one read, close — each a trip through the thread pool, which on a busy machine
+ * costs more than the read. Rejects when it cannot be opened (gone, or not ours to read). */
 function readInto(path, buf, at) {
   return new Promise((resolve, reject) => {
     open(path, "r", (err, fd) => {
@@ -168,7 +194,7 @@ function readInto(path, buf, at) {
       const next = (n) => {
         if (n === buf.length) return close(fd, () => resolve(n));
         read(fd, buf, n, buf.length - n, null, (e, got) => {
-          if (e || got === 0) return close(fd, () => (e ? reject(e) : resolve(n)));
+          if (e || got < buf.length - n) return close(fd, () => (e ? reject(e) : resolve(n + got)));
           next(n + got);
         });
       };
@@ -231,47 +257,102 @@ function readProcSync(pid, tags, since) {
   return p;
 }
 
-/* Every process started since the oldest live server: pid → { state, ppid, pgrp, start, tag },
- * or null without /proc. `tags`: also read environments for TAG_VAR (snapshots before a kill).
- * Never rejects. */
-const envBuffers = Array.from({ length: SCAN_SLICE }, () => ({ buf: null }));
-async function scanProc(tags) {
-  let names;
+/* The children of every thread of process `pid` (a child belongs to the thread that forked
+ * it), from /proc/<pid>/task/<tid>/children, or of its main thread only; [] when it is gone.
+ * Synchronous on purpose: these lists come from the kernel's task list alone, never from the
+ * process's memory, so a read does not wait for an exiting process (unlike stat and environ),
+ * and costs microseconds. But the /proc entries it makes for each thread cost that process
+ * about 5 ms more to exit (measured on Linux 6.18 with a Node server: stdin EOF → exit 10 → 16 ms
+ * at the median): a server about to exit on stdin EOF is read by its main thread only. */
+function childrenOf(pid, everyThread = true) {
+  let tids;
   try {
-    names = (await readdir("/proc")).filter(isPid);
+    tids = everyThread ? readdirSync(`/proc/${pid}/task`) : [String(pid)];
   } catch {
-    return null;
+    return [];
   }
-  const since = oldestServerStart();
-  const procs = new Map();
-  // SCAN_SLICE readers, each taking the next pid as soon as it is done with one (a slow read
-  // holds up one reader, not a whole slice)
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(SCAN_SLICE, names.length) }, async (_, k) => {
-    const env = tags ? envBuffers[k] : null;
-    if (env) env.buf ??= Buffer.allocUnsafe(64 * 1024);
-    while (next < names.length) {
-      const pid = Number(names[next++]);
-      const p = await readProc(pid, env, since);
-      if (p && p.start >= since) procs.set(pid, p); // older ones cannot be of a server's tree
+  const out = [];
+  for (const tid of tids) {
+    let text;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/children`, "latin1");
+    } catch {
+      continue; // the thread ended meanwhile
     }
-  }));
-  return procs;
+    for (const word of text.split(" ")) if (word.length > 0 && word !== "\n") out.push(Number(word));
+  }
+  return out;
 }
 
-function scanProcSync() {
-  let names;
-  try {
-    names = readdirSync("/proc");
-  } catch {
-    return null;
+/* Where an orphan goes: when a process exits, Linux hands its children to another thread of
+ * that process, else to the nearest ancestor marked as a subreaper, else to the init of the pid
+ * namespace — to its first thread that is not exiting: its main thread. A server's tree has
+ * this process and this process's ancestors above it, so its orphans become children of
+ * pid 1 or of one of those ancestors (or of a subreaper inside the tree, which the walk
+ * covers). The chain is read once: it can only lose members later (an ancestor that exits
+ * hands this process to one further up, already listed). */
+let reaperChain = null;
+function reapers() {
+  if (reaperChain) return reaperChain;
+  reaperChain = [1];
+  let pid = process.ppid;
+  for (let depth = 0; depth < 64 && pid > 1; depth++) {
+    reaperChain.push(pid);
+    const p = readProcSync(pid, false, 0);
+    if (!p) break;
+    pid = p.ppid;
   }
+  return reaperChain;
+}
+
+/* The children of the possible reapers (their main threads' lists: synchronous, as above). */
+function reaperChildren() {
+  const out = [];
+  for (const reaper of reapers()) {
+    let text;
+    try {
+      text = readFileSync(`/proc/${reaper}/task/${reaper}/children`, "latin1");
+    } catch {
+      continue; // gone
+    }
+    for (const word of text.split(" ")) if (word.length > 0 && Number(word) !== process.pid) out.push(Number(word));
+  }
+  return out;
+}
+
+/* Forks since boot (/proc/stat "processes": every pid handed out, threads too), or -1. A pid is
+ * handed out again only after the allocator has gone round every pid (pid_max of them, 32768
+ * on many systems): while fewer than half that many forks happened, a pid seen alive before
+ * is still the same process if it is alive now (and the rest of the pids were never all in
+ * use at once). */
+let pidMaxKnown = 0;
+function pidMax() {
+  if (pidMaxKnown === 0) {
+    try {
+      pidMaxKnown = Number(readFileSync("/proc/sys/kernel/pid_max", "latin1")) || 32768;
+    } catch {
+      pidMaxKnown = 32768;
+    }
+  }
+  return pidMaxKnown;
+}
+function forkCount() {
+  try {
+    const m = /\nprocesses (\d+)/.exec(readFileSync("/proc/stat", "latin1"));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/* Synchronously (exit hooks): the reapers' children started since the oldest live server and
+ * carrying a tag: pid → { state, ppid, start, tag }. */
+function scanOrphansSync() {
   const since = oldestServerStart();
   const procs = new Map();
-  for (const name of names) {
-    if (!isPid(name)) continue;
-    const p = readProcSync(Number(name), true, since);
-    if (p && p.start >= since) procs.set(Number(name), p);
+  for (const pid of reaperChildren()) {
+    const p = readProcSync(pid, true, since);
+    if (p && p.start >= since && p.tag !== null) procs.set(pid, p);
   }
   return procs;
 }
@@ -283,55 +364,8 @@ function oldestServerStart() {
   return Number.isFinite(oldest) ? oldest : 0;
 }
 
-/* A scan that started after the call (so it sees every signal sent before), shared by all
- * callers that come while one runs: at most one scan runs, and one waits. Only one tagged scan
- * runs at a time, so envBuffers are never shared. */
-function sharedScan(tags) {
-  let current = null;
-  let next = null;
-  const fresh = () => {
-    if (!current) {
-      current = scanProc(tags).finally(() => { current = null; });
-      return current;
-    }
-    next ??= current.then(() => { next = null; return fresh(); });
-    return next;
-  };
-  return fresh;
-}
-const freshScan = sharedScan(false);
-const freshTaggedScan = sharedScan(true);
-
-/* The running processes of a server's tree that are outside its group `pgid`: descendants of
- * its leader by parent pid, and processes carrying its tag. pid → start time. */
-function escapedDescendants(procs, leader, pgid, tag) {
-  const children = new Map();
-  for (const [pid, p] of procs) {
-    if (!children.has(p.ppid)) children.set(p.ppid, []);
-    children.get(p.ppid).push(pid);
-  }
-  const tree = new Set([leader]);
-  const stack = [leader];
-  while (stack.length) {
-    for (const child of children.get(stack.pop()) ?? []) {
-      if (!tree.has(child)) {
-        tree.add(child);
-        stack.push(child);
-      }
-    }
-  }
-  for (const [pid, p] of procs) if (p.tag === tag) tree.add(pid);
-  const out = new Map();
-  for (const pid of tree) {
-    const p = procs.get(pid);
-    if (p && p.pgrp !== pgid && running(p) && pid !== process.pid) out.set(pid, p.start);
-  }
-  return out;
-}
-
-/* Removes from `pids` (pid → start time, null: unknown) every process that is gone, a zombie,
- * or whose pid was recycled (another start time). kill(pid, 0) first; /proc only for those
- * that answer. */
+/* Removes from `pids` (pid → start time) every process that is gone, a zombie, or whose pid
+ * was recycled (another start time). kill(pid, 0) first; /proc only for those that answer. */
 async function dropGone(pids) {
   await Promise.all([...pids].map(async ([pid, start]) => {
     try {
@@ -340,7 +374,6 @@ async function dropGone(pids) {
       if (err.code === "ESRCH") pids.delete(pid);
       return;
     }
-    if (start === null) return;
     const p = await readProc(pid, null, 0);
     if (!p || p.start !== start || !running(p)) pids.delete(pid);
   }));
@@ -389,7 +422,7 @@ function openFailedMessage(name, config, err) {
  * @typedef {{ command: string, args?: string[], env?: Record<string, string>, cwd?: string }} StdioConfig
  * @typedef {{ reason: "closed" | "exited" | "open-failed", message: string,
  *             exitCode: number | null, signal: string | null,
- *             cleanupError?: string | null }} CloseInfo  (cleanupError: processes of the group could not be confirmed gone)
+ *             cleanupError?: string | null }} CloseInfo  (cleanupError: processes of its tree could not be confirmed gone)
  * @typedef {{ onOpen(): void, onData(bytes: Uint8Array): void, onStderr(text: string): void,
  *             onClose(info: CloseInfo): void }} StdioHooks
  */
@@ -405,16 +438,23 @@ export class StdioTransport {
   #state = "new";
   #refed = true;
   /** @type {{ code: number | null, signal: string | null } | null} */ #leaderExit = null;
-  /** Set once the group is known to be empty: from then on it is never signalled again. */
-  #groupGone = false;
+  /** Set once the whole tree (group mode: the group) is known to be gone: from then on
+   * nothing of it is signalled again. */
+  #treeGone = false;
   /** stdin is corked until the end of the tick (send). */
   #corked = false;
   /** Its tag in the environment of its processes (TAG_VAR). */
   #tag = globalThis.crypto.randomUUID();
-  /** Descendants outside the group, still to be ended: pid → start time. */
-  #escaped = new Map();
-  /** Processes of the group last seen running (from /proc): pid → start time. */
-  #members = new Map();
+  /** Tree mode: its descendants (the server itself aside) last seen running, still to be
+   * ended: pid → start time. */
+  #tree = new Map();
+  /** The signal the teardown sent last: a descendant found later gets it too. */
+  #lastSignal = null;
+  /** Tree mode: the reapers' children just before the server was spawned (none of them is
+   * its orphan) and the fork count then; pids looked at since and found not its own join
+   * them. */
+  #notOrphans = null;
+  #forksAtSpawn = -1;
   /** The leader's start time (clock ticks after boot, from /proc), 0 when unknown. */
   #startTime = 0;
   #stdoutClosed = false;
@@ -443,7 +483,7 @@ export class StdioTransport {
     this.#done = new Promise((resolve) => { this.#resolveDone = resolve; });
   }
 
-  /** Leader pid (= process group id) once spawned, else null. Kept after close. */
+  /** The server's pid once spawned, else null. Kept after close. */
   get pid() {
     return this.#pid;
   }
@@ -467,6 +507,10 @@ export class StdioTransport {
     if (this.#state !== "new") return;
     this.#state = "opening";
     const config = this.#config;
+    if (treeMode()) {
+      this.#forksAtSpawn = forkCount();
+      this.#notOrphans = new Set(reaperChildren());
+    }
     let child;
     try {
       // node:child_process is loaded at the first spawn, not at import (~9 ms of a cold start)
@@ -474,7 +518,8 @@ export class StdioTransport {
         cwd: config.cwd,
         env: { ...process.env, ...config.env, [TAG_VAR]: this.#tag },
         stdio: ["pipe", "pipe", "pipe"],
-        detached: true,
+        // tree mode: in the client's process group (see the top of this file)
+        detached: !treeMode(),
         windowsHide: true,
       });
     } catch (err) {
@@ -556,8 +601,9 @@ export class StdioTransport {
   }
 
   /**
-   * Close the server: end stdin → wait GRACE_MS → SIGTERM the group → wait KILL_TIMEOUT_MS →
-   * SIGKILL the group → resolve when the leader has exited and the group is empty (bounded).
+   * Close the server: end stdin → wait GRACE_MS → SIGTERM its tree → wait KILL_TIMEOUT_MS →
+   * SIGKILL its tree → resolve when the server was reaped and nothing of its tree is left
+   * (bounded).
    * onClose fires exactly once before the promise resolves; if the server already exited,
    * failed to open or is being torn down, this resolves when that teardown is done, without
    * a second onClose. Idempotent: every call returns the same promise. Never rejects.
@@ -578,14 +624,18 @@ export class StdioTransport {
   }
 
   /**
-   * SIGKILL the whole process group now, synchronously (process exit, runtime dispose). If the
-   * transport was open, a teardown starts as for close() (reason "closed"); it completes as
-   * soon as the group is reaped, and close() returns its promise.
+   * SIGKILL the server's whole tree now, synchronously (process exit, runtime dispose): what
+   * a children walk finds, and the orphans in `orphans` (an orphan scan) that carry its tag.
+   * If the transport was open, a teardown starts as for close() (reason "closed"); it
+   * completes as soon as the tree is reaped, and close() returns its promise.
+   * @param {Map<number, {start: number, tag: string | null, state: string}> | null} [orphans]
    */
-  killSync(procs = null) {
-    if (this.#pid === null) return;
-    if (procs) this.#addEscaped(procs);
-    if (this.#groupGone && this.#escaped.size === 0) return;
+  killSync(orphans = null) {
+    if (this.#pid === null || this.#treeGone) return;
+    if (treeMode()) {
+      this.#collectSync(orphans);
+      if (this.#leaderExit !== null && this.#tree.size === 0) return;
+    }
     this.#killedSync = true;
     this.#signal("SIGKILL", true);
     if (this.#state === "opening" || this.#state === "open") this.#startTeardown("closed");
@@ -630,14 +680,14 @@ export class StdioTransport {
 
   async #runTeardown(reason) {
     try {
-      await this.#snapshot(); // the tree as it is before anything is stopped
+      await this.#walk(false); // the tree as it is before anything is stopped
       if (reason === "closed" || reason === "stdout-closed") {
         this.#endStdin();
         if (this.#leaderExit === null) await this.#waitFor(() => this.#leaderExit !== null, GRACE_MS);
       }
-      // Leader exited or ignored stdin EOF: terminate what is left of the tree.
+      // The server exited, or ignored stdin EOF: terminate what is left of the tree.
       if (!(await this.#isGone())) {
-        await this.#snapshot(); // and what it started meanwhile
+        await this.#walk(); // and what it started meanwhile
         this.#sentTerm = true;
         this.#signal("SIGTERM");
         await this.#waitFor(() => this.#isGone(), KILL_TIMEOUT_MS);
@@ -647,7 +697,6 @@ export class StdioTransport {
         this.#signal("SIGKILL");
         await this.#waitFor(() => this.#isGone(), REAP_TIMEOUT_MS);
       }
-      await this.#refresh(); // the group may be gone although the leader's exit never came
       await this.#waitFor(() => this.#stdoutClosed && this.#stderrClosed, PIPE_DRAIN_MS);
     } catch {
       // Nothing above is expected to throw; whatever happens, onClose still fires once.
@@ -656,61 +705,112 @@ export class StdioTransport {
     this.#finish(this.#closeInfo(reason));
   }
 
-  /** Finds the descendants outside the group (asynchronously; shared with other transports). */
-  async #snapshot() {
-    if (this.#pid === null || this.#killedSync) return;
-    const procs = await freshTaggedScan();
-    if (procs) this.#addEscaped(procs);
-  }
-
-  #addEscaped(procs) {
-    for (const [pid, p] of procs) if (p.pgrp === this.#pid && running(p)) this.#members.set(pid, p.start);
-    for (const [pid, start] of escapedDescendants(procs, this.#pid, this.#pid, this.#tag)) {
-      if (this.#escaped.has(pid)) continue;
-      this.#escaped.set(pid, start);
-      track(this); // until they are gone too
-    }
-  }
-
-  /** Leader reaped (its 'exit' event arrived), no process of its group and none of the
-   * descendants that left it remain. */
-  async #isGone() {
-    if (this.#groupGone && this.#escaped.size === 0) return true;
-    if (this.#leaderExit === null) return false;
-    await this.#refresh();
-    return this.#groupGone && this.#escaped.size === 0;
-  }
-
-  /** Updates what is known to be gone. kill(pid, 0) first; only what answers is looked up in
-   * /proc (it may be a zombie): the known processes one by one, and a whole scan (shared with
-   * every transport polling meanwhile) only when the group still answers although none of its
-   * known members runs (an unreaped zombie, or a process started after the last look). */
-  async #refresh() {
-    if (this.#pid === null) return;
-    if (!this.#groupGone) {
-      let answers = true;
-      try {
-        process.kill(-this.#pid, 0);
-      } catch (err) {
-        answers = err.code !== "ESRCH"; // EPERM: something is there
-      }
-      if (!answers) {
-        this.#groupGone = true;
-      } else {
-        await dropGone(this.#members);
-        if (this.#members.size === 0) {
-          const procs = await freshScan();
-          if (procs) {
-            for (const [pid, p] of procs) if (p.pgrp === this.#pid && running(p)) this.#members.set(pid, p.start);
-            if (this.#members.size === 0) this.#groupGone = true; // zombies only
-          } else if (this.#leaderExit !== null) {
-            this.#members.set(this.#pid, null); // no /proc: the group counts as alive while it answers
+  /** Tree mode: adds to #tree every process reachable through /proc children lists from the
+   * server (while it is not reaped: until then its pid cannot be anyone else's) and from the
+   * processes tracked already (checked first: gone, zombie or recycled ones are dropped, so
+   * a recycled pid is never walked). Each comes with its start time. The server's own list
+   * is its main thread's unless `everyThread` (see childrenOf: before stdin EOF, so that a
+   * server that exits on it is not slowed down; its other threads' children are orphaned
+   * when it exits and found by their tag, or walked once it outlived the grace period). */
+  async #walk(everyThread = true) {
+    if (!treeMode() || this.#pid === null || this.#killedSync) return;
+    if (this.#tree.size > 0) await dropGone(this.#tree);
+    const seen = new Set(this.#tree.keys());
+    seen.add(this.#pid);
+    let parents = [...this.#tree.keys()];
+    if (this.#leaderExit === null) parents.push(this.#pid);
+    while (parents.length > 0) {
+      const found = [];
+      for (const parent of parents) {
+        if (parent === this.#pid && this.#leaderExit !== null) continue; // reaped meanwhile
+        for (const pid of childrenOf(parent, everyThread || parent !== this.#pid)) {
+          if (!seen.has(pid)) {
+            seen.add(pid);
+            found.push(pid);
           }
         }
       }
+      const procs = await Promise.all(found.map((pid) => readProc(pid, null, 0)));
+      parents = [];
+      found.forEach((pid, k) => {
+        const p = procs[k];
+        // a child started after the server (anything else is a pid recycled between the two reads)
+        if (p && running(p) && p.start >= this.#startTime) {
+          this.#adopt(pid, p.start);
+          parents.push(pid);
+        }
+      });
     }
-    await dropGone(this.#escaped);
-    if (this.#groupGone && this.#escaped.size === 0) untrack(this);
+  }
+
+  /** Tree mode, synchronously (exit hooks): the same walk, and the tagged orphans in `orphans`. */
+  #collectSync(orphans) {
+    for (const [pid, start] of this.#tree) if (startOfSync(pid) !== start) this.#tree.delete(pid);
+    if (orphans) for (const [pid, p] of orphans) if (p.tag === this.#tag && running(p)) this.#adopt(pid, p.start, false);
+    let parents = [...this.#tree.keys()];
+    if (this.#leaderExit === null) parents.push(this.#pid);
+    while (parents.length > 0) {
+      const found = [];
+      for (const parent of parents) {
+        for (const pid of childrenOf(parent)) {
+          if (pid === this.#pid || this.#tree.has(pid)) continue;
+          const start = startOfSync(pid);
+          if (start !== null && start >= this.#startTime) {
+            this.#adopt(pid, start, false);
+            found.push(pid);
+          }
+        }
+      }
+      parents = found;
+    }
+  }
+
+  /** Tracks one process of the tree; one found after a signal was sent gets it too. */
+  #adopt(pid, start, signal = true) {
+    if (this.#tree.has(pid)) return;
+    this.#tree.set(pid, start);
+    track(this); // until it is gone too
+    if (signal && this.#lastSignal !== null) {
+      try { process.kill(pid, this.#lastSignal); } catch { /* gone meanwhile */ }
+    }
+  }
+
+  /** Tree mode: its orphans, among the reapers' children: the ones that were not there before
+   * it was spawned (all of them once the pids may have gone round), read (stat, environ) for a
+   * start after the server's and its tag. */
+  async #adoptOrphans() {
+    const known = this.#forksAtSpawn >= 0 && forkCount() - this.#forksAtSpawn < pidMax() / 2 ? this.#notOrphans : null;
+    const candidates = reaperChildren().filter((pid) => !known?.has(pid) && !this.#tree.has(pid) && pid !== this.#pid);
+    await Promise.all(candidates.map(async (pid) => {
+      const p = await readProc(pid, { buf: Buffer.allocUnsafe(16 * 1024) }, this.#startTime);
+      if (p && running(p) && p.start >= this.#startTime && p.tag === this.#tag) this.#adopt(pid, p.start);
+      else if (p) known?.add(pid); // not its own (or a zombie): not read again
+    }));
+  }
+
+  /** The server was reaped (its 'exit' event arrived) and nothing of its tree remains:
+   * tree mode: no tracked process runs, nor anything a walk from them finds, and an orphan
+   * scan made after that finds none of its orphans; group mode: the group is empty. */
+  async #isGone() {
+    if (this.#treeGone) return true;
+    if (this.#leaderExit === null || this.#pid === null) return false;
+    if (treeMode()) {
+      if (this.#killedSync) await dropGone(this.#tree);
+      else await this.#walk();
+      if (this.#tree.size > 0) return false;
+      await this.#adoptOrphans();
+      if (this.#tree.size > 0) return false;
+    } else {
+      try {
+        process.kill(-this.#pid, 0);
+        return false; // something answers (without /proc a zombie cannot be told apart)
+      } catch (err) {
+        if (err.code !== "ESRCH") return false; // EPERM: something is there
+      }
+    }
+    this.#treeGone = true;
+    untrack(this);
+    return true;
   }
 
   /** Polls `condition` (2, 4, 8 … 20 ms apart) until it holds or `ms` have passed; the
@@ -736,24 +836,31 @@ export class StdioTransport {
   /** Ends the pauses of #waitFor: something it may be waiting for happened. */
   #poke() { for (const wake of [...this.#wakers]) wake(); }
 
-  /** Signals the group and the escaped descendants. Their start times were checked by the
-   * refresh just before (a pid recycled in between is not ours: then it is not signalled);
-   * `verifySync` checks them again now, synchronously (exit hooks). */
+  /** Signals the server (while it is not reaped: until then its pid is its own) and every
+   * tracked process (tree mode), or the group. The tracked processes' start times were
+   * checked by the walk or poll just before (a pid recycled in between is not ours: then it
+   * is not signalled); `verifySync` checks them again now, synchronously (exit hooks). */
   #signal(sig, verifySync = false) {
-    if (this.#pid === null) return;
-    for (const [pid, start] of this.#escaped) {
-      if (verifySync && startOfSync(pid) !== start) {
-        this.#escaped.delete(pid); // gone, or its pid was recycled: not ours any more
-        continue;
+    if (this.#pid === null || this.#treeGone) return;
+    this.#lastSignal = sig;
+    if (treeMode()) {
+      if (this.#leaderExit === null) {
+        try { process.kill(this.#pid, sig); } catch { /* exited, not yet reaped */ }
       }
-      try { process.kill(pid, sig); } catch { /* gone meanwhile */ }
+      for (const [pid, start] of this.#tree) {
+        if (verifySync && startOfSync(pid) !== start) {
+          this.#tree.delete(pid); // gone, or its pid was recycled: not ours any more
+          continue;
+        }
+        try { process.kill(pid, sig); } catch { /* gone meanwhile */ }
+      }
+      return;
     }
-    if (this.#groupGone) return;
     try {
       process.kill(-this.#pid, sig);
     } catch (err) {
       if (err.code === "ESRCH") return;
-      // No process groups here (Windows) or not permitted: signal at least the leader.
+      // No process groups here (Windows) or not permitted: signal at least the server.
       try { this.#child?.kill(sig); } catch { /* already gone */ }
     }
   }
@@ -771,7 +878,7 @@ export class StdioTransport {
     for (const stream of [child.stdin, child.stdout, child.stderr]) {
       if (stream && !stream.destroyed) stream.destroy();
     }
-    if (this.#groupGone && this.#escaped.size === 0) untrack(this);
+    if (this.#treeGone) untrack(this);
   }
 
   #closeInfo(reason) {
@@ -784,10 +891,9 @@ export class StdioTransport {
     const signal = exit?.signal ?? null;
     const how = exit === null ? "did not exit (it may still be running)"
       : signal !== null ? `was terminated by ${signal}` : `exited with code ${exitCode}`;
-    const escaped = this.#escaped.size === 0 ? "" :
-      ` Processes it started outside its group (pid ${[...this.#escaped.keys()].join(", ")}) could not be confirmed gone.`;
-    const leftover = (this.#groupGone ? "" :
-      " Some processes of its group could not be confirmed gone; check for leftover processes.") + escaped;
+    const pids = this.#tree.size > 0 ? ` (pid ${[...this.#tree.keys()].join(", ")})` : "";
+    const leftover = this.#treeGone ? "" :
+      ` Some processes of its ${treeMode() ? "tree" : "group"}${pids} could not be confirmed gone; check for leftover processes.`;
     const tail = this.#stderrTail.trim();
     const stderr = tail ? ` Its last stderr output: ${JSON.stringify(tail.slice(-300))}.` : "";
     if (reason === "exited") {
