@@ -95,3 +95,26 @@ void ms_buf_free(ms_buf *b) {
   b->data = NULL;
   b->len = b->cap = 0;
 }
+
+ms_blob *ms_blob_new(char *data, size_t len) {
+  ms_blob *b = ms_malloc(sizeof *b);
+  if (!b) {
+    ms_free(data);
+    return NULL;
+  }
+  /* the slack of growth given back (shrinking does not move it in practice;
+   * when it fails, the block stays as it is) */
+  char *d = ms_realloc(data, len ? len : 1);
+  b->refs = 1;
+  b->len = len;
+  b->data = d ? d : data;
+  return b;
+}
+
+void ms_blob_ref(ms_blob *b) { b->refs++; }
+
+void ms_blob_unref(ms_blob *b) {
+  if (!b || --b->refs > 0) return;
+  ms_free(b->data);
+  ms_free(b);
+}

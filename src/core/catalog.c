@@ -1,7 +1,9 @@
 /* catalog.c — tool catalogues: the tools of a set of servers under the names
- * the model sees (names.c), minus the disallowed ones, with the model
- * request's "tools" array rendered once, and the way back from a model's name
- * to (session, tool). A catalogue is immutable once built and shared,
+ * the model sees (names.c), minus the disallowed ones, with the length of the
+ * model request's "tools" array known once (each request writes it from the
+ * spans of the servers' own text, which the catalogue holds references to:
+ * the tools are never held twice), and the way back from a model's name to
+ * (session, tool). A catalogue is immutable once built and shared,
  * refcounted, by every stream with the same key (the sessions, each at one
  * tools/list generation, and the disallowed list): a suspended stream holds a
  * reference, not a copy. Pure functions of their input (no context, no
@@ -27,9 +29,9 @@ void ms_catalog_unref(ms_catalog *c) {
   for (size_t i = 0; i < c->n; i++) {
     ms_free(c->tools[i].model_name);
     ms_free(c->tools[i].name);
+    ms_blob_unref(c->tools[i].blob);
   }
   ms_free(c->tools);
-  ms_free(c->text);
   ms_free(c->key);
   ms_free(c->disallowed);
   ms_free(c);
@@ -59,29 +61,50 @@ static int same_key(const ms_catalog *c, const ms_tool_source *src, size_t nsrc,
   return p == end;
 }
 
-/* Appends one tool as the model sees it: {"type":"function","function":
- * {name, description?, parameters}}, printed as the whole array was before
- * (ms__json_print, unformatted). */
-static int render_tool(ms_buf *out, const char *mname, const cJSON *t) {
-  cJSON *fn = cJSON_CreateObject();
-  cJSON *wrap = cJSON_CreateObject();
-  const cJSON *desc = cJSON_GetObjectItemCaseSensitive(t, "description");
-  const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "inputSchema");
-  cJSON *params = cJSON_IsObject(schema) ? cJSON_Duplicate(schema, 1)
-                                         : cJSON_Parse("{\"type\":\"object\",\"properties\":{}}");
-  int ok = fn && wrap && params && cJSON_AddStringToObject(fn, "name", mname) &&
-           (!cJSON_IsString(desc) || cJSON_AddStringToObject(fn, "description", desc->valuestring)) &&
-           cJSON_AddItemToObject(fn, "parameters", params);
-  if (ok) params = NULL; /* fn owns it */
-  ok = ok && cJSON_AddStringToObject(wrap, "type", "function") && cJSON_AddItemToObject(wrap, "function", fn);
-  if (ok) fn = NULL; /* wrap owns it */
-  char *text = ok ? ms__json_print(wrap) : NULL;
-  int rc = text && ms_buf_append_str(out, text) == 0 ? 0 : MS_ERR_NOMEM;
-  ms_free(text);
-  cJSON_Delete(fn);
-  cJSON_Delete(wrap);
-  cJSON_Delete(params);
-  return rc;
+/* One tool as the model sees it: {"type":"function","function":{name,
+ * description?, parameters}} (as cJSON printed it before: unformatted), the
+ * description and the schema the JSON text the server sent. */
+#define ENTRY_HEAD "{\"type\":\"function\",\"function\":{\"name\":\""
+#define ENTRY_DESC "\",\"description\":"
+#define ENTRY_NODESC "\""
+#define ENTRY_PARAMS ",\"parameters\":"
+#define ENTRY_NOSCHEMA "{\"type\":\"object\",\"properties\":{}}"
+#define ENTRY_TAIL "}}"
+#define LIT(s) (sizeof s - 1)
+
+static size_t entry_len(const ms_tool_ref *t) {
+  return LIT(ENTRY_HEAD) + strlen(t->model_name) +
+         (t->desc.n ? LIT(ENTRY_DESC) + t->desc.n : LIT(ENTRY_NODESC)) + LIT(ENTRY_PARAMS) +
+         (t->schema.n ? t->schema.n : LIT(ENTRY_NOSCHEMA)) + LIT(ENTRY_TAIL);
+}
+
+static char *put(char *w, const void *p, size_t n) {
+  memcpy(w, p, n);
+  return w + n;
+}
+
+static char *write_entry(char *w, const ms_tool_ref *t) {
+  w = put(w, ENTRY_HEAD, LIT(ENTRY_HEAD));
+  w = put(w, t->model_name, strlen(t->model_name)); /* [A-Za-z0-9_-]: nothing to escape */
+  if (t->desc.n) {
+    w = put(w, ENTRY_DESC, LIT(ENTRY_DESC));
+    w = put(w, t->desc.p, t->desc.n);
+  } else {
+    w = put(w, ENTRY_NODESC, LIT(ENTRY_NODESC));
+  }
+  w = put(w, ENTRY_PARAMS, LIT(ENTRY_PARAMS));
+  w = t->schema.n ? put(w, t->schema.p, t->schema.n) : put(w, ENTRY_NOSCHEMA, LIT(ENTRY_NOSCHEMA));
+  return put(w, ENTRY_TAIL, LIT(ENTRY_TAIL));
+}
+
+void ms_catalog_write_tools(const void *cat, char *out) {
+  const ms_catalog *c = cat;
+  char *w = out;
+  for (size_t i = 0; i < c->n; i++) {
+    *w++ = i ? ',' : '[';
+    w = write_entry(w, &c->tools[i]);
+  }
+  if (c->n) *w = ']';
 }
 
 /* Builds a catalogue (refs 1, in no list): the tools of every source, under
@@ -93,7 +116,7 @@ static int build(const ms_tool_source *src, size_t nsrc, const cJSON *disallowed
   memset(c, 0, sizeof *c);
   c->refs = 1;
   size_t total = 0;
-  for (size_t i = 0; i < nsrc; i++) total += (size_t)cJSON_GetArraySize(src[i].tools);
+  for (size_t i = 0; i < nsrc; i++) total += src[i].tools ? src[i].tools->n : 0;
   size_t n = total ? total : 1;
   c->nkey = nsrc;
   c->key = ms_malloc((nsrc ? nsrc : 1) * sizeof *c->key);
@@ -102,10 +125,9 @@ static int build(const ms_tool_source *src, size_t nsrc, const cJSON *disallowed
   c->tools = ms_malloc(n * sizeof *c->tools);
   const char **servers = ms_malloc(n * sizeof *servers);
   const char **names = ms_malloc(n * sizeof *names);
-  const cJSON **defs = ms_malloc(n * sizeof *defs);
+  const ms_tool **defs = ms_malloc(n * sizeof *defs);
   int32_t *sids = ms_malloc(n * sizeof *sids);
   char **mnames = ms_malloc(n * sizeof *mnames);
-  ms_buf text = {0};
   int rc = c->key && c->disallowed && c->tools && servers && names && defs && sids && mnames
                ? 0
                : MS_ERR_NOMEM;
@@ -122,10 +144,10 @@ static int build(const ms_tool_source *src, size_t nsrc, const cJSON *disallowed
   for (size_t i = 0; !rc && i < nsrc; i++) {
     c->key[i].sid = src[i].sid;
     c->key[i].gen = src[i].gen;
-    const cJSON *t;
-    cJSON_ArrayForEach(t, src[i].tools) {
+    for (size_t j = 0; src[i].tools && j < src[i].tools->n; j++) {
+      const ms_tool *t = &src[i].tools->v[j];
       servers[k] = src[i].server;
-      names[k] = cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring;
+      names[k] = t->name;
       defs[k] = t;
       sids[k++] = src[i].sid;
     }
@@ -144,31 +166,21 @@ static int build(const ms_tool_source *src, size_t nsrc, const cJSON *disallowed
       rc = MS_ERR_NOMEM;
       break; /* mnames[used] is freed below */
     }
-    c->tools[c->n++] = (ms_tool_ref){mname, sids[used], own_name};
-    rc = ms_buf_append_byte(&text, c->n == 1 ? '[' : ',') ? MS_ERR_NOMEM : 0;
-    if (!rc) rc = render_tool(&text, mname, defs[used]);
-    if (rc) {
-      used++; /* this one belongs to c->tools already */
-      break;
-    }
+    const ms_tool *d = defs[used];
+    ms_tool_ref *ref = &c->tools[c->n++];
+    *ref = (ms_tool_ref){mname, sids[used], own_name, d->blob, d->desc, d->schema, 0};
+    ms_blob_ref(d->blob); /* the spans outlive the session's list (list_changed) */
+    ref->text_len = entry_len(ref);
+    c->text_len += 1 + ref->text_len; /* "[" or "," before it */
   }
   if (rc)
     for (size_t i = used; i < k; i++) ms_free(mnames[i]);
-  if (!rc && c->n) rc = ms_buf_append(&text, "]", 2) ? MS_ERR_NOMEM : 0; /* with its NUL */
+  if (c->n) c->text_len++; /* "]" */
   ms_free(servers);
   ms_free(names);
   ms_free(defs);
   ms_free(sids);
   ms_free(mnames);
-  if (!rc && c->n) {
-    /* the slack of its growth given back: it is kept as long as the catalogue */
-    uint8_t *d = text.len < text.cap ? ms_realloc(text.data, text.len) : NULL;
-    if (d) text.data = d;
-    c->text = (char *)text.data;
-    c->text_len = text.len - 1;
-  } else {
-    ms_buf_free(&text);
-  }
   if (rc) {
     ms_catalog_unref(c);
     return rc;
@@ -197,11 +209,6 @@ int ms_catalog_get(ms_catalog **list, const ms_tool_source *src, size_t nsrc,
   *list = c;
   *out = c;
   return 0;
-}
-
-void ms_catalog_write_tools(const void *cat, char *out) {
-  const ms_catalog *c = cat;
-  memcpy(out, c->text, c->text_len);
 }
 
 const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name) {

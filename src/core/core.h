@@ -2,7 +2,7 @@
  * only the ones above it in this file, docs/architecture.md §1):
  *
  *   internal.h   alloc.c err.c buf.c ndjson.c sse.c      memory, errors, framing
- *   json.c jsonrpc.c llm.c names.c                        pure JSON work
+ *   json.c jsonrpc.c llm.c names.c tools.c                pure JSON work
  *   effects.c                                            the context's effect queue
  *   session*.c sessions.c (session.h)                    MCP sessions
  *   stream*.c catalog.c render.c (stream.h)              agent runs
@@ -27,6 +27,12 @@ typedef struct ms_stream ms_stream;
  * allowed); NULL when malformed, trailed by anything else, or out of memory.
  * The caller owns the result (cJSON_Delete). */
 cJSON *ms__json_parse(const char *text, size_t len);
+/* The byte that stands for a "\u0000" inside the strings ms__json_parse
+ * makes (no UTF-8 text holds it); ms__json_print writes it back. */
+#define MS_NUL_MARK 0xFF
+/* 1 when text[0..n) is well-formed UTF-8 (what ms__json_parse takes as it
+ * is: it replaces ill-formed sequences). */
+int ms__json_utf8_valid(const char *text, size_t n);
 /* Prints a cJSON value into a fresh seam-allocated string (the caller frees
  * it with ms_free); NULL on OOM. */
 char *ms__json_print(const cJSON *v);
@@ -192,6 +198,37 @@ int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *param
 int ms_rpc_build_response(ms_buf *out, const cJSON *id, const cJSON *result,
                           int err_code, const char *err_msg);
 
+/* ---- a server's tools, as its tools/list answers gave them --------------------
+ *
+ * Not a tree: the answer's text is kept once (a blob, validated by the
+ * scanner) and each tool is its name and spans into that text, which go to
+ * the model request and to a client's listTools as the JSON text they
+ * already are. */
+typedef struct ms_tool {
+  char *name;       /* decoded (a "\u0000" as the parser marks it); owned */
+  ms_blob *blob;    /* the text the spans are in: one reference per tool */
+  ms_jspan def;     /* the tool object */
+  ms_jspan desc;    /* its "description" when a string, else type NONE */
+  ms_jspan schema;  /* its "inputSchema" when an object, else type NONE */
+} ms_tool;
+
+typedef struct ms_tools {
+  ms_tool *v;
+  size_t n, cap;
+} ms_tools;
+
+/* Frees the tools (their names and blob references) and empties the list. */
+void ms_tools_clear(ms_tools *t);
+/* Appends the tools of one tools/list result (a validated span in blob's
+ * text): every element of its "tools" array that is an object with a
+ * string "name". *cursor gets its non-empty "nextCursor" string decoded
+ * (seam-allocated, the caller frees it) or NULL. 0 or MS_ERR_NOMEM (the
+ * tools appended so far stay). */
+int ms_tools_add_page(ms_tools *t, ms_blob *blob, const ms_jspan *result, char **cursor);
+/* The listTools answer: the JSON array of the tools' objects as they came,
+ * in a seam-allocated block (NUL-terminated; *len its length), or NULL. */
+char *ms_tools_json(const ms_tools *t, size_t *len);
+
 /* ---- the session layer (session*.c, sessions.c; session.h is private) --------
  *
  * Sessions call down (effects, jsonrpc, framers) and never up: a request made
@@ -251,7 +288,7 @@ int ms__session_health(const ms_session *s);
 const char *ms__session_name(const ms_session *s);
 int32_t ms__session_id(const ms_session *s);
 const ms_err *ms__session_err(const ms_session *s);
-const cJSON *ms__session_tools(const ms_session *s);
+const ms_tools *ms__session_tools(const ms_session *s);
 /* The generation of its tools: a new list installed (after list_changed), a
  * new number; catalogues are keyed by it. */
 uint32_t ms__session_tools_gen(const ms_session *s);
@@ -338,6 +375,9 @@ typedef struct ms_tool_ref {
   int32_t sid;      /* the session that has it */
   char *name;       /* the tool's name on its server (a copy: a list_changed
                        notification frees the session's list mid-run); owned */
+  ms_blob *blob;    /* the tools/list text its spans are in (a reference) */
+  ms_jspan desc, schema; /* as in ms_tool */
+  size_t text_len;  /* the length of its entry in the "tools" array */
 } ms_tool_ref;
 
 typedef struct ms_catalog_key { /* one source of a catalogue */
@@ -359,16 +399,15 @@ typedef struct ms_catalog {
   /* the tools */
   ms_tool_ref *tools;   /* owned */
   size_t n;
-  char *text;           /* the Chat Completions "tools" array as JSON text
-                           (NUL-terminated), NULL when there are no tools; owned */
-  size_t text_len;
+  size_t text_len;      /* the length of the Chat Completions "tools" array
+                           (ms_catalog_write_tools), 0 when there are no tools */
 } ms_catalog;
 
 typedef struct ms_tool_source { /* one server's tools (all borrowed for the call) */
   const char *server;
   int32_t sid;
-  uint32_t gen;       /* the generation of `tools` (a new tools/list: a new one) */
-  const cJSON *tools; /* array of MCP tool objects, each with a string "name" */
+  uint32_t gen;          /* the generation of `tools` (a new tools/list: a new one) */
+  const ms_tools *tools; /* its tools (NULL: none) */
 } ms_tool_source;
 
 /* A reference to the catalogue of these sources (in this order) minus the
@@ -382,7 +421,9 @@ int ms_catalog_get(ms_catalog **list, const ms_tool_source *src, size_t nsrc,
  * takes it out of its list. */
 void ms_catalog_unref(ms_catalog *c);
 /* Writes the catalogue's "tools" array (cat->text_len bytes) at out (an
- * ms_llm_tools_fn). */
+ * ms_llm_tools_fn): {"type":"function","function":{name, description?,
+ * parameters}} per tool, the description and the schema copied as the JSON
+ * text the server sent. */
 void ms_catalog_write_tools(const void *cat, char *out);
 /* The tool the model calls model_name (borrowed from cat), or NULL (cat may be NULL). */
 const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name);

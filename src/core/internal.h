@@ -115,6 +115,25 @@ void ms_buf_reset(ms_buf *b);
 /* Frees storage; the buffer is empty and reusable afterwards. */
 void ms_buf_free(ms_buf *b);
 
+/* ---- buf.c: shared immutable text ---------------------------------------- */
+
+/* A text shared by whoever holds a reference (a server's tools/list answer,
+ * held by the session's tool list and by the catalogues built from it, which
+ * point into it). Freed with the last reference. */
+typedef struct ms_blob {
+  int refs;
+  size_t len;
+  char *data; /* owned */
+} ms_blob;
+
+/* A blob (refs 1) that takes over data[0..len) (seam-allocated, with room
+ * for at least len bytes: the slack beyond len is given back), or NULL when
+ * out of memory (then data is freed). */
+ms_blob *ms_blob_new(char *data, size_t len);
+void ms_blob_ref(ms_blob *b);
+/* NULL is ignored; the last reference frees it. */
+void ms_blob_unref(ms_blob *b);
+
 /* ---- utf16.c: UTF-8 to UTF-16 for the host's strings --------------------- */
 
 /* The length of the longest prefix of s[0..n) that is ASCII (bytes < 0x80). */
@@ -148,6 +167,12 @@ typedef struct ms_ndjson {
 
 void ms_ndjson_init(ms_ndjson *d, size_t max_line);
 void ms_ndjson_free(ms_ndjson *d);
+/* Called from the line callback with the line it was given: when that line
+ * is in the parser's carried-line buffer (it came over several feeds), the
+ * buffer (seam-allocated, with room for at least the line) is handed over to
+ * the caller, who owns it from then on, and the parser forgets it; else NULL
+ * (the line lies in the caller's input: copy it). */
+uint8_t *ms_ndjson_take_line(ms_ndjson *d, const char *line);
 /* Feeds p[0..n). Lines are reported in order, whatever the chunking.
  * Returns 0, MS_ERR_NOMEM, or the callback's negative return. */
 int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,

@@ -16,7 +16,6 @@
  *    invalid subpart as TextDecoder does, so the mark stays unambiguous.
  * An escape is recognised by its backslash, wherever it is: outside strings
  * a backslash is invalid JSON anyway, and stays so. */
-#define MS_NUL_MARK 0xFF
 
 static int hex4(const uint8_t *p, size_t n, size_t i, unsigned *v) {
   if (i + 4 > n) return 0;
@@ -212,6 +211,18 @@ int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail) {
   d[total - 1] = 0;
   b->len = total - 1;
   return 0;
+}
+
+int ms__json_utf8_valid(const char *text, size_t n) {
+  const uint8_t *p = (const uint8_t *)text;
+  size_t i = 0;
+  for (;;) {
+    i += ms_utf8_ascii_prefix(p + i, n - i);
+    if (i >= n) return 1;
+    long k = utf8_seq(p, n, i);
+    if (k < 0) return 0;
+    i += (size_t)k;
+  }
 }
 
 char *ms__json_print(const cJSON *v) {

@@ -35,6 +35,8 @@
 #define NDJSON_KEEP_BYTES 65536
 /* ... and one bigger than this is freed after the line it carried. */
 #define NDJSON_KEEP_MAX (1u << 20)
+/* A carried line this big grows by a quarter (carry). */
+#define NDJSON_GROW_SLOW (1u << 20)
 
 /* Sets up an empty parser that accepts lines of up to max_line bytes.
  * Allocates nothing; `d` is owned by the caller. */
@@ -90,6 +92,26 @@ static int emit_overflow(ms_ndjson *d, const uint8_t *seg, size_t n, ms_line_cb 
   return rc < 0 ? rc : 0;
 }
 
+/* Carries p[0..n) in d->line. A big line grows by a quarter, not by
+ * doubling (at most a quarter of it is unused, where doubling leaves up to
+ * half); a pipe delivers 64 KiB at a time, and nothing else is allocated
+ * between its feeds, so the buffer can usually grow where it is. */
+static int carry(ms_ndjson *d, const uint8_t *p, size_t n) {
+  ms_buf *b = &d->line;
+  if (n > b->cap - b->len && b->cap >= NDJSON_GROW_SLOW) {
+    size_t extra = b->cap / 4 > n ? b->cap / 4 : n;
+    if (ms_buf_reserve_exact(b, extra)) return MS_ERR_NOMEM;
+  }
+  return ms_buf_append(b, p, n);
+}
+
+uint8_t *ms_ndjson_take_line(ms_ndjson *d, const char *line) {
+  if (!line || !d->line.data || line != (const char *)d->line.data) return NULL;
+  uint8_t *p = d->line.data;
+  d->line = (ms_buf){0};
+  return p;
+}
+
 /* Forgets the carried line, and frees its storage when it grew big. */
 static void drop_line(ms_ndjson *d) {
   if (d->line.cap > NDJSON_KEEP_BYTES) ms_buf_free(&d->line);
@@ -125,7 +147,7 @@ int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
         drop_line(d);
         d->discarding = 1;
         if (rc < 0) return rc;
-      } else if (ms_buf_append(&d->line, p + start, seg) != 0) {
+      } else if (carry(d, p + start, seg) != 0) {
         drop_line(d);
         d->discarding = 1;
         result = MS_ERR_NOMEM;
@@ -145,7 +167,7 @@ int ms_ndjson_feed(ms_ndjson *d, const uint8_t *p, size_t n, ms_line_cb cb,
       if (complete_too_long(d->max, d->line.len + seg, last)) {
         rc = emit_overflow(d, p + start, seg, cb, user);
         drop_line(d);
-      } else if (ms_buf_append(&d->line, p + start, seg) != 0) {
+      } else if (carry(d, p + start, seg) != 0) {
         drop_line(d);
         result = MS_ERR_NOMEM;
         rc = 0;

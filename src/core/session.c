@@ -40,31 +40,37 @@ int ms__session_send(ms_ctx *ctx, ms_session *s, const void *p, size_t len, int6
 }
 
 
-int ms__op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON *v) {
-  char *s = ms__json_print(v);
-  if (!s && ss->acct->exceeded) {
-    ms_err e;
+/* Queues MS_FX_OP_DONE with text[0..len) (seam-allocated: the queue takes it
+ * over), or, when text is NULL, the failure to make it. */
+static int op_done_text(ms_ctx *ctx, ms_session *ss, int32_t op_id, char *text, size_t len) {
+  ms_err e;
+  if (!text && ss->acct->exceeded) {
     ms_err_set(&e, MS_ERR_LIMIT, "the answer of server '%s' needs more than the session's memory "
                "budget of %zu bytes (limits.streamMemoryBytes)", ss->name, ss->acct->limit);
     return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
   }
-  if (!s) {
-    ms_err e;
-    ms_err_set(&e, MS_ERR_NOMEM, "out of memory taking the answer of server '%s'", ss->name);
-    return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
-  }
-  /* the printed answer is the effect's payload as it is (not copied again) */
-  if (ms__fx_adopt(ctx, MS_FX_OP_DONE, op_id, 0, 0, s, strlen(s)) == 0) return 0;
-  ms_err e;
+  /* the answer is the effect's payload as it is (not copied again) */
+  if (text && ms__fx_adopt(ctx, MS_FX_OP_DONE, op_id, 0, 0, text, len) == 0) return 0;
   ms_err_set(&e, MS_ERR_NOMEM, "out of memory taking the answer of server '%s'", ss->name);
   return ms__op_fail(ctx, op_id, e.code, e.msg, e.len);
+}
+
+int ms__op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON *v) {
+  char *s = ms__json_print(v);
+  return op_done_text(ctx, ss, op_id, s, s ? strlen(s) : 0);
+}
+
+int ms__op_done_tools(ms_ctx *ctx, ms_session *ss, int32_t op_id) {
+  size_t len = 0;
+  char *s = ms_tools_json(&ss->tools, &len);
+  return op_done_text(ctx, ss, op_id, s, len);
 }
 
 /* Completes every waiter of the tool list with the list or with err. */
 void ms__session_finish_tool_waits(ms_ctx *ctx, ms_session *s, const ms_err *err) {
   for (size_t i = 0; i < s->ntool_waits; i++) {
     if (err) ms__op_fail(ctx, s->tool_waits[i], err->code, err->msg, err->len);
-    else ms__op_done_json(ctx, s, s->tool_waits[i], s->tools);
+    else ms__op_done_tools(ctx, s, s->tool_waits[i]);
   }
   s->ntool_waits = 0;
 }
@@ -95,7 +101,7 @@ int ms__session_health(const ms_session *s) {
 const char *ms__session_name(const ms_session *s) { return s->name; }
 int32_t ms__session_id(const ms_session *s) { return s->id; }
 const ms_err *ms__session_err(const ms_session *s) { return &s->err; }
-const cJSON *ms__session_tools(const ms_session *s) { return s->tools; }
+const ms_tools *ms__session_tools(const ms_session *s) { return s->has_tools ? &s->tools : NULL; }
 uint32_t ms__session_tools_gen(const ms_session *s) { return s->tools_gen; }
 int ms__session_is_closed(const ms_session *s) { return s->state == MS_SESS_CLOSED; }
 void ms__session_ref(ms_session *s) { s->refs++; }
@@ -177,8 +183,8 @@ void ms__session_free(ms_session *s) {
   for (size_t i = 0; i < s->nreqs; i++) ms_free(s->reqs[i].pending);
   ms_free(s->reqs);
   ms_free(s->tool_waits);
-  cJSON_Delete(s->tools);
-  cJSON_Delete(s->tools_partial);
+  ms_tools_clear(&s->tools);
+  ms_tools_clear(&s->tools_partial);
   ms_ndjson_free(&s->framer);
   ms__session_http_free(s);
   ms_free(s->name);
@@ -193,9 +199,9 @@ void ms__session_release_closed(ms_session *s) {
   ms_free(s->tool_waits);
   s->tool_waits = NULL;
   s->ntool_waits = s->captool_waits = 0;
-  cJSON_Delete(s->tools);
-  cJSON_Delete(s->tools_partial);
-  s->tools = s->tools_partial = NULL;
+  ms_tools_clear(&s->tools);
+  ms_tools_clear(&s->tools_partial);
+  s->has_tools = 0;
   ms_ndjson_free(&s->framer);
   ms__session_http_free(s);
 }
@@ -284,54 +290,85 @@ static int send_list_tools(ms_ctx *ctx, ms_session *s, const char *cursor) {
 }
 
 int ms__session_want_tools(ms_ctx *ctx, ms_session *s) {
-  if (s->state != MS_SESS_READY || s->tools || s->listing) return 0;
-  cJSON_Delete(s->tools_partial);
-  s->tools_partial = cJSON_CreateArray();
-  if (!s->tools_partial) return MS_ERR_NOMEM;
+  if (s->state != MS_SESS_READY || s->has_tools || s->listing) return 0;
+  ms_tools_clear(&s->tools_partial);
   s->pages = 0;
   return send_list_tools(ctx, s, NULL);
 }
 
+/* The tool list is complete (every page read, or a failed tools/list: the
+ * pages so far): it replaces the last one. */
+static void tools_listed(ms_ctx *ctx, ms_session *s) {
+  ms_tools_clear(&s->tools);
+  s->tools = s->tools_partial;
+  s->tools_partial = (ms_tools){0};
+  s->has_tools = 1;
+  s->tools_gen++;
+  ms__session_finish_tool_waits(ctx, s, NULL);
+  ms__session_changed(ctx, s);
+}
+
+/* One page of the tool list: `result` spans the "result" of the answer in
+ * blob's text (blob: one reference, given up here; NULL when out of memory).
+ * Its tools are kept as spans into that text, not as a tree. */
+static void tools_page(ms_ctx *ctx, ms_session *s, ms_blob *blob, const ms_jspan *result) {
+  char *cursor = NULL;
+  int rc = blob ? ms_tools_add_page(&s->tools_partial, blob, result, &cursor) : MS_ERR_NOMEM;
+  ms_blob_unref(blob); /* the tools kept hold theirs */
+  if (rc) {
+    ms_free(cursor);
+    ms__session_fail(ctx, s, MS_ERR_NOMEM, "out of memory listing tools");
+    return;
+  }
+  if (cursor) {
+    if (++s->pages >= MS_MAX_TOOL_PAGES) {
+      ms_err e;
+      ms_err_set(&e, MS_ERR_PROTOCOL, "server '%s' paginated tools/list past %d pages",
+                 s->name, MS_MAX_TOOL_PAGES);
+      ms__session_fail(ctx, s, e.code, e.msg);
+    } else if (send_list_tools(ctx, s, cursor)) {
+      ms__session_fail(ctx, s, MS_ERR_NOMEM, "out of memory listing tools");
+    }
+    ms_free(cursor);
+    return;
+  }
+  tools_listed(ctx, s);
+}
+
+/* A tools/list answer the scanner validated (text[0..len), its result at
+ * *result): its text is kept as it is, taken over from the framer when it is
+ * the line the framer carried (no copy: the framer's buffer becomes the
+ * list's), else copied. */
+static void tools_page_text(ms_ctx *ctx, ms_session *s, const char *text, size_t len,
+                            const ms_jspan *result) {
+  s->listing = 0;
+  char *own = (char *)ms_ndjson_take_line(&s->framer, text);
+  if (!own) own = ms_strndup(text, len);
+  size_t off = (size_t)(result->p - text);
+  ms_blob *b = own ? ms_blob_new(own, len) : NULL;
+  ms_jspan r = *result;
+  if (b) r.p = b->data + off; /* the same text where the blob keeps it */
+  tools_page(ctx, s, b, &r);
+}
+
+/* A tools/list answer the parser read (an error answer, or text the scanned
+ * path leaves to the parser: a lone surrogate escape or ill-formed UTF-8,
+ * which it replaces): the result is printed as the parser made it, and kept
+ * as that text. */
 static void on_tools_page(ms_ctx *ctx, ms_session *s, const cJSON *result, const cJSON *error) {
   s->listing = 0;
   if (error) {
     /* a server without tools: an empty list, and a warning */
     ms__session_logf(ctx, s, 2, "server '%s' failed tools/list; using no tools from it", s->name);
-  } else {
-    /* the message's tree is ms__session_handle's own, deleted once it is
-     * dispatched: the tools are moved out of it, not copied (a tools/list of
-     * 38 MB would otherwise be held twice) */
-    cJSON *tools = cJSON_GetObjectItemCaseSensitive(result, "tools");
-    cJSON *t;
-    while (cJSON_IsArray(tools) && (t = tools->child) != NULL) {
-      cJSON_DetachItemViaPointer(tools, t);
-      const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
-      if (!cJSON_IsObject(t) || !cJSON_IsString(name)) {
-        cJSON_Delete(t);
-        continue;
-      }
-      cJSON_AddItemToArray(s->tools_partial, t); /* appending never allocates */
-    }
-    const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(result, "nextCursor");
-    if (cJSON_IsString(cursor) && cursor->valuestring[0]) {
-      if (++s->pages >= MS_MAX_TOOL_PAGES) {
-        ms_err e;
-        ms_err_set(&e, MS_ERR_PROTOCOL, "server '%s' paginated tools/list past %d pages",
-                   s->name, MS_MAX_TOOL_PAGES);
-        ms__session_fail(ctx, s, e.code, e.msg);
-        return;
-      }
-      if (send_list_tools(ctx, s, cursor->valuestring))
-        ms__session_fail(ctx, s, MS_ERR_NOMEM, "out of memory listing tools");
-      return;
-    }
+    tools_listed(ctx, s);
+    return;
   }
-  cJSON_Delete(s->tools);
-  s->tools = s->tools_partial;
-  s->tools_gen++;
-  s->tools_partial = NULL;
-  ms__session_finish_tool_waits(ctx, s, NULL);
-  ms__session_changed(ctx, s);
+  char *text = ms__json_print(result);
+  size_t len = text ? strlen(text) : 0;
+  ms_blob *b = text ? ms_blob_new(text, len) : NULL;
+  ms_jspan r = {NULL, 0, MS_JT_NONE};
+  if (b && !ms_json_scan(b->data, b->len, &r, NULL, NULL, NULL)) r.type = MS_JT_NONE; /* no tools */
+  tools_page(ctx, s, b, &r);
 }
 
 static void on_response(ms_ctx *ctx, ms_session *s, const cJSON *msg, int type) {
@@ -437,8 +474,8 @@ static void on_notification(ms_ctx *ctx, ms_session *s, const cJSON *msg) {
     return;
   }
   if (strcmp(method, "notifications/tools/list_changed") == 0) {
-    cJSON_Delete(s->tools);
-    s->tools = NULL; /* listed again on next use */
+    ms_tools_clear(&s->tools);
+    s->has_tools = 0; /* listed again on next use */
   } else if (strcmp(method, "notifications/message") != 0 &&
              strcmp(method, "notifications/resources/updated") != 0 &&
              strcmp(method, "notifications/resources/list_changed") != 0 &&
@@ -482,6 +519,12 @@ static int handle_scanned(ms_ctx *ctx, ms_session *s, const char *text, size_t l
   if (!ms_rpc_scan(text, len, &root, &e, &flags) || (flags & MS_JSON_SURROGATE)) return 0;
   if (e.type == MS_RPC_RESULT) {
     ptrdiff_t i = ms__req_find(s, ms_rpc_span_id(&e.id));
+    if (i >= 0 && !s->reqs[i].pending && s->reqs[i].kind == MS_REQ_LIST_TOOLS &&
+        ms__json_utf8_valid(text, len)) {
+      ms__req_take(s, (size_t)i);
+      tools_page_text(ctx, s, text, len, &e.result);
+      return 1;
+    }
     if (i < 0 || s->reqs[i].pending || s->reqs[i].kind != MS_REQ_OP) return 0;
     ms_req r = ms__req_take(s, (size_t)i);
     if (ms__fx(ctx, MS_FX_OP_DONE, r.op_id, 0, 0, e.result.p, e.result.n)) {

@@ -52,9 +52,10 @@ struct ms_session {
   ms_req *reqs;
   size_t nreqs, capreqs;
   char protocol[16];
-  cJSON *tools;        /* every page, once listed; NULL: not listed */
+  ms_tools tools;      /* every page, once listed (has_tools) */
+  int has_tools;
   uint32_t tools_gen;  /* which list `tools` is: one more with every list installed */
-  cJSON *tools_partial;/* pages so far while listing */
+  ms_tools tools_partial; /* pages so far while listing */
   int listing;         /* a tools/list request is in flight */
   int pages;           /* pages of the listing in progress */
   int refs;            /* streams that use the session (freed at 0 once closed) */
@@ -98,6 +99,8 @@ int ms__session_logf(ms_ctx *ctx, const ms_session *s, int level, const char *fm
 int ms__session_send(ms_ctx *ctx, ms_session *s, const void *p, size_t len, int64_t id, int flags);
 /* Queues MS_FX_OP_DONE for op_id with v printed as JSON (or the failure to print it). */
 int ms__op_done_json(ms_ctx *ctx, ms_session *ss, int32_t op_id, const cJSON *v);
+/* The same with the session's tool list (the tools' JSON text as it came). */
+int ms__op_done_tools(ms_ctx *ctx, ms_session *ss, int32_t op_id);
 /* Completes every waiter of the tool list with the list (err NULL) or err. */
 void ms__session_finish_tool_waits(ms_ctx *ctx, ms_session *s, const ms_err *err);
 /* Sends initialize (state INIT). 0 or MS_ERR_NOMEM. */

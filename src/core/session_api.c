@@ -214,7 +214,7 @@ MS_EXPORT int32_t ms_session_list_tools(ms_ctx *ctx, int32_t sid, int32_t op_id)
   MS_ALLOC_SCOPE(s->acct);
   int h = ms__session_health(s);
   if (h < 0) return ms__op_fail(ctx, op_id, h, s->err.msg, s->err.len), 0;
-  if (s->tools) return ms__op_done_json(ctx, s, op_id, s->tools), 0;
+  if (s->has_tools) return ms__op_done_tools(ctx, s, op_id), 0;
   if (s->ntool_waits == s->captool_waits) {
     size_t cap = s->captool_waits ? s->captool_waits * 2 : 4;
     int32_t *w = ms_realloc(s->tool_waits, cap * sizeof *w);

@@ -6,6 +6,8 @@
  *  2. by the parser fed whole,
  *  3. by the parser fed in chunks (empty feeds included),
  *  4. by the parser fed in chunks while one allocation fails,
+ *  5. by the parser fed in chunks while the reader takes every carried line
+ *     it is given over (ms_ndjson_take_line) and frees it,
  * and the logs must agree (4 only when no feed reported MS_ERR_NOMEM). Every
  * report must respect the limit and hold no "\n", and live allocations must
  * be back where they were once the parser is freed. Any violation aborts. */
@@ -27,6 +29,7 @@ static void flog_line(flog *l, const uint8_t *s, size_t n) {
 typedef struct ctx {
   flog log;
   size_t max;
+  ms_ndjson *take; /* pass 5: take carried lines from this parser */
 } ctx;
 
 static int on_line(void *user, const char *line, size_t len) {
@@ -38,6 +41,12 @@ static int on_line(void *user, const char *line, size_t len) {
     CHECK(len > 0 && len <= c->max);
     CHECK(memchr(line, '\n', len) == NULL);
     flog_line(&c->log, (const uint8_t *)line, len);
+    uint8_t *own = c->take ? ms_ndjson_take_line(c->take, line) : NULL;
+    if (own) { /* the line itself, now the reader's */
+      CHECK(own == (const uint8_t *)line);
+      CHECK(ms_ndjson_take_line(c->take, line) == NULL); /* once */
+      ms_free(own);
+    }
   }
   return 0;
 }
@@ -104,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* whole */
   ms_ndjson d;
-  ctx c = {{0}, max};
+  ctx c = {{0}, max, NULL};
   ms_ndjson_init(&d, max);
   CHECK(ms_ndjson_feed(&d, p, n, on_line, &c) == 0);
   ms_ndjson_free(&d);
@@ -116,6 +125,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   c.log.len = 0;
   ms_ndjson_init(&d, max);
   feed_chunks(&d, &c, p, n, mode, (uint32_t)size * 2654435761u, &nomem);
+  ms_ndjson_free(&d);
+  CHECK(nomem == 0);
+  CHECK(ms_live_allocations() == base);
+  CHECK(flog_eq(&c.log, &want));
+
+  /* in chunks, the carried lines taken over by the reader */
+  c.log.len = 0;
+  ms_ndjson_init(&d, max);
+  c.take = &d;
+  feed_chunks(&d, &c, p, n, mode, (uint32_t)size * 2654435761u, &nomem);
+  c.take = NULL;
   ms_ndjson_free(&d);
   CHECK(nomem == 0);
   CHECK(ms_live_allocations() == base);

@@ -411,6 +411,61 @@ static void ndjson_should_not_keep_the_buffer_of_a_huge_line(void) {
   tlog_free(&r.log);
 }
 
+/* What a taking callback saw: the carried line handed over, its capacity. */
+typedef struct taker {
+  ms_ndjson *d;
+  uint8_t *taken;
+  size_t len, cap, calls;
+} taker;
+
+static int take_line(void *user, const char *line, size_t len) {
+  taker *t = user;
+  t->calls++;
+  t->cap = t->d->line.cap; /* before it is taken */
+  uint8_t *p = ms_ndjson_take_line(t->d, line);
+  if (p) {
+    ms_free(t->taken);
+    t->taken = p;
+    t->len = len;
+  }
+  return 0;
+}
+
+/* A long line that came over many feeds is handed over to the reader (who
+ * keeps it, the server's tools/list say, without a copy), and the buffer it
+ * grew in is at most a quarter bigger than it (plus one feed): by doubling, a
+ * 5 MB line took an 8 MiB buffer. A line lying whole in the input is not
+ * handed over (it is the caller's input). */
+static void ndjson_should_hand_over_a_long_line_grown_by_a_quarter(void) {
+  enum { LINE = 5000000, CHUNK = 65536 };
+  ms_ndjson d;
+  ms_ndjson_init(&d, 8 << 20);
+  taker t = {&d, NULL, 0, 0, 0};
+  uint8_t *msg = malloc(LINE + 1);
+  T_OK(msg != NULL);
+  if (!msg) return;
+  for (size_t i = 0; i < LINE; i++) msg[i] = (uint8_t)('a' + i % 26);
+  msg[LINE] = '\n';
+  for (size_t at = 0; at <= LINE; at += CHUNK) {
+    size_t n = LINE + 1 - at < CHUNK ? LINE + 1 - at : CHUNK;
+    T_EQ(ms_ndjson_feed(&d, msg + at, n, take_line, &t), 0);
+  }
+  T_EQ(t.calls, 1);
+  T_OK(t.taken != NULL);
+  T_EQ(t.len, (size_t)LINE);
+  T_OK(t.taken && memcmp(t.taken, msg, LINE) == 0);
+  T_OK(t.cap <= LINE + LINE / 4 + CHUNK);
+  T_EQ(ms_live_allocations(), 1); /* the line, now the reader's; the parser keeps nothing */
+  ms_free(t.taken);
+  t.taken = NULL;
+  T_EQ(ms_ndjson_feed(&d, (const uint8_t *)"{}\n", 3, take_line, &t), 0);
+  T_EQ(t.calls, 2);
+  T_OK(t.taken == NULL); /* whole in the input: not the parser's to give */
+  T_EQ(ms_live_allocations(), 0);
+  ms_ndjson_free(&d);
+  free(msg);
+}
+
 static void ndjson_should_stop_the_feed_when_the_callback_fails(void) {
   ms_ndjson d;
   rec r;
@@ -570,6 +625,7 @@ int main(void) {
   T_RUN(ndjson_should_grow_its_buffer_geometrically_when_fed_byte_by_byte);
   T_RUN(ndjson_should_keep_a_big_buffer_while_big_lines_come);
   T_RUN(ndjson_should_not_keep_the_buffer_of_a_huge_line);
+  T_RUN(ndjson_should_hand_over_a_long_line_grown_by_a_quarter);
   T_RUN(ndjson_should_stop_the_feed_when_the_callback_fails);
   T_RUN(ndjson_should_drop_only_the_line_it_could_not_store);
   T_RUN(ndjson_should_be_reusable_after_free);

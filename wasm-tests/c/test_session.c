@@ -380,6 +380,74 @@ static void session_should_list_tools_across_pages_and_cache_the_list(void) {
   h_free(&h);
 }
 
+/* listTools answers the tools as the server wrote them: each tool object's
+ * JSON text as it came (spacing, escapes, a "\u0000" kept), not parsed and
+ * printed again; what is not a tool (not an object, no string "name") is
+ * left out. Text the scanner leaves to the parser (a lone surrogate escape)
+ * is read as before: the surrogate becomes U+FFFD. */
+static void list_tools_should_answer_the_tools_as_the_server_wrote_them(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  ms_session_list_tools(h.ctx, sid, 1);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":[ {\"name\": \"a\\/b\", \"description\":\"x\\u0000y\\n\"} ,"
+         "7,{\"nameless\":1},{\"name\":\"caf\\u00e9\",\"inputSchema\":{\"type\":\"object\",\"n\":1.50}}]}}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 1 0 [{\"name\": \"a\\/b\", \"description\":\"x\\u0000y\\n\"},"
+            "{\"name\":\"caf\\u00e9\",\"inputSchema\":{\"type\":\"object\",\"n\":1.50}}]\n");
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n");
+  ms_session_list_tools(h.ctx, sid, 2);
+  h_take(&h);
+  h_clear(&h);
+  h_feed(&h, sid, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"s\",\"description\":\"cut \\ud800 here\"}]}}\n");
+  h_take(&h);
+  T_LOG(&h, "OP_DONE 2 0 [{\"name\":\"s\",\"description\":\"cut \xEF\xBF\xBD here\"}]\n");
+  h_free(&h);
+  T_EQ(ms_live_allocations(), 0);
+}
+
+/* A tools/list of 4 MB that comes 64 KiB at a time (a pipe) is held about
+ * once while a client's listTools takes it: the framer's buffer becomes the
+ * list (no copy), the tools are spans into it (no tree), and the answer is
+ * written once, to its exact size, for the host. Before: the line grown by
+ * doubling, a cJSON tree of the list, its print and a copy of that in the
+ * effect queue (4.9x). */
+static void list_tools_should_hold_a_big_list_about_once(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  h.quiet = 1;
+  ms_session_list_tools(h.ctx, sid, 1);
+  h_take(&h);
+  size_t tool = 4000, count = 1000, cap = count * (tool + 200) + 128, n = 0;
+  char *line = malloc(cap);
+  T_OK(line != NULL);
+  n += (size_t)snprintf(line, cap, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":[");
+  for (size_t i = 0; i < count; i++) {
+    n += (size_t)snprintf(line + n, cap - n, "%s{\"name\":\"tool_%zu\",\"description\":\"", i ? "," : "", i);
+    memset(line + n, 'd', tool - 150);
+    n += tool - 150;
+    n += (size_t)snprintf(line + n, cap - n, "\",\"inputSchema\":{\"type\":\"object\"}}");
+  }
+  n += (size_t)snprintf(line + n, cap - n, "]}}\n");
+  ms_alloc_peak_reset();
+  long base = ms_live_bytes();
+  for (size_t i = 0; i < n; i += 65536) h_feed_n(&h, sid, line + i, n - i < 65536 ? n - i : 65536);
+  h_take(&h);
+  size_t answer = 0;
+  for (size_t i = 0; i < h.nfx; i++)
+    if (h.fx[i].kind == MS_FX_OP_DONE && h.fx[i].b == 0) answer = h.fx[i].len;
+  const char *tools = strstr(line, "[{");
+  T_EQ(answer, (size_t)(strstr(line, "}]}}") + 2 - tools)); /* the array as it came */
+  double ratio = (double)(ms_peak_bytes() - base) / (double)n;
+  if (ratio > 2.25) fprintf(stderr, "  peak %.2fx the tools/list\n", ratio);
+  T_OK(ratio <= 2.25);
+  free(line);
+  h_free(&h);
+  T_EQ(ms_live_allocations(), 0);
+}
+
 static void session_should_fail_a_server_that_paginates_tools_forever(void) {
   host h;
   int sid = ready_session(&h, "2025-11-25");
@@ -1331,6 +1399,8 @@ static void session_should_survive_every_allocation_failure(void) {
 int main(void) {
   T_RUN(session_should_queue_open_with_its_owner_and_nothing_else_until_opened);
   T_RUN(a_big_answer_should_not_keep_its_buffers);
+  T_RUN(list_tools_should_answer_the_tools_as_the_server_wrote_them);
+  T_RUN(list_tools_should_hold_a_big_list_about_once);
   T_RUN(session_should_send_initialize_with_the_latest_protocol_version_once_opened);
   T_RUN(session_should_accept_every_supported_protocol_version);
   T_RUN(session_should_fail_an_unknown_protocol_version_with_one_close);

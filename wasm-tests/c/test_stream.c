@@ -233,7 +233,10 @@ static char *big_tools_line(long id, size_t bytes, size_t *len) {
  * the list's size. Issue 7's goal is 2x the largest message: the list was
  * held as a cJSON tree, its catalogue's text grown by doubling, and the
  * request printed by cJSON (grown by doubling, then copied) and copied again
- * into the effect queue: 6x. */
+ * into the effect queue: 5.2x. Then (the request written once, into the
+ * block the queue takes over) the tree, the catalogue's text and the request:
+ * 3.2x. Now the list's text once (the framer's buffer taken over), the
+ * request written from spans into it: about 2x. */
 static void a_big_tool_list_should_not_be_held_many_times_by_a_stream(void) {
   host h;
   h_init(&h);
@@ -258,8 +261,8 @@ static void a_big_tool_list_should_not_be_held_many_times_by_a_stream(void) {
   }
   T_OK(request > len); /* every tool went into the request */
   double ratio = (double)(ms_peak_bytes() - base) / (double)len;
-  if (ratio > 3.5) fprintf(stderr, "  peak %.2fx the tools/list\n", ratio);
-  T_OK(ratio <= 3.5);
+  if (ratio > 2.25) fprintf(stderr, "  peak %.2fx the tools/list\n", ratio);
+  T_OK(ratio <= 2.25);
   free(line);
   ms_stream_return(h.ctx, st, MS_END_ABORT);
   h_take(&h);
