@@ -329,6 +329,25 @@ test("client.close() closes each session once; then callTool rejects with a type
   await assertClean();
 });
 
+test("a client whose connect() failed says so in later calls: INVALID_STATE, the failure in the message and as cause", async (t) => {
+  const missing = join(scratch, "no-such-server");
+  const c = client(t, { gone: { command: missing } });
+  const failed = await c.connect().then(() => null, (e) => e);
+  assert.equal(failed?.code, "MCP_CONNECT_FAILED");
+  for (const call of [() => c.callTool("gone", "echo", {}), () => c.listTools(), () => c.connect()]) {
+    await assert.rejects(call(), (e) => {
+      assert.ok(e instanceof MCPStreamError, `typed: ${e?.name}`);
+      assert.equal(e.code, "INVALID_STATE");
+      assert.match(e.message, /could not connect \(MCP_CONNECT_FAILED: .*no-such-server.*\) and is closed; create a new one/);
+      assert.equal(e.cause, failed);
+      return true;
+    });
+  }
+  await c.close(); // and after an explicit close(), still the failure
+  await assert.rejects(c.listTools(), (e) => e.cause === failed);
+  await assertClean();
+});
+
 test("client.close() racing connect(): close() resolves with nothing open, connect() rejects typed", async (t) => {
   const s = server();
   const m = mark();

@@ -84,6 +84,8 @@ export class MCPClient extends EventTarget {
   /** name → session id */ #sids = new Map();
   /** @type {Promise<void>|null} */ #connecting = null;
   #closed = false;
+  /** Why connect() failed (the client then closed itself), for the calls that come after. */
+  #connectError = null;
   /** { onSampling?, onElicitation?, roots? } as given */ #callbacks;
   #caps = 0;
 
@@ -115,7 +117,7 @@ export class MCPClient extends EventTarget {
 
   /** Opens (and initializes) a session for every server. Idempotent. */
   connect() {
-    if (this.#closed) return Promise.reject(new MCPStreamError("INVALID_STATE", "this MCPClient was closed; create a new one"));
+    if (this.#closed) return Promise.reject(this.#closedError());
     this.#connecting ??= this.#connect();
     return this.#connecting;
   }
@@ -141,9 +143,18 @@ export class MCPClient extends EventTarget {
     try {
       await rt._openSessions(this.#owner, this.#id, Object.keys(this.#servers), this.#sids);
     } catch (e) {
+      this.#connectError ??= e;
       await this.close().catch(() => {});
       throw e;
     }
+  }
+
+  /** The error of a call on a closed client: after a failed connect(), that failure. */
+  #closedError() {
+    const e = this.#connectError;
+    if (!e) return new MCPStreamError("INVALID_STATE", "this MCPClient was closed; create a new one");
+    const why = e.code ? `${e.code}: ${e.message}` : String(e?.message ?? e);
+    return new MCPStreamError("INVALID_STATE", `this MCPClient could not connect (${why}) and is closed; create a new one`, { cause: e });
   }
 
   /** A server's notification as a client event (README "Client events"). */

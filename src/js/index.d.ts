@@ -215,7 +215,8 @@ export class MCPClient extends EventTarget {
   /** `options` with a callback that is not a function, or roots that are not file:// URIs: TypeError (INVALID_ARGUMENT). */
   constructor(config: { mcpServers: McpServers }, options?: MCPClientOptions);
   readonly serverNames: string[];
-  /** Opens and initializes a session per server; the user owns them. Idempotent. */
+  /** Opens and initializes a session per server; the user owns them. Idempotent. When it fails, the
+   * client closes what it opened and stays closed: later calls reject with INVALID_STATE (the failure as `cause`). */
   connect(): Promise<void>;
   listTools(): Promise<Tool[]>;
   callTool(server: string, name: string, args?: Record<string, unknown>, options?: CallToolOptions): Promise<CallToolResult>;
