@@ -24,8 +24,9 @@
 //   - /proc/<pid>/stat and /environ are read through the thread pool (a read of an exiting
 //     process's files can block for tens of ms: its memory is torn down by the last reader),
 //     children lists synchronously (they come from the kernel's task list alone and never
-//     wait); one orphan scan runs at a time, shared by every transport polling meanwhile. So
-//     closing many servers never blocks the event loop;
+//     wait); the start time and tag of a reaper's child are read once, for every transport
+//     (only whether it still runs is read again). So closing many servers never blocks the
+//     event loop;
 //   - a server that exits on its own has the rest of its tree killed (bounded) before
 //     onClose({ reason: "exited" });
 //   - a server that closes its stdout is as good as gone (nothing it says can arrive any more):
@@ -343,6 +344,25 @@ function forkCount() {
   } catch {
     return -1;
   }
+}
+
+/* What was read of the reapers' children (stat and environ: start time and tag), shared by
+ * every transport, each read once: pid → { forks (the fork count then), read (a promise of the
+ * process, null when gone) }. Valid while fewer than pid_max/2 forks happened since (so the
+ * pid is still that process if it is alive); entries of pids no longer among the reapers'
+ * children are dropped. */
+const orphanReads = new Map();
+function readOrphan(pid, forks) {
+  const known = orphanReads.get(pid);
+  if (known && forks >= 0 && forks - known.forks < pidMax() / 2) return known.read;
+  const entry = { forks, read: readProc(pid, { buf: Buffer.allocUnsafe(16 * 1024) }, 0) };
+  orphanReads.set(pid, entry);
+  return entry.read;
+}
+function forgetOrphanReads(current) {
+  if (orphanReads.size <= current.length) return;
+  const keep = new Set(current);
+  for (const pid of orphanReads.keys()) if (!keep.has(pid)) orphanReads.delete(pid);
 }
 
 /* Synchronously (exit hooks): the reapers' children started since the oldest live server and
@@ -779,12 +799,21 @@ export class StdioTransport {
    * it was spawned (all of them once the pids may have gone round), read (stat, environ) for a
    * start after the server's and its tag. */
   async #adoptOrphans() {
-    const known = this.#forksAtSpawn >= 0 && forkCount() - this.#forksAtSpawn < pidMax() / 2 ? this.#notOrphans : null;
-    const candidates = reaperChildren().filter((pid) => !known?.has(pid) && !this.#tree.has(pid) && pid !== this.#pid);
+    const forks = forkCount();
+    const known = this.#forksAtSpawn >= 0 && forks - this.#forksAtSpawn < pidMax() / 2 ? this.#notOrphans : null;
+    const children = reaperChildren();
+    forgetOrphanReads(children);
+    const candidates = children.filter((pid) => !known?.has(pid) && !this.#tree.has(pid) && pid !== this.#pid);
     await Promise.all(candidates.map(async (pid) => {
-      const p = await readProc(pid, { buf: Buffer.allocUnsafe(16 * 1024) }, this.#startTime);
-      if (p && running(p) && p.start >= this.#startTime && p.tag === this.#tag) this.#adopt(pid, p.start);
-      else if (p) known?.add(pid); // not its own (or a zombie): not read again
+      const p = await readOrphan(pid, forks); // start time and tag: read once for every transport
+      if (!p) return;
+      if (p.start < this.#startTime || p.tag !== this.#tag) {
+        known?.add(pid); // not its own: not looked at again
+        return;
+      }
+      // its own: is it still running (not a zombie that init has not reaped yet)? read now
+      const now = await readProc(pid, null, 0);
+      if (now && now.start === p.start && running(now)) this.#adopt(pid, p.start);
     }));
   }
 
