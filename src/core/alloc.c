@@ -21,10 +21,15 @@ typedef union ms_hdr {
   max_align_t align; /* keeps the user block aligned for any type */
 } ms_hdr;
 
+/* Blocks this big are left to emmalloc's own growth (grow_ahead). */
+#define MS_GROW_ALONE (1u << 20)
+#define SMALL(n) ((n) < MS_GROW_ALONE ? (long)(n) : 0)
+
 static ms_account *current; /* the account charged now (MS_ALLOC_SCOPE) */
 static long live_allocs;
 static long live_bytes;
 static long peak_bytes;     /* the most live_bytes ever was */
+static long small_bytes;    /* live bytes in blocks under MS_GROW_ALONE (grow_ahead) */
 static long fail_countdown; /* 0: off; 1: the next allocation fails */
 static int fail_sticky;     /* once one failed, every later one fails too */
 static long made_since;     /* allocations made since ms_alloc_fail_at */
@@ -41,16 +46,24 @@ extern void emscripten_notify_memory_growth(size_t memory_index);
  * for a heap of a few hundred MB, each costing the host more as the memory
  * gets bigger (a new ArrayBuffer, external-memory accounting, GC). Here,
  * when an allocation of n bytes might not fit below the memory's end, the
- * memory grows by a quarter of its size (at least 1 MiB, at most 64 MiB,
- * and never less than n): sbrk then finds the room already there. Wasm memory
- * never shrinks; the step bounds what is reserved and not used to a quarter. */
+ * memory grows by a quarter of what the small blocks hold (at least 1 MiB,
+ * at most 64 MiB, and never less than n): sbrk then finds the room already
+ * there, and what is reserved and not used stays under a quarter of them.
+ * A block of MS_GROW_ALONE or more (one big message, a model request) is
+ * left to emmalloc: it reuses a free region that fits (the room an earlier
+ * big message left), and only when none does asks sbrk for what it lacks,
+ * so the memory grows by exactly that. (Growing ahead for it from here,
+ * where the free regions are not known, and by a quarter of the whole
+ * memory, grew the memory for blocks that then went into a hole.) Wasm
+ * memory never shrinks. */
 #define MS_PAGE 65536u
 static void grow_ahead(size_t n) {
+  if (n >= MS_GROW_ALONE) return; /* one big block: emmalloc's own choice (see above) */
   size_t have = __builtin_wasm_memory_size(0) * MS_PAGE;
   uintptr_t brk = (uintptr_t)sbrk(0);
   size_t need = n + 4096; /* emmalloc's region headers, alignment */
   if (need < n || (brk <= have && need <= have - brk)) return;
-  size_t step = have / 4;
+  size_t step = (size_t)small_bytes / 4;
   if (step < (1u << 20)) step = 1u << 20;
   if (step > (64u << 20)) step = 64u << 20;
   if (step < need) step = need;
@@ -96,6 +109,7 @@ void *ms_malloc(size_t n) {
     current->blocks++;
   }
   live_allocs++;
+  small_bytes += SMALL(n);
   live_bytes += (long)n;
   if (live_bytes > peak_bytes) peak_bytes = live_bytes;
   return h + 1;
@@ -113,6 +127,7 @@ void *ms_realloc(void *p, size_t n) {
   if (!h) return failures++, NULL;
   h->h.size = n;
   if (a) a->used = a->used - old_size + n;
+  small_bytes += SMALL(n) - SMALL(old_size);
   live_bytes += (long)n - (long)old_size;
   if (live_bytes > peak_bytes) peak_bytes = live_bytes;
   return h + 1;
@@ -127,6 +142,7 @@ void ms_free(void *p) {
     if (--a->blocks == 0 && a->dead) free(a);
   }
   live_allocs--;
+  small_bytes -= SMALL(h->h.size);
   live_bytes -= (long)h->h.size;
   free(h);
 }

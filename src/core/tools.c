@@ -36,6 +36,16 @@ int ms_tools_add_page(ms_tools *t, ms_blob *blob, const ms_jspan *result, char *
   ms_json_member(result, "tools", &tools);
   if (tools.type == MS_JT_ARRAY) {
     ms_jiter it;
+    size_t count = 0; /* the page's tools, to make their room at once: no doubling, no holes */
+    ms_json_iter(&tools, &it);
+    while (ms_json_next(&it, NULL, &el))
+      count += el.type == MS_JT_OBJECT && ms_json_member(&el, "name", &name) && name.type == MS_JT_STRING;
+    if (count > t->cap - t->n) {
+      ms_tool *v = ms_realloc(t->v, (t->n + count) * sizeof *v);
+      if (!v) return MS_ERR_NOMEM;
+      t->v = v;
+      t->cap = t->n + count;
+    }
     ms_json_iter(&tools, &it);
     while (ms_json_next(&it, NULL, &el)) {
       if (el.type != MS_JT_OBJECT || !ms_json_member(&el, "name", &name) || name.type != MS_JT_STRING)
