@@ -101,6 +101,7 @@ function withTimeout(promise, ms, what) {
 /* ---- a transport with every hook recorded ---- */
 
 function openTransport(t, config, options = {}) {
+  const { graceMs, killTimeoutMs, ...hooks } = options; // the close's waits (defaults: 1 s, 2 s), then hooks
   const rec = { opens: 0, chunks: [], stderr: "", closes: [] };
   let resolveOpen;
   let resolveClose;
@@ -112,8 +113,8 @@ function openTransport(t, config, options = {}) {
     onData(bytes) { rec.chunks.push(bytes); },
     onStderr(text) { rec.stderr += text; },
     onClose(info) { rec.closes.push(info); resolveClose(info); },
-    ...options,
-  });
+    ...hooks,
+  }, { graceMs, killTimeoutMs });
   t.after(() => {
     transport.killSync();
     killTreeIfRunning(transport.pid, transport.startTime);

@@ -48,6 +48,7 @@ async function waitUntil(cond, ms, what) {
 }
 
 function openTransport(t, config, options = {}) {
+  const { graceMs = 100, killTimeoutMs = 500, ...hooks } = options; // the close's waits, then hooks
   const rec = { closes: [], stderr: "" };
   rec.closed = new Promise((resolve) => { rec.resolveClose = resolve; });
   rec.opened = new Promise((resolve) => { rec.resolveOpen = resolve; });
@@ -56,8 +57,8 @@ function openTransport(t, config, options = {}) {
     onData() {},
     onStderr(text) { rec.stderr += text; },
     onClose(info) { rec.closes.push(info); rec.resolveClose(info); },
-    graceMs: 100, killTimeoutMs: 500, ...options,
-  });
+    ...hooks,
+  }, { graceMs, killTimeoutMs });
   t.after(() => { transport.killSync(); killIfRunning(transport.pid); });
   transport.open();
   return { transport, rec };

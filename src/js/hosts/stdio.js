@@ -490,14 +490,21 @@ export class StdioTransport {
   /** Resolves right after onClose fired. */
   #done;
   #resolveDone;
+  /** How long close() waits after stdin EOF, then after SIGTERM (GRACE_MS, KILL_TIMEOUT_MS). */
+  #graceMs;
+  #killTimeoutMs;
 
   /**
    * @param {StdioConfig} config
    * @param {StdioHooks} hooks
-   * @param {{ name?: string }} [options] name: the server's name in the config, for messages
+   * @param {{ name?: string, graceMs?: number, killTimeoutMs?: number }} [options] name: the
+   *   server's name in the config, for messages; graceMs, killTimeoutMs: the close's waits
    */
   constructor(config, hooks, options = {}) {
     this.#name = typeof options?.name === "string" ? options.name : null;
+    // the close's waits (tests shorten or lengthen them; the runtime uses the defaults)
+    this.#graceMs = options?.graceMs ?? GRACE_MS;
+    this.#killTimeoutMs = options?.killTimeoutMs ?? KILL_TIMEOUT_MS;
     this.#config = config;
     this.#hooks = hooks;
     this.#done = new Promise((resolve) => { this.#resolveDone = resolve; });
@@ -703,14 +710,14 @@ export class StdioTransport {
       await this.#walk(false); // the tree as it is before anything is stopped
       if (reason === "closed" || reason === "stdout-closed") {
         this.#endStdin();
-        if (this.#leaderExit === null) await this.#waitFor(() => this.#leaderExit !== null, GRACE_MS);
+        if (this.#leaderExit === null) await this.#waitFor(() => this.#leaderExit !== null, this.#graceMs);
       }
       // The server exited, or ignored stdin EOF: terminate what is left of the tree.
       if (!(await this.#isGone())) {
         await this.#walk(); // and what it started meanwhile
         this.#sentTerm = true;
         this.#signal("SIGTERM");
-        await this.#waitFor(() => this.#isGone(), KILL_TIMEOUT_MS);
+        await this.#waitFor(() => this.#isGone(), this.#killTimeoutMs);
       }
       if (!(await this.#isGone())) {
         this.#sentKill = true;
@@ -932,7 +939,7 @@ export class StdioTransport {
     }
     let steps = "after its stdin was closed";
     if (this.#killedSync) steps = "after SIGKILL";
-    else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${KILL_TIMEOUT_MS} ms)`;
+    else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${this.#killTimeoutMs} ms)`;
     else if (this.#sentTerm) steps = "after SIGTERM";
     if (reason === "stdout-closed") {
       return { reason: "exited", exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
