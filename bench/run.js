@@ -8,7 +8,8 @@
 // scenario, in a rotated order, so a noisy neighbour hurts all of them alike.
 // Reported: the median of the repetitions and their range; the ratio is
 // mcpstream's median over the peer's. Writes bench/results.json (everything,
-// with every sample) and bench/results.md (the tables), and prints the tables.
+// with every sample) and bench/results.md (the tables), and prints the tables;
+// a partial run writes them to the temp dir (or --out).
 // --quick runs every scenario with tiny counts (that it works, not how fast).
 import { spawn } from "node:child_process";
 import { existsSync, writeFileSync, readFileSync, readdirSync, statSync, mkdirSync } from "node:fs";
@@ -27,10 +28,14 @@ const { values: opts } = parseArgs({
     reps: { type: "string" },
     only: { type: "string" },
     budget: { type: "string" },
-    out: { type: "string", default: `${BENCH}results.json` },
+    out: { type: "string" },
   },
 });
 const QUICK = opts.quick;
+// bench/results.json (tracked: README's table comes from it) is written by full runs only; a
+// partial run (--quick, --only, --reps, --budget) goes to the temp dir unless --out says where.
+const PARTIAL = QUICK || opts.only !== undefined || opts.reps !== undefined || opts.budget !== undefined;
+opts.out ??= PARTIAL ? `${os.tmpdir()}/mcpstream-bench-partial.json` : `${BENCH}results.json`;
 const GROUPS = ["throughput", "coldstart", "agent", "streams", "peak", "earlyExit", "size"];
 const only = new Set(opts.only ? opts.only.split(",") : GROUPS);
 for (const g of only) if (!GROUPS.includes(g)) die(`unknown group ${g} (${GROUPS.join(", ")})`);
