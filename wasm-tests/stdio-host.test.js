@@ -233,6 +233,26 @@ test("a grandchild that ignores SIGTERM is SIGKILLed although the leader already
   assert.match(rec.closes[0].message, /SIGKILL/);
 });
 
+test("the close message tells what the server itself was sent from what only its leftovers got", async (t) => {
+  // sh exits 0 on stdin EOF (read fails) and leaves its background sleep running: the
+  // SIGTERM after the grace period reaches only the sleep.
+  const { transport, rec } = openTransport(t, { command: "sh", args: ["-c", "sleep 300 & read line; exit 0"] },
+    { graceMs: 2000, killTimeoutMs: 2000 });
+  await withTimeout(rec.opened, 5_000, "onOpen");
+  const server = transport.pid;
+  await waitUntil(() => treeOf(server).length === 2, 5_000, "sh and its sleep");
+  const sleeper = treeOf(server).find((pid) => pid !== server);
+  t.after(() => { if (isRunning(sleeper)) process.kill(sleeper, "SIGKILL"); });
+
+  await withTimeout(transport.close(), 10_000, "close()");
+  assert.equal(isRunning(sleeper), false, "the sleep it left running is gone");
+  const info = rec.closes[0];
+  assert.equal(info.exitCode, 0);
+  assert.equal(info.signal, null);
+  assert.match(info.message, /exited with code 0 after its stdin was closed; processes it left running were stopped with SIGTERM\./);
+  assert.doesNotMatch(info.message, /code 0 after SIGTERM/);
+});
+
 test("a command that cannot be spawned reports open-failed, clearly, and nothing escapes", async (t) => {
   const errorsBefore = processErrors.length;
   const command = "mcpstream-no-such-command-7f3a";

@@ -490,6 +490,9 @@ export class StdioTransport {
   #tree = new Map();
   /** The signal the teardown sent last: a descendant found later gets it too. */
   #lastSignal = null;
+  /** The last signal sent while the server's exit had not been seen (the server's own, for
+   * the close message: one sent after it exited reached only what it left running). */
+  #leaderSignal = null;
   /** Tree mode: the reapers' children just before the server was spawned (none of them is
    * its orphan) and the fork count then; pids looked at since and found not its own join
    * them. */
@@ -899,6 +902,7 @@ export class StdioTransport {
   #signal(sig, verifySync = false) {
     if (this.#pid === null || this.#treeGone) return;
     this.#lastSignal = sig;
+    if (this.#leaderExit === null) this.#leaderSignal = sig;
     if (treeMode()) {
       if (this.#leaderExit === null) {
         try { process.kill(this.#pid, sig); } catch { /* exited, not yet reaped */ }
@@ -957,17 +961,23 @@ export class StdioTransport {
         `MCP server ${label} ${how} on its own, before the client closed it.${stderr} ` +
         `Check the server's command, arguments and environment.${leftover}` };
     }
-    let steps = "after its stdin was closed";
-    if (this.#killedSync) steps = "after SIGKILL";
-    else if (this.#sentKill) steps = `after SIGKILL (it ignored stdin EOF and SIGTERM for ${this.#killTimeoutMs} ms)`;
-    else if (this.#sentTerm) steps = "after SIGTERM";
+    // What the server itself was sent (not what only its leftovers got after it exited).
+    const parts = [];
+    if (this.#leaderSignal === "SIGKILL") {
+      parts.push(this.#killedSync ? "after SIGKILL" : `after SIGKILL (it ignored stdin EOF and SIGTERM for ${this.#killTimeoutMs} ms)`);
+    } else if (this.#leaderSignal === "SIGTERM") parts.push("after SIGTERM");
+    else if (!this.#killedSync) parts.push("after its stdin was closed");
+    if (this.#lastSignal !== null && this.#lastSignal !== this.#leaderSignal) {
+      parts.push(`processes it left running were stopped with ${this.#lastSignal}`);
+    }
+    const steps = parts.length > 0 ? ` ${parts.join("; ")}` : "";
     if (reason === "stdout-closed") {
       return { reason: "exited", exitCode, signal, cleanupError: leftover ? leftover.trim() : null, message:
         `MCP server ${label} closed its stdout but kept running, so nothing it sends can arrive any more; ` +
-        `it was stopped: it ${how} ${steps}.${stderr} Check the server's logs.${leftover}` };
+        `it was stopped: it ${how}${steps}.${stderr} Check the server's logs.${leftover}` };
     }
     return { reason, exitCode, signal, cleanupError: leftover ? leftover.trim() : null,
-             message: `MCP server ${label} closed: it ${how} ${steps}.${leftover}` };
+             message: `MCP server ${label} closed: it ${how}${steps}.${leftover}` };
   }
 
   #openFailed(err) {
