@@ -50,7 +50,7 @@ int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail);
 
 typedef struct ms_fx_rec {
   int32_t kind, a, b, c;
-  size_t off; /* payload offset in ctx->fx_payload */
+  size_t off; /* payload offset in ctx->fx_payload, or in ext */
   uint32_t len;
   int wake_rsv; /* a stream's reserved WAKE (reserved again once taken) */
   void *ext;    /* a payload of its own (ms__fx_adopt), owned by the queue; NULL: in fx_payload */
@@ -106,6 +106,10 @@ int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,
  * an answer printed by cJSON) is never copied. 0 or MS_ERR_NOMEM (then it
  * was freed). */
 int ms__fx_adopt(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, void *owned, size_t len);
+/* The same, with the payload owned[off..off+len) (a message's result inside
+ * the line it came in, say): the whole block is taken over and freed. */
+int ms__fx_adopt_at(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, void *owned, size_t off,
+                    size_t len);
 /* Frees the queue, the effects handed out and their payloads (ms_ctx_free). */
 void ms__fx_free_all(ms_ctx *ctx);
 /* Reserves room in the effect queue for `recs` effects with `bytes` payload

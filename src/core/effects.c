@@ -118,14 +118,19 @@ int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *p
   return fx_push(ctx, kind, a, b, c, payload, len, 0, 0);
 }
 
-int ms__fx_adopt(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, void *owned, size_t len) {
+int ms__fx_adopt_at(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, void *owned, size_t off,
+                    size_t len) {
   if (fx_room(ctx, 0, 0, 0)) {
     ms_free(owned);
     return MS_ERR_NOMEM;
   }
-  fx_commit(ctx, kind, a, b, c, 0, len, 0);
+  fx_commit(ctx, kind, a, b, c, off, len, 0);
   ctx->fx[ctx->nfx - 1].ext = owned;
   return 0;
+}
+
+int ms__fx_adopt(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, void *owned, size_t len) {
+  return ms__fx_adopt_at(ctx, kind, a, b, c, owned, 0, len);
 }
 
 /* Frees the own payloads of the effects handed out last (they were valid
@@ -186,7 +191,7 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
     /* integer arithmetic: the payload buffer is NULL when no effect of the
      * batch has a payload (NULL + 0 is undefined behaviour in C) */
     ctx->out[i] = (ms_effect){r->kind, r->a, r->b, r->c,
-                              r->ext ? (uintptr_t)r->ext : (uintptr_t)ctx->out_payload.data + r->off, r->len};
+                              r->ext ? (uintptr_t)r->ext + r->off : (uintptr_t)ctx->out_payload.data + r->off, r->len};
     if (r->ext) ctx->out_ext[ctx->nout_ext++] = r->ext; /* out_cap slots: never more than that */
     /* a stream's reserved WAKE is handed out: its room is free again, reserve it anew */
     if (r->wake_rsv && ctx->wake_taken) ctx->wake_taken(ctx, r->a);

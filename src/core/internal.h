@@ -163,6 +163,8 @@ typedef struct ms_ndjson {
   int discarding;  /* inside an over-long line: drop until "\n" */
   uint8_t head[MS_NDJSON_HEAD]; /* an over-long line's first bytes (see above) */
   size_t head_len;
+  size_t room;     /* reserved at once for the next carried line: the room of
+                      a line taken over (ms_ndjson_take_line), up to 1 MiB */
 } ms_ndjson;
 
 void ms_ndjson_init(ms_ndjson *d, size_t max_line);
@@ -170,8 +172,10 @@ void ms_ndjson_free(ms_ndjson *d);
 /* Called from the line callback with the line it was given: when that line
  * is in the parser's carried-line buffer (it came over several feeds), the
  * buffer (seam-allocated, with room for at least the line) is handed over to
- * the caller, who owns it from then on, and the parser forgets it; else NULL
- * (the line lies in the caller's input: copy it). */
+ * the caller, who owns it from then on, and the parser forgets it (the next
+ * line it carries gets the same room at once, when that is at most 1 MiB, so
+ * that a run of big messages taken over does not grow a buffer each time);
+ * else NULL (the line lies in the caller's input: copy it). */
 uint8_t *ms_ndjson_take_line(ms_ndjson *d, const char *line);
 /* Feeds p[0..n). Lines are reported in order, whatever the chunking.
  * Returns 0, MS_ERR_NOMEM, or the callback's negative return. */

@@ -2,10 +2,12 @@
  *
  * One pass, no recursion: the kinds of the open containers are kept in a
  * bit stack on the C stack (MS_JSON_MAX_DEPTH bits). Strings, where nearly
- * all the bytes of a large message are, are crossed eight bytes at a time:
- * a word is looked at byte by byte only when it holds a quote, a backslash
- * or a control character. */
+ * all the bytes of a large message are, are crossed 16 bytes at a time
+ * (bytescan.h): the scan stops at the first quote, backslash or control
+ * character of a block and goes on by the block after it. */
 #include "jscan.h"
+
+#include "bytescan.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,26 +20,13 @@ static size_t skip_ws(const char *p, size_t n, size_t i) {
   return i;
 }
 
-/* an unaligned 8-byte load (a plain load in wasm; memcpy stays a call at -Oz) */
-typedef uint64_t __attribute__((aligned(1), may_alias)) u64_unaligned;
-#define LOAD8(q) (*(const u64_unaligned *)(const void *)(q))
+/* 0xFF where a byte of x ends a plain run of string content: a quote, a
+ * backslash, a control character */
+static inline __attribute__((always_inline)) ms_v16 str_special(ms_v16 x) {
+  return ms_v16_eq(x, '"') | ms_v16_eq(x, '\\') | ms_v16_lt(x, 0x20);
+}
 
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-/* nonzero when a byte of x is zero / below b (b <= 0x80): exact as a boolean */
-#define HAS_ZERO(x) (((x) - ONES) & ~(x) & HIGHS)
-#define HAS_LESS(x, b) (((x) - ONES * (b)) & ~(x) & HIGHS)
-/* The index of the first byte flagged in a mask made of the above: the lowest
- * flag of each is exact (a false one only ever comes above a true one), so
- * the lowest of all is the first such byte. Little-endian words (wasm, x86,
- * arm); elsewhere, 0: the byte loop finds it. */
-#define QUOTE_OR_BACKSLASH(x) (HAS_ZERO((x) ^ (ONES * '"')) | HAS_ZERO((x) ^ (ONES * '\\')))
-#define STR_SPECIAL(x) (HAS_LESS(x, 0x20) | QUOTE_OR_BACKSLASH(x))
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define FIRST_BYTE(m) ((size_t)__builtin_ctzll(m) / 8)
-#else
-#define FIRST_BYTE(m) ((size_t)0)
-#endif
+static inline __attribute__((always_inline)) int is_str_special(unsigned char c) { return c == '"' || c == '\\' || c < 0x20; }
 
 static int hexval(unsigned char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -62,41 +51,38 @@ static long hex4(const char *p, size_t i) {
 static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
   i++;
   for (;;) {
-    uint64_t x;
-    while (n - i >= 8) {
-      x = LOAD8(p + i);
-      if (STR_SPECIAL(x)) break;
-      i += 8;
-    }
-    if (n - i >= 8) { /* to the first quote, backslash or control character of that word */
-      x = LOAD8(p + i);
-      i += FIRST_BYTE(STR_SPECIAL(x));
+    /* to the first quote, backslash or control character: 16 bytes at a time */
+    for (;;) {
+      if (n - i < 16) {
+        while (i < n && !is_str_special((unsigned char)p[i])) i++;
+        break;
+      }
+      ms_v16 m = str_special(ms_v16_load(p + i));
+      if (ms_v16_any(m)) {
+        i += ms_v16_first(m);
+        break;
+      }
+      i += 16;
     }
     if (i >= n) return 0;
     unsigned char c = (unsigned char)p[i];
     if (c == '"') return i + 1;
-    if (c == '\\') {
-      if (i + 1 >= n) return 0;
-      *flags |= MS_JSON_ESCAPES;
-      switch (p[i + 1]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-          i += 2;
-          break;
-        case 'u': {
-          if (n - i < 6) return 0;
-          long v = hex4(p, i + 2);
-          if (v < 0) return 0;
-          if (v == 0) *flags |= MS_JSON_NUL;
-          else if (v >= 0xD800 && v <= 0xDFFF) *flags |= MS_JSON_SURROGATE;
-          i += 6;
-          break;
-        }
-        default: return 0;
-      }
-      continue;
+    if (c != '\\' || n - i < 2) return 0; /* a control character, or a backslash at the end */
+    *flags |= MS_JSON_ESCAPES;
+    unsigned char e = (unsigned char)p[i + 1];
+    if (e == 'u') {
+      if (n - i < 6) return 0;
+      long v = hex4(p, i + 2);
+      if (v < 0) return 0;
+      if (v == 0) *flags |= MS_JSON_NUL;
+      else if (v >= 0xD800 && v <= 0xDFFF) *flags |= MS_JSON_SURROGATE;
+      i += 6;
+    } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+               e == 't') {
+      i += 2;
+    } else {
+      return 0;
     }
-    if (c < 0x20) return 0;
-    i++;
   }
 }
 
@@ -242,15 +228,18 @@ after: /* a value ended at i; depth containers are open */
 static size_t skip_string(const char *p, size_t n, size_t i) {
   i++;
   for (;;) {
-    uint64_t x;
-    while (n - i >= 8) {
-      x = LOAD8(p + i);
-      if (QUOTE_OR_BACKSLASH(x)) break;
-      i += 8;
-    }
-    if (n - i >= 8) {
-      x = LOAD8(p + i);
-      i += FIRST_BYTE(QUOTE_OR_BACKSLASH(x));
+    for (;;) { /* to the first quote or backslash */
+      if (n - i < 16) {
+        while (i < n && p[i] != '"' && p[i] != '\\') i++;
+        break;
+      }
+      ms_v16 x = ms_v16_load(p + i);
+      ms_v16 m = ms_v16_eq(x, '"') | ms_v16_eq(x, '\\');
+      if (ms_v16_any(m)) {
+        i += ms_v16_first(m);
+        break;
+      }
+      i += 16;
     }
     if (i >= n) return n;
     if (p[i] == '"') return i + 1;

@@ -527,7 +527,11 @@ static int handle_scanned(ms_ctx *ctx, ms_session *s, const char *text, size_t l
     }
     if (i < 0 || s->reqs[i].pending || s->reqs[i].kind != MS_REQ_OP) return 0;
     ms_req r = ms__req_take(s, (size_t)i);
-    if (ms__fx(ctx, MS_FX_OP_DONE, r.op_id, 0, 0, e.result.p, e.result.n)) {
+    /* a line the framer carried (a big one) is taken over: the result goes to
+     * the host from where it lies; else (a line inside the input) copied */
+    uint8_t *own = ms_ndjson_take_line(&s->framer, text);
+    if (own ? ms__fx_adopt_at(ctx, MS_FX_OP_DONE, r.op_id, 0, 0, own, (size_t)(e.result.p - text), e.result.n)
+            : ms__fx(ctx, MS_FX_OP_DONE, r.op_id, 0, 0, e.result.p, e.result.n)) {
       ms_err err;
       ms_err_set(&err, MS_ERR_NOMEM, "out of memory taking the answer of server '%s'", s->name);
       ms__op_fail(ctx, r.op_id, err.code, err.msg, err.len);

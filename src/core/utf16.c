@@ -15,8 +15,13 @@
  * becomes one U+FFFD, and a byte that did not fit is decoded anew. Lone
  * surrogates cannot come out: their encodings (ED A0..BF ..) are ill-formed.
  *
- * Cost: runs of ASCII are crossed 8 bytes at a time; nothing is allocated. */
+ * Cost: runs of ASCII are crossed 16 bytes at a time (bytescan.h); nothing
+ * is allocated. */
+#include "bytescan.h"
 #include "internal.h"
+
+/* eight UTF-16 units */
+typedef uint16_t ms_w8 __attribute__((vector_size(16)));
 
 /* an unaligned 8-byte load (a plain load in wasm; memcpy stays a call at -Oz) */
 typedef uint64_t __attribute__((aligned(1), may_alias)) u64_unaligned;
@@ -25,6 +30,7 @@ typedef uint64_t __attribute__((aligned(1), may_alias)) u64_unaligned;
 
 size_t ms_utf8_ascii_prefix(const uint8_t *s, size_t n) {
   size_t i = 0;
+  while (n - i >= 16 && !ms_v16_any_high(ms_v16_load(s + i))) i += 16;
   while (i + 8 <= n && !(LOAD8(s + i) & HIGH_BITS)) i += 8;
   while (i < n && s[i] < 0x80) i++;
   return i;
@@ -34,7 +40,17 @@ size_t ms_utf8_to_utf16(const uint8_t *s, size_t n, uint16_t *out) {
   size_t i = 0, o = 0;
   while (i < n) {
     uint8_t c = s[i];
-    if (c < 0x80) { /* ASCII: 8 at a time while the run lasts */
+    if (c < 0x80) { /* ASCII: 16, then 8 at a time while the run lasts */
+      while (n - i >= 16) {
+        ms_v16 x = ms_v16_load(s + i);
+        if (ms_v16_any_high(x)) break;
+        ms_w8 lo = __builtin_convertvector(__builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7), ms_w8);
+        ms_w8 hi = __builtin_convertvector(__builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15), ms_w8);
+        __builtin_memcpy(out + o, &lo, 16);
+        __builtin_memcpy(out + o + 8, &hi, 16);
+        i += 16;
+        o += 16;
+      }
       while (i + 8 <= n && !(LOAD8(s + i) & HIGH_BITS)) {
         for (int k = 0; k < 8; k++) out[o + k] = s[i + k];
         i += 8;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytescan.h"
 #include "core.h"
 #include "t.h"
 
@@ -203,6 +204,114 @@ static void span_ids_should_read_as_cjson_reads_them(void) {
   T_OK(isnan(ms_json_number(&s)));
 }
 
+/* ---- the 16-byte string loops (bytescan.h) against a byte-by-byte reference ---- */
+
+/* A JSON string's validity, one byte at a time (RFC 8259), with the flags
+ * ms_json_scan gives: the reference the vector loops must agree with.
+ * text[0] is the opening quote; returns the index after the closing one, or 0. */
+static size_t ref_string(const unsigned char *t, size_t n, unsigned *flags) {
+  for (size_t i = 1; i < n; i++) {
+    unsigned char c = t[i];
+    if (c == '"') return i + 1;
+    if (c < 0x20) return 0;
+    if (c != '\\') continue;
+    if (i + 1 >= n) return 0;
+    *flags |= MS_JSON_ESCAPES;
+    unsigned char e = t[i + 1];
+    if (e == 'u') {
+      if (i + 6 > n) return 0;
+      unsigned v = 0;
+      for (size_t k = i + 2; k < i + 6; k++) {
+        unsigned char h = t[k];
+        int d = h >= '0' && h <= '9' ? h - '0' : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        v = v * 16 + (unsigned)d;
+      }
+      if (v == 0) *flags |= MS_JSON_NUL;
+      else if (v >= 0xD800 && v <= 0xDFFF) *flags |= MS_JSON_SURROGATE;
+      i += 5;
+    } else if (strchr("\"\\/bfnrt", e) && e) {
+      i++;
+    } else {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+/* Every kind of byte or escape a string can hold, at every offset from a
+ * 16-byte block's start (and across two blocks), in strings of every length
+ * up to 70, closed or not, alone and as a member before another: the scanner
+ * (16 bytes at a time) says exactly what the byte-by-byte reference says,
+ * flags included, and skip_string (ms_json_member, the iterator) finds the
+ * member after a valid one. A difference between the vector path and the
+ * byte path of either loop fails here. */
+static void strings_should_scan_as_byte_by_byte_at_every_block_offset(void) {
+  static const char *const pieces[] = {
+      "\"", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\u0041", "\\u0000", "\\uD800", "\\udfff",
+      "\\x", "\\u12G4", "\\u12", "\\", "\x01", "\x1f", "\n", "\r", "\x7f", "\x80", "\xc3\xa9",
+      "\xff", " ", "~", "\x20",
+  };
+  unsigned char text[256], obj[300];
+  for (size_t pi = 0; pi < sizeof pieces / sizeof *pieces; pi++) {
+    size_t pl = strlen(pieces[pi]);
+    if (pieces[pi][0] == '\0') continue;
+    for (size_t len = 0; len <= 70; len++) {
+      for (size_t at = 0; at <= len; at++) {
+        for (int closed = 0; closed < 2; closed++) {
+          size_t n = 0;
+          text[n++] = '"';
+          for (size_t k = 0; k < at; k++) text[n++] = (unsigned char)('a' + k % 26);
+          memcpy(text + n, pieces[pi], pl);
+          n += pl;
+          for (size_t k = at; k < len; k++) text[n++] = (unsigned char)('A' + k % 26);
+          if (closed) text[n++] = '"';
+          unsigned rf = 0, sf = 0;
+          size_t end = ref_string(text, n, &rf);
+          int want = end == n; /* exactly one string, nothing after it */
+          ms_jspan v;
+          int got = ms_json_scan((const char *)text, n, &v, &sf, NULL, NULL);
+          if (got != want || (got && sf != rf)) {
+            T_FAIL("piece %zu at %zu of %zu (closed %d): scan %d flags %u, reference %d flags %u", pi, at,
+                   len, closed, got, sf, want, rf);
+            return;
+          }
+          t_checks++;
+          if (!want) continue;
+          /* the same string as a member before another: the member is found after it */
+          size_t m = 0;
+          memcpy(obj, "{\"k\":", 5);
+          m = 5;
+          memcpy(obj + m, text, n);
+          m += n;
+          memcpy(obj + m, ",\"z\":7}", 7);
+          m += 7;
+          ms_jspan o, z;
+          T_OK(ms_json_scan((const char *)obj, m, &o, NULL, NULL, NULL));
+          T_OK(ms_json_member(&o, "z", &z) && z.n == 1 && z.p[0] == '7');
+        }
+      }
+    }
+  }
+}
+
+/* ms_find_byte (the framer's newline search) finds what memchr finds, for
+ * every length up to 80 and every position of the byte, with the byte also
+ * repeated after it and bytes of every value around it. */
+static void find_byte_should_find_what_memchr_finds(void) {
+  uint8_t buf[96];
+  for (size_t n = 0; n <= 80; n++) {
+    for (size_t at = 0; at <= n; at++) {
+      for (size_t k = 0; k < n; k++) buf[k] = (uint8_t)(k * 37 + 11) == '\n' ? 0xFF : (uint8_t)(k * 37 + 11);
+      if (at < n) buf[at] = '\n';
+      if (at + 5 < n) buf[at + 5] = '\n';
+      const uint8_t *m = memchr(buf, '\n', n);
+      size_t want = m ? (size_t)(m - buf) : n;
+      T_EQ(ms_find_byte(buf, n, '\n'), want);
+    }
+  }
+}
+
 int main(void) {
   ms_alloc_init();
   T_RUN(scan_should_accept_every_kind_of_valid_json);
@@ -214,5 +323,7 @@ int main(void) {
   T_RUN(strings_should_decode_as_the_core_parses_them);
   T_RUN(rpc_scan_should_classify_as_cjson_does);
   T_RUN(span_ids_should_read_as_cjson_reads_them);
+  T_RUN(strings_should_scan_as_byte_by_byte_at_every_block_offset);
+  T_RUN(find_byte_should_find_what_memchr_finds);
   T_END();
 }

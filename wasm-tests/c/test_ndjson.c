@@ -466,6 +466,45 @@ static void ndjson_should_hand_over_a_long_line_grown_by_a_quarter(void) {
   free(msg);
 }
 
+/* After a carried line of up to 1 MiB was taken over (an answer handed to
+ * the host from where it lies), the next carried line gets the same room at
+ * its first feed: a run of 100 KB answers does not grow a buffer from
+ * nothing, by doubling and copying, for each. A line over 1 MiB leaves no
+ * such room behind. */
+static void ndjson_should_give_the_next_line_the_room_of_a_line_taken_over(void) {
+  enum { LINE = 100000, CHUNK = 65536, BIG = 3000000 };
+  ms_ndjson d;
+  ms_ndjson_init(&d, 8 << 20);
+  taker t = {&d, NULL, 0, 0, 0};
+  uint8_t *msg = malloc(BIG + 1);
+  T_OK(msg != NULL);
+  if (!msg) return;
+  memset(msg, 'x', BIG);
+  msg[LINE] = '\n';
+  T_EQ(ms_ndjson_feed(&d, msg, CHUNK, take_line, &t), 0);
+  T_EQ(ms_ndjson_feed(&d, msg + CHUNK, LINE + 1 - CHUNK, take_line, &t), 0);
+  T_OK(t.taken != NULL && t.len == LINE);
+  size_t room = t.cap;
+  T_OK(room >= LINE);
+  T_EQ(ms_ndjson_feed(&d, msg, 10, take_line, &t), 0); /* the next line starts */
+  T_EQ(d.line.cap, room);
+  T_EQ(ms_ndjson_feed(&d, msg + 10, LINE + 1 - 10, take_line, &t), 0);
+  T_EQ(t.calls, 2);
+  T_EQ(t.cap, room); /* never grew */
+  msg[LINE] = 'x';
+  msg[BIG] = '\n';
+  for (size_t at = 0; at <= BIG; at += CHUNK) /* a big one: taken over, no room left behind */
+    T_EQ(ms_ndjson_feed(&d, msg + at, BIG + 1 - at < CHUNK ? BIG + 1 - at : CHUNK, take_line, &t), 0);
+  T_EQ(t.calls, 3);
+  T_EQ(t.len, (size_t)BIG);
+  T_EQ(ms_ndjson_feed(&d, msg, 10, take_line, &t), 0);
+  T_OK(d.line.cap < (size_t)CHUNK);
+  ms_free(t.taken);
+  ms_ndjson_free(&d);
+  T_EQ(ms_live_allocations(), 0);
+  free(msg);
+}
+
 static void ndjson_should_stop_the_feed_when_the_callback_fails(void) {
   ms_ndjson d;
   rec r;
@@ -626,6 +665,7 @@ int main(void) {
   T_RUN(ndjson_should_keep_a_big_buffer_while_big_lines_come);
   T_RUN(ndjson_should_not_keep_the_buffer_of_a_huge_line);
   T_RUN(ndjson_should_hand_over_a_long_line_grown_by_a_quarter);
+  T_RUN(ndjson_should_give_the_next_line_the_room_of_a_line_taken_over);
   T_RUN(ndjson_should_stop_the_feed_when_the_callback_fails);
   T_RUN(ndjson_should_drop_only_the_line_it_could_not_store);
   T_RUN(ndjson_should_be_reusable_after_free);

@@ -4,6 +4,8 @@
  * sequence (the maximal-subpart examples of the Unicode standard, §3.9,
  * table 3-8, among them). fuzz_utf16.c compares it with a byte-by-byte
  * transcription of the standard's algorithm. */
+#include <string.h>
+
 #include "core.h"
 #include "t.h"
 
@@ -127,10 +129,46 @@ static void ctx_utf16_should_leave_the_taken_effects_alone_and_drop_a_big_buffer
   ms_ctx_free(ctx);
 }
 
+/* The 16-byte ASCII loops (bytescan.h) against the byte path: runs of ASCII
+ * of every length up to 70 with one non-ASCII sequence (well-formed or not),
+ * or none, at every offset: the units are the ASCII bytes widened one by one
+ * and what the sequence decodes to alone, and the ASCII prefix ends where the
+ * sequence starts. A difference between the vector path and the byte path
+ * fails here. */
+static void utf16_should_cross_ascii_runs_as_byte_by_byte_at_every_offset(void) {
+  static const struct { const char *s; uint16_t u[2]; size_t nu; } seqs[] = {
+      {"\xc3\xa9", {0xE9}, 1}, {"\xe6\x97\xa5", {0x65E5}, 1}, {"\xf0\x9f\x99\x82", {0xD83D, 0xDE42}, 2},
+      {"\x80", {0xFFFD}, 1}, {"\xff", {0xFFFD}, 1}, {"", {0}, 0},
+  };
+  uint8_t in[96];
+  uint16_t out[96], want[96];
+  for (size_t q = 0; q < sizeof seqs / sizeof *seqs; q++) {
+    size_t ql = strlen(seqs[q].s);
+    for (size_t len = 0; len <= 70; len++) {
+      for (size_t at = 0; at <= len; at++) {
+        size_t n = 0, w = 0;
+        for (size_t k = 0; k < at; k++) want[w++] = in[n++] = (uint8_t)(' ' + (k * 13) % 95);
+        memcpy(in + n, seqs[q].s, ql);
+        n += ql;
+        for (size_t k = 0; k < seqs[q].nu; k++) want[w++] = seqs[q].u[k];
+        for (size_t k = at; k < len; k++) want[w++] = in[n++] = (uint8_t)((k * 7) % 128);
+        T_EQ(ms_utf8_ascii_prefix(in, n), ql ? at : n);
+        size_t got = ms_utf8_to_utf16(in, n, out);
+        if (got != w || memcmp(out, want, w * sizeof *out) != 0) {
+          T_FAIL("sequence %zu at %zu of %zu: %zu units, want %zu", q, at, len, got, w);
+          return;
+        }
+        t_checks++;
+      }
+    }
+  }
+}
+
 int main(void) {
   T_RUN(utf16_should_decode_well_formed_text_of_every_length);
   T_RUN(utf16_should_replace_each_maximal_subpart_with_one_fffd);
   T_RUN(utf16_should_find_the_ascii_prefix);
+  T_RUN(utf16_should_cross_ascii_runs_as_byte_by_byte_at_every_offset);
   T_RUN(ctx_utf16_should_decode_into_its_buffer_and_say_0_for_ascii);
   T_RUN(ctx_utf16_should_leave_the_taken_effects_alone_and_drop_a_big_buffer_at_the_next_take);
   T_END();
