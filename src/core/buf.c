@@ -96,6 +96,15 @@ void ms_buf_free(ms_buf *b) {
   b->len = b->cap = 0;
 }
 
+void ms_pieces_free(ms_piece *p) {
+  while (p) {
+    ms_piece *next = p->next;
+    ms_free(p->data);
+    ms_free(p);
+    p = next;
+  }
+}
+
 ms_blob *ms_blob_new(char *data, size_t len) {
   ms_blob *b = ms_malloc(sizeof *b);
   if (!b) {

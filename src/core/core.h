@@ -45,6 +45,12 @@ int ms__json_append_text(ms_buf *b, const char *s, size_t n);
  * in b's own storage, sized once to fit exactly: a large text is never held
  * twice. On MS_ERR_NOMEM b is unchanged. */
 int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail);
+/* Rewrites b in place as ms__json_wrap_text does, without the quotes and
+ * the NUL: head, the escaped bytes (a part of a JSON string's content: the
+ * escapes are per byte, so the parts of a text can be escaped one by one),
+ * tail. A b of no bytes with empty head and tail stays empty. 0 or
+ * MS_ERR_NOMEM (b unchanged). */
+int ms__json_escape_in_place(ms_buf *b, const char *head, const char *tail);
 
 /* ---- effects.c: the context's base (effect queue, events, error, ids) ---- */
 
@@ -326,8 +332,17 @@ typedef struct ms_llm_call {
   ms_buf args;
 } ms_llm_call;
 
+/* The text of a long answer is held in pieces of this many bytes (each one
+ * block, filled to the byte, cut on a UTF-8 character boundary), not in one
+ * block grown as it arrives: a growing block of 100 MB moves and leaves
+ * holes that add up to about its size in wasm memory, which never shrinks. */
+#define MS_LLM_PIECE ((size_t)1 << 20)
+
 typedef struct ms_llm_acc {   /* one assistant message being assembled */
-  ms_buf content;
+  ms_piece *pieces;           /* the text's full pieces, in order (NULL: it is all in content) */
+  ms_piece *last;             /* the last of them */
+  size_t pieces_len;          /* their bytes */
+  ms_buf content;             /* the text after the pieces */
   ms_llm_call *calls;
   size_t ncalls;
   int finished;               /* a finish_reason or [DONE] was seen */
@@ -346,6 +361,11 @@ int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delt
  * message {role, content, tool_calls}. */
 int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *err);
 void ms_llm_acc_free(ms_llm_acc *acc);
+/* The bytes of the message's text (its pieces and content). */
+size_t ms_llm_acc_text_len(const ms_llm_acc *acc);
+/* Puts the whole text into acc->content (one block: for a text that must be
+ * one string, the history's copy). 0, or MS_ERR_NOMEM (acc unchanged). */
+int ms_llm_acc_flatten(ms_llm_acc *acc);
 /* The assistant message for the history: {role, content, tool_calls?}. */
 cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc);
 /* Writes the model request's "tools" array, exactly the length announced, at out. */

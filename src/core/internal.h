@@ -115,6 +115,18 @@ void ms_buf_reset(ms_buf *b);
 /* Frees storage; the buffer is empty and reusable afterwards. */
 void ms_buf_free(ms_buf *b);
 
+/* A part of a long text held as a list of blocks rather than one (a long
+ * model answer: one growing block would leave holes adding up to its size
+ * in wasm memory, which never shrinks). A piece owns its header and data
+ * (both seam-allocated); ms_pieces_free frees a whole list. */
+typedef struct ms_piece {
+  struct ms_piece *next;
+  uint8_t *data;
+  size_t len;
+  size_t cap;
+} ms_piece;
+void ms_pieces_free(ms_piece *p);
+
 /* ---- buf.c: shared immutable text ---------------------------------------- */
 
 /* A text shared by whoever holds a reference (a server's tools/list answer,

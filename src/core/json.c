@@ -184,13 +184,15 @@ static size_t escaped_len(uint8_t c, char out[6]) {
   return 2;
 }
 
-int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail) {
-  size_t hl = strlen(head), tl = strlen(tail), n = b->len, esc = 0;
+/* b's bytes escaped in place between head and tail, each side with a quote
+ * when `quotes`; with a NUL after it (not counted) when `nul`. */
+static int escape_in_place(ms_buf *b, const char *head, const char *tail, int quotes, int nul) {
+  size_t hl = strlen(head), tl = strlen(tail), n = b->len, esc = 0, q = quotes ? 1 : 0;
   char tmp[6];
   for (size_t i = 0; i < n; i++) esc += escaped_len(b->data[i], tmp) - 1;
   if (esc > SIZE_MAX / 2 - n - hl - tl) return MS_ERR_NOMEM;
-  size_t total = hl + 1 + n + esc + 1 + tl + 1; /* head " text " tail NUL */
-  if (total != b->cap) { /* grown once to the size, or the slack of growth given back */
+  size_t total = hl + q + n + esc + q + tl + (nul ? 1 : 0); /* head " text " tail NUL */
+  if (total != b->cap && total) { /* grown once to the size, or the slack of growth given back */
     uint8_t *d = ms_realloc(b->data, total);
     if (!d) return MS_ERR_NOMEM;
     b->data = d;
@@ -198,19 +200,26 @@ int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail) {
   }
   uint8_t *d = b->data;
   /* from the end backwards: each byte lands at or after where it was read */
-  size_t w = hl + 1 + n + esc;
+  size_t w = hl + q + n + esc;
   for (size_t r = n; r > 0;) {
     size_t k = escaped_len(d[--r], tmp);
     w -= k;
     memcpy(d + w, tmp, k);
   }
-  memcpy(d, head, hl);
-  d[hl] = '"';
-  d[hl + 1 + n + esc] = '"';
-  memcpy(d + hl + 2 + n + esc, tail, tl);
-  d[total - 1] = 0;
-  b->len = total - 1;
+  if (hl) memcpy(d, head, hl);
+  if (q) d[hl] = d[hl + 1 + n + esc] = '"';
+  if (tl) memcpy(d + hl + 2 * q + n + esc, tail, tl);
+  if (nul) d[total - 1] = 0;
+  b->len = total - (nul ? 1 : 0);
   return 0;
+}
+
+int ms__json_wrap_text(ms_buf *b, const char *head, const char *tail) {
+  return escape_in_place(b, head, tail, 1, 1);
+}
+
+int ms__json_escape_in_place(ms_buf *b, const char *head, const char *tail) {
+  return escape_in_place(b, head, tail, 0, 0);
 }
 
 int ms__json_utf8_valid(const char *text, size_t n) {

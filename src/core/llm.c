@@ -23,6 +23,55 @@ static ms_llm_call *call_at(ms_llm_acc *acc, size_t index) {
   return &acc->calls[index];
 }
 
+/* Appends s[0..n) to the message's text: into content while it stays within
+ * a piece; else content is filled to MS_LLM_PIECE bytes (cut on a character
+ * boundary: every piece is decoded on its own by the host) and becomes a
+ * piece, and the rest goes into a fresh content of that size. */
+static int acc_text(ms_llm_acc *acc, const char *s, size_t n) {
+  ms_buf *c = &acc->content;
+  while (n) {
+    if (n <= MS_LLM_PIECE - c->len) {
+      if (!c->cap && acc->pieces && ms_buf_reserve_exact(c, MS_LLM_PIECE)) return MS_ERR_NOMEM;
+      return ms_buf_append(c, s, n);
+    }
+    size_t k = MS_LLM_PIECE - c->len; /* < n */
+    while (k > 0 && ((uint8_t)s[k] & 0xC0) == 0x80) k--;
+    if (k == 0 && c->len == 0) k = MS_LLM_PIECE; /* (not UTF-8: cut anywhere) */
+    ms_piece *p = ms_malloc(sizeof *p);
+    if (!p || ms_buf_reserve_exact(c, k)) {
+      ms_free(p);
+      return MS_ERR_NOMEM;
+    }
+    if (k) memcpy(c->data + c->len, s, k);
+    c->len += k;
+    *p = (ms_piece){NULL, c->data, c->len, c->cap};
+    if (acc->last) acc->last->next = p;
+    else acc->pieces = p;
+    acc->last = p;
+    acc->pieces_len += c->len;
+    *c = (ms_buf){0};
+    s += k;
+    n -= k;
+  }
+  return 0;
+}
+
+size_t ms_llm_acc_text_len(const ms_llm_acc *acc) { return acc->pieces_len + acc->content.len; }
+
+int ms_llm_acc_flatten(ms_llm_acc *acc) {
+  if (!acc->pieces) return 0;
+  ms_buf all = {0};
+  if (ms_buf_reserve_exact(&all, ms_llm_acc_text_len(acc))) return MS_ERR_NOMEM;
+  for (const ms_piece *p = acc->pieces; p; p = p->next) ms_buf_append(&all, p->data, p->len);
+  ms_buf_append(&all, acc->content.data, acc->content.len); /* (room reserved: cannot fail) */
+  ms_pieces_free(acc->pieces);
+  ms_buf_free(&acc->content);
+  acc->pieces = acc->last = NULL;
+  acc->pieces_len = 0;
+  acc->content = all;
+  return 0;
+}
+
 static int set_buf(ms_buf *b, const char *s) {
   ms_buf_reset(b);
   return ms_buf_append_str(b, s);
@@ -132,7 +181,7 @@ int ms_llm_acc_chunk(ms_llm_acc *acc, const char *data, size_t len, ms_buf *delt
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(d, "content");
     if (cJSON_IsString(content) && content->valuestring[0]) {
       size_t n = strlen(content->valuestring);
-      if (ms_buf_append(&acc->content, content->valuestring, n) ||
+      if (acc_text(acc, content->valuestring, n) ||
           ms_buf_append(delta, content->valuestring, n))
         rc = ms_err_set(err, MS_ERR_NOMEM, "out of memory");
     }
@@ -173,12 +222,12 @@ int ms_llm_acc_message(ms_llm_acc *acc, const char *json, size_t len, ms_err *er
   if (!rc) {
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
     if (cJSON_IsString(content)) {
-      if (ms_buf_append_str(&acc->content, content->valuestring)) rc = MS_ERR_NOMEM;
+      if (acc_text(acc, content->valuestring, strlen(content->valuestring))) rc = MS_ERR_NOMEM;
     } else if (cJSON_IsArray(content)) { /* [{type:"text", text}] parts */
       const cJSON *part;
       cJSON_ArrayForEach(part, content) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-        if (cJSON_IsString(t) && ms_buf_append_str(&acc->content, t->valuestring)) rc = MS_ERR_NOMEM;
+        if (cJSON_IsString(t) && acc_text(acc, t->valuestring, strlen(t->valuestring))) rc = MS_ERR_NOMEM;
       }
     }
     if (rc) ms_err_set(err, MS_ERR_NOMEM, "out of memory");
@@ -202,8 +251,23 @@ void ms_llm_acc_free(ms_llm_acc *acc) {
     ms_buf_free(&acc->calls[i].args);
   }
   ms_free(acc->calls);
+  ms_pieces_free(acc->pieces);
   ms_buf_free(&acc->content);
   memset(acc, 0, sizeof *acc);
+}
+
+/* The message's whole text as a cJSON string (its pieces joined). */
+static cJSON *text_string(const ms_llm_acc *acc) {
+  size_t n = ms_llm_acc_text_len(acc);
+  char *s = ms_malloc(n + 1);
+  if (!s) return NULL;
+  char *w = s;
+  for (const ms_piece *p = acc->pieces; p; p = p->next) w = (char *)memcpy(w, p->data, p->len) + p->len;
+  if (acc->content.len) memcpy(w, acc->content.data, acc->content.len);
+  s[n] = '\0';
+  cJSON *v = cJSON_CreateString(s);
+  ms_free(s);
+  return v;
 }
 
 static cJSON *string_n(const ms_buf *b) {
@@ -225,8 +289,8 @@ cJSON *ms_llm_acc_to_message(const ms_llm_acc *acc) {
   if (!m || !cJSON_AddStringToObject(m, "role", "assistant")) goto fail;
   size_t ncalls = 0;
   for (size_t i = 0; i < acc->ncalls; i++) ncalls += acc->calls[i].name.len > 0;
-  if (acc->content.len || !ncalls) {
-    if (!add_owned(m, "content", string_n(&acc->content))) goto fail;
+  if (ms_llm_acc_text_len(acc) || !ncalls) {
+    if (!add_owned(m, "content", text_string(acc))) goto fail;
   } else if (!cJSON_AddNullToObject(m, "content")) {
     goto fail;
   }

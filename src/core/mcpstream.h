@@ -385,9 +385,19 @@ MS_EXPORT int32_t ms_stream_return(ms_ctx *ctx, int32_t st, int32_t why);
  * "throw") as its reason. Idempotent; a stream already ending keeps its
  * reason. Returns like ms_stream_return. */
 MS_EXPORT int32_t ms_stream_throw(ms_ctx *ctx, int32_t st, uint32_t reason_len);
-/* The step of the last MS_YIELD (JSON), or the message of the last error. */
+/* The step of the last MS_YIELD (JSON), or the message of the last error.
+ * The pointer is borrowed: valid until the next call into the stream. A step
+ * may come in parts (the final step of a long answer: its text is held in
+ * pieces of about 1 MiB, never in one block): the step's JSON is the text of
+ * this output followed by that of each part ms_stream_output_next moves to. */
 MS_EXPORT const char *ms_stream_output_ptr(ms_ctx *ctx, int32_t st);
 MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t st);
+/* Moves the output to the next part of the step (freeing the part read):
+ * 1, and ms_stream_output_ptr/_len give that part; 0 when the step has no
+ * more parts (the output stays as it was: the host stops); MS_ERR_BAD_HANDLE
+ * for a stream freed or never made. Each part ends on a UTF-8 character
+ * boundary, so each can be decoded on its own. */
+MS_EXPORT int32_t ms_stream_output_next(ms_ctx *ctx, int32_t st);
 /* Model response bytes (Server-Sent Events of chat.completion.chunk). */
 MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,
                                        uint32_t len);

@@ -67,8 +67,14 @@ void ms__streams_free_all(ms_ctx *ctx) {
   ctx->nstreams = ctx->capstreams = 0;
 }
 
+static void step_free(ms_step *s) {
+  ms_free(s->json);
+  ms_pieces_free(s->more);
+  *s = (ms_step){NULL, 0, NULL};
+}
+
 static void clear_steps(ms_stream *st) {
-  for (size_t i = st->qhead; i < st->qlen; i++) ms_free(st->q[i].json);
+  for (size_t i = st->qhead; i < st->qlen; i++) step_free(&st->q[i]);
   st->qhead = st->qlen = 0;
 }
 
@@ -93,7 +99,7 @@ void ms__stream_free(ms_stream *st) {
   ms_free(st->err_msg);
   ms_sse_free(&st->sse);
   ms_llm_acc_free(&st->acc);
-  ms_free(st->held.json);
+  step_free(&st->held);
   ms_account_release(st->acct);
   ms_free(st);
 }
@@ -169,26 +175,32 @@ int ms__st_push_step(ms_stream *st, cJSON *obj) {
   return ms__st_push_json(st, json, json ? strlen(json) : 0);
 }
 
-int ms__st_push_json(ms_stream *st, char *json, size_t len) {
-  if (!json) return MS_ERR_NOMEM;
+int ms__st_push_json(ms_stream *st, char *json, size_t len) { return ms__st_push_parts(st, json, len, NULL); }
+
+int ms__st_push_parts(ms_stream *st, char *json, size_t len, ms_piece *more) {
+  if (!json) {
+    ms_pieces_free(more);
+    return MS_ERR_NOMEM;
+  }
   if (st->qhead && st->qhead == st->qlen) st->qhead = st->qlen = 0;
   if (st->qlen == st->qcap) {
     size_t cap = st->qcap ? st->qcap * 2 : 4;
     ms_step *q = ms_realloc(st->q, cap * sizeof *q);
     if (!q) {
       ms_free(json);
+      ms_pieces_free(more);
       return MS_ERR_NOMEM;
     }
     st->q = q;
     st->qcap = cap;
   }
-  st->q[st->qlen++] = (ms_step){json, len};
+  st->q[st->qlen++] = (ms_step){json, len, more};
   return 0;
 }
 
 static int pop_step(ms_stream *st) {
   if (st->qhead == st->qlen) return 0;
-  ms_free(st->held.json);
+  step_free(&st->held);
   st->held = st->q[st->qhead++];
   return 1;
 }
@@ -474,8 +486,7 @@ static int32_t report(ms_ctx *ctx, ms_stream *st) {
   if (st->state != ST_ENDED) return ctx->nfx ? MS_EFFECTS : MS_WAIT;
   if (!st->reported && st->err_code) {
     st->reported = 1; /* the output is the error's message from now on */
-    ms_free(st->held.json);
-    st->held = (ms_step){NULL, 0};
+    step_free(&st->held);
     return st->err_code;
   }
   st->reported = 1;
@@ -567,6 +578,18 @@ MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t id) {
   uint32_t len = 0;
   if (st) output(st, &len);
   return len;
+}
+
+MS_EXPORT int32_t ms_stream_output_next(ms_ctx *ctx, int32_t id) {
+  int32_t rc = 0;
+  ms_stream *st = ms__st_get(ctx, id, &rc);
+  if (!st) return rc;
+  ms_piece *p = st->held.more;
+  if (!p) return 0;
+  ms_free(st->held.json); /* the part read: gone now */
+  st->held = (ms_step){(char *)p->data, p->len, p->next};
+  ms_free(p);
+  return 1;
 }
 
 MS_EXPORT int32_t ms_stream_end_error(ms_ctx *ctx, int32_t id) {

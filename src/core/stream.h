@@ -17,9 +17,13 @@
 
 #define MS_THROW_REASON_MAX 256 /* bytes of a throw()'s message kept for its event */
 
+/* A step's JSON: json[0..len), then, for a step in parts (the final step of
+ * a long answer), the text of each piece of `more` in order (the host joins
+ * them: ms_stream_output_next). Owned by the queue, then by `held`. */
 typedef struct ms_step {
   char *json;
   size_t len;
+  ms_piece *more;
 } ms_step;
 
 struct ms_stream {
@@ -110,6 +114,9 @@ int ms__st_push_step(ms_stream *st, cJSON *obj);
 /* Queues a step already printed: json[0..len), NUL-terminated, seam memory the
  * stream takes (freed by it, whatever happens; NULL is MS_ERR_NOMEM). */
 int ms__st_push_json(ms_stream *st, char *json, size_t len);
+/* The same for a step in parts: json[0..len) then each piece of `more` (the
+ * queue takes all of them, and frees them on failure). */
+int ms__st_push_parts(ms_stream *st, char *json, size_t len, ms_piece *more);
 /* Fails the stream with code and msg (copied): it goes to CLOSING. */
 void ms__st_fail(ms_ctx *ctx, ms_stream *st, int code, const char *msg);
 

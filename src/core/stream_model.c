@@ -88,16 +88,52 @@ static int push_final(ms_stream *st) {
   cJSON_Delete(o);
   if (!rest) return MS_ERR_NOMEM;
   rest[0] = ','; /* spliced after the text: ,"reason":...} */
-  /* the answer becomes the step's JSON where it was accumulated (an answer of
-   * 100 MB is not copied again); the step takes the buffer */
+  static const char head[] = "{\"type\":\"final\",\"text\":";
   ms_buf *text = &st->acc.content;
-  int rc = ms__json_wrap_text(text, "{\"type\":\"final\",\"text\":", rest);
+  int rc;
+  if (!st->acc.pieces) {
+    /* the answer becomes the step's JSON where it was accumulated (an answer of
+     * 100 MB is not copied again); the step takes the buffer */
+    rc = ms__json_wrap_text(text, head, rest);
+    ms_free(rest);
+    if (rc) return rc;
+    char *json = (char *)text->data;
+    size_t len = text->len;
+    *text = (ms_buf){0};
+    return ms__st_push_json(st, json, len);
+  }
+  /* a long answer, held in pieces: the step comes in parts (the head, then
+   * each piece escaped where it is, the last one with the quote and the
+   * rest), never joined into one block */
+  static const char opening[] = "{\"type\":\"final\",\"text\":\"";
+  char *json = ms_strndup(opening, sizeof opening - 1);
+  ms_piece *lastp = ms_malloc(sizeof *lastp);
+  ms_buf tail = {0};
+  rc = json && lastp ? 0 : MS_ERR_NOMEM;
+  if (!rc) rc = ms_buf_append_byte(&tail, '"');
+  if (!rc) rc = ms_buf_append_str(&tail, rest);
+  if (!rc) rc = ms_buf_append_byte(&tail, 0);
   ms_free(rest);
-  if (rc) return rc;
-  char *json = (char *)text->data;
-  size_t len = text->len;
+  for (ms_piece *p = st->acc.pieces; p && !rc; p = p->next) {
+    ms_buf b = {p->data, p->len, p->cap};
+    rc = ms__json_escape_in_place(&b, "", "");
+    *p = (ms_piece){p->next, b.data, b.len, b.cap};
+  }
+  if (!rc) rc = ms__json_escape_in_place(text, "", (const char *)tail.data);
+  ms_buf_free(&tail);
+  if (rc) {
+    ms_free(json);
+    ms_free(lastp);
+    return rc; /* (the pieces stay with acc, which frees them) */
+  }
+  /* the content's block becomes the last part */
+  *lastp = (ms_piece){NULL, text->data, text->len, text->cap};
   *text = (ms_buf){0};
-  return ms__st_push_json(st, json, len);
+  st->acc.last->next = lastp;
+  ms_piece *more = st->acc.pieces;
+  st->acc.pieces = st->acc.last = NULL;
+  st->acc.pieces_len = 0;
+  return ms__st_push_parts(st, json, sizeof opening - 1, more);
 }
 
 /* The number of tool calls the model asked for (a call without a name is dropped). */
@@ -235,6 +271,7 @@ MS_EXPORT int32_t ms_stream_model_end(ms_ctx *ctx, int32_t id, int32_t seq, int3
   }
   if (len) {
     int r = ms_llm_acc_message(&st->acc, body, len, &e);
+    if (!r) r = ms_llm_acc_flatten(&st->acc); /* (a whole response: its text step is one string) */
     if (!r && st->acc.content.len) r = ms__st_push_text(st, "text", st->acc.content.data, st->acc.content.len);
     if (r) {
       if (!e.code) ms_err_set(&e, r, "out of memory reading the model's response");

@@ -260,9 +260,14 @@ export class Core {
     const x = this.#x; if (!x) return STATUS.DONE;
     return x.ms_stream_throw(this.#ctx, st, this.#put(message));
   }
+  /** The step of the last YIELD (its JSON text), or the last error's message. A step in parts
+   * (the final step of a long answer, held in pieces of ~1 MiB by the core) is joined here,
+   * part by part (ms_stream_output_next frees each part once read). */
   streamOutput(st) {
     const x = this.#x; if (!x) return "";
-    return this.#text(x.ms_stream_output_ptr(this.#ctx, st), x.ms_stream_output_len(this.#ctx, st));
+    let out = this.#text(x.ms_stream_output_ptr(this.#ctx, st), x.ms_stream_output_len(this.#ctx, st));
+    while (x.ms_stream_output_next(this.#ctx, st) === 1) out += this.#text(x.ms_stream_output_ptr(this.#ctx, st), x.ms_stream_output_len(this.#ctx, st));
+    return out;
   }
   streamModelFeed(st, seq, bytes) {
     const x = this.#x; if (!x) return 0;

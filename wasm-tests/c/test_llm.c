@@ -105,6 +105,68 @@ static void chunks_should_assemble_text_deltas(void) {
   ms_llm_acc_free(&acc);
 }
 
+/* A long answer is held in pieces of MS_LLM_PIECE bytes, not in one block
+ * that doubles as it grows (a 100 MB answer left a 128 MiB block and about as
+ * much in holes in wasm memory). Each piece ends on a UTF-8 character
+ * boundary (the host decodes each on its own), the pieces joined are the
+ * text, and the history message (tool-call turns) still gets it whole. */
+static void a_long_text_should_be_held_in_pieces_cut_on_characters(void) {
+  ms_llm_acc acc = {0};
+  ms_buf delta = {0}, want = {0}, line = {0};
+  ms_err err = {0};
+  /* "x" then units of 2-, 3- and 4-byte characters, a quote and a newline:
+   * 1 MiB falls inside the 4-byte character of a unit */
+  static const char unit[] = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"\nab"; /* é€😀"\nab: 13 bytes */
+  T_EQ(ms_buf_append(&want, "x", 1), 0);
+  while (want.len < 4 * MS_LLM_PIECE + 5000) T_EQ(ms_buf_append(&want, unit, sizeof unit - 1), 0);
+  size_t done = 0;
+  ms_alloc_peak_reset();
+  long base = ms_live_bytes();
+  while (done < want.len) { /* deltas of about 60 KB, each whole characters */
+    size_t n = want.len - done < 60000 ? want.len - done : 60000;
+    while (done + n < want.len && (want.data[done + n] & 0xC0) == 0x80) n++;
+    ms_buf_reset(&line);
+    T_EQ(ms_buf_append_str(&line, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":"), 0);
+    T_EQ(ms_buf_append_json_string(&line, (const char *)want.data + done, n), 0);
+    T_EQ(ms_buf_append_str(&line, "}}]}"), 0);
+    T_EQ(ms_llm_acc_chunk(&acc, (const char *)line.data, line.len, &delta, &err), 0);
+    ms_buf_reset(&delta);
+    done += n;
+  }
+  T_EQ(ms_llm_acc_text_len(&acc), want.len);
+  size_t at = 0, npieces = 0, cut = 0;
+  for (const ms_piece *p = acc.pieces; p; p = p->next, npieces++) {
+    T_OK(p->len <= MS_LLM_PIECE && p->len + 3 >= MS_LLM_PIECE);
+    cut += p->len < MS_LLM_PIECE;
+    T_OK(ms__json_utf8_valid((const char *)p->data, p->len)); /* whole characters */
+    T_OK(memcmp(p->data, want.data + at, p->len) == 0);
+    at += p->len;
+  }
+  T_EQ(npieces, 4);
+  T_OK(cut >= 1); /* a character was not split: the piece ends before it */
+  T_OK(ms__json_utf8_valid((const char *)acc.content.data, acc.content.len));
+  T_OK(memcmp(acc.content.data, want.data + at, acc.content.len) == 0);
+  T_EQ(at + acc.content.len, want.len);
+  /* the pieces hold the text once: the most held is its size, the room of
+   * the piece being filled (under 1 MiB) and the test's own line and delta
+   * (~ 2 x 60 KB); not a block grown by doubling (8 MiB: 4 MiB over) */
+  double over = (double)(ms_peak_bytes() - base) - (double)want.len;
+  if (over > MS_LLM_PIECE + 400000) fprintf(stderr, "  held %.0f bytes over the text\n", over);
+  T_OK(over <= MS_LLM_PIECE + 400000);
+  /* the history's message has the whole text */
+  cJSON *m = ms_llm_acc_to_message(&acc);
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+  T_OK(cJSON_IsString(c) && strlen(c->valuestring) == want.len && memcmp(c->valuestring, want.data, want.len) == 0);
+  cJSON_Delete(m);
+  /* flattened: one block with the same text */
+  T_EQ(ms_llm_acc_flatten(&acc), 0);
+  T_OK(acc.pieces == NULL && acc.content.len == want.len && memcmp(acc.content.data, want.data, want.len) == 0);
+  ms_buf_free(&delta);
+  ms_buf_free(&line);
+  ms_buf_free(&want);
+  ms_llm_acc_free(&acc);
+}
+
 static void chunks_should_ignore_chunks_without_choices(void) {
   ms_llm_acc acc = {0};
   ms_buf delta = {0};
@@ -669,6 +731,7 @@ int main(void) {
   ms_alloc_init(); /* cJSON through the seam, as in the core */
   T_RUN(request_should_carry_model_messages_and_stream_and_omit_empty_tools);
   T_RUN(request_should_include_tools_when_there_are_some);
+  T_RUN(a_long_text_should_be_held_in_pieces_cut_on_characters);
   T_RUN(chunks_should_assemble_text_deltas);
   T_RUN(chunks_should_ignore_chunks_without_choices);
   T_RUN(chunks_should_assemble_a_tool_call_whose_arguments_arrive_in_many_chunks);

@@ -8,6 +8,7 @@
  * aborted mid-call), with one allocation failing and with every allocation
  * failing from some point on. To debug one failing allocation i, run
  * build/native/fmdebug_stream with FM_AT=i (fmdebug_stream.c). */
+#include "core.h"
 #include "fm_stream.h"
 #include "host.h"
 #include "t.h"
@@ -266,6 +267,122 @@ static void a_big_tool_list_should_not_be_held_many_times_by_a_stream(void) {
   free(line);
   ms_stream_return(h.ctx, st, MS_END_ABORT);
   h_take(&h);
+  h_free(&h);
+  T_EQ(ms_live_allocations(), 0);
+}
+
+/* An answer of about `len` bytes: "x", then 2-, 3- and 4-byte characters,
+ * a quote and a newline, repeated. */
+static void long_answer(ms_buf *want, size_t len) {
+  static const char unit[] = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"\nab"; /* é€😀"\nab */
+  T_EQ(ms_buf_append(want, "x", 1), 0);
+  while (want->len < len) T_EQ(ms_buf_append(want, unit, sizeof unit - 1), 0);
+}
+
+/* Feeds stream st (model request seq 1) the answer `want` in SSE deltas of
+ * about 60 KB, then its end. */
+static void feed_long_answer(host *h, int st, const ms_buf *want) {
+  ms_buf line = {0};
+  for (size_t done = 0; done < want->len;) {
+    size_t n = want->len - done < 60000 ? want->len - done : 60000;
+    while (done + n < want->len && (want->data[done + n] & 0xC0) == 0x80) n++;
+    ms_buf_reset(&line);
+    T_EQ(ms_buf_append_str(&line, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":"), 0);
+    T_EQ(ms_buf_append_json_string(&line, (const char *)want->data + done, n), 0);
+    T_EQ(ms_buf_append_str(&line, "}}]}\n\n"), 0);
+    T_EQ(h_model_feed_n(h, st, 1, line.data, line.len), 0);
+    h_run(h, st); /* the consumer reads the text steps as they come */
+    done += n;
+  }
+  ms_buf_free(&line);
+  h_model_sse(h, st, 1, SSE_FINISH);
+}
+
+/* The final step of a long answer comes in parts (its text stays in the
+ * pieces it was held in: never joined into one block in the core), each part
+ * whole UTF-8 characters; joined (ms_stream_output_next) they are the step's
+ * JSON. The core held the answer about once (it held a block grown by
+ * doubling: 8 MiB for a 4 MB answer, 2x). A stream ended with such a step
+ * unread frees its parts; a part asked for after the stream is freed is a
+ * typed error. */
+static void a_long_answer_should_come_in_parts_held_once(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = h.quiet = 1;
+  ms_buf want = {0}, json = {0}; /* (the test's own: 2 allocations) */
+  long_answer(&want, 4 * MS_LLM_PIECE + 5000);
+  T_EQ(ms_buf_reserve(&json, 64), 0);
+  int mine = ms_live_allocations() - ms_ctx_own_allocations(h.ctx);
+  int st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"q\",\"borrow\":[]}");
+  T_EQ(h_run(&h, st), MS_WAIT); /* the model request */
+  ms_alloc_peak_reset();
+  long base = ms_live_bytes();
+  feed_long_answer(&h, st, &want);
+  /* the most held: the answer, its escapes (the final step's text is the
+   * pieces escaped where they are), the room of the piece being filled, and
+   * a delta or two in flight (~ 60 KB each) */
+  size_t escapes = 0;
+  for (size_t i = 0; i < want.len; i++) escapes += want.data[i] == '"' || want.data[i] == '\n';
+  double over = (double)(ms_peak_bytes() - base) - (double)(want.len + escapes);
+  if (over > MS_LLM_PIECE + 400000) fprintf(stderr, "  held %.0f bytes over the answer\n", over);
+  T_OK(over <= MS_LLM_PIECE + 400000);
+  /* the final step, part by part */
+  int rc = ms_stream_next(h.ctx, st);
+  while (rc == MS_YIELD && !strstr(ms_stream_output_ptr(h.ctx, st), "\"type\":\"final\"")) rc = ms_stream_next(h.ctx, st);
+  T_EQ(rc, MS_YIELD);
+  int parts = 0;
+  for (int more = 1; more == 1; more = ms_stream_output_next(h.ctx, st), parts++) {
+    const char *p = ms_stream_output_ptr(h.ctx, st);
+    uint32_t n = ms_stream_output_len(h.ctx, st);
+    T_OK(ms__json_utf8_valid(p, n));
+    T_EQ(ms_buf_append(&json, p, n), 0);
+  }
+  T_EQ(parts, 6); /* the head, 4 pieces, the last piece with the rest */
+  T_EQ(ms_stream_output_next(h.ctx, st), 0); /* no more: the output stays */
+  cJSON *step = cJSON_ParseWithLength((const char *)json.data, json.len);
+  const cJSON *text = cJSON_GetObjectItemCaseSensitive(step, "text");
+  T_OK(cJSON_IsString(text) && strlen(text->valuestring) == want.len &&
+       memcmp(text->valuestring, want.data, want.len) == 0);
+  T_MEM(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "type")), 5, "final");
+  T_MEM(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(step, "reason")), 4, "stop");
+  cJSON_Delete(step);
+  T_EQ(h_run(&h, st), MS_DONE);
+  T_EQ(ms_stream_output_next(h.ctx, st), 0); /* a one-part output: nothing to move to */
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  T_EQ(ms_stream_output_next(h.ctx, st), MS_ERR_BAD_HANDLE);
+  T_EQ(ms_live_allocations() - ms_ctx_own_allocations(h.ctx), mine);
+
+  /* ended with the final step queued and unread, then half read */
+  for (int half = 0; half < 2; half++) {
+    h_clear(&h);
+    st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"q\",\"borrow\":[]}");
+    T_EQ(h_run(&h, st), MS_WAIT);
+    static const char sse_head[] = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"";
+    /* one delta of 2.5 MiB (three pieces), not read before the end */
+    size_t n = 5 * MS_LLM_PIECE / 2;
+    ms_buf line = {0};
+    T_EQ(ms_buf_append_str(&line, sse_head), 0);
+    T_EQ(ms_buf_reserve(&line, n), 0);
+    memset(line.data + line.len, 'y', n);
+    line.len += n;
+    T_EQ(ms_buf_append_str(&line, "\"}}]}\n\n"), 0);
+    T_EQ(h_model_feed_n(&h, st, 1, line.data, line.len), 0);
+    ms_buf_free(&line);
+    h_model_sse(&h, st, 1, SSE_FINISH);
+    if (half) { /* the text step, then the first part of the final one */
+      T_EQ(ms_stream_next(h.ctx, st), MS_YIELD);
+      T_EQ(ms_stream_next(h.ctx, st), MS_YIELD);
+      T_EQ(ms_stream_output_next(h.ctx, st), 1);
+    }
+    rc = h_return(&h, st, MS_END_RETURN);
+    T_OK(rc == MS_DONE || rc == MS_EFFECTS);
+    h_run(&h, st);
+    T_EQ(ms_stream_free(h.ctx, st), 0);
+    T_EQ(ms_stream_output_next(h.ctx, st), MS_ERR_BAD_HANDLE);
+    T_EQ(ms_live_allocations() - ms_ctx_own_allocations(h.ctx), mine);
+  }
+  ms_buf_free(&json);
+  ms_buf_free(&want);
   h_free(&h);
   T_EQ(ms_live_allocations(), 0);
 }
@@ -1272,6 +1389,7 @@ int main(void) {
   T_RUN(ended_stream_should_release_its_memory_and_keep_its_steps_and_error);
   T_RUN(stream_should_never_close_a_borrowed_session);
   T_RUN(a_big_tool_list_should_not_be_held_many_times_by_a_stream);
+  T_RUN(a_long_answer_should_come_in_parts_held_once);
   T_RUN(streams_over_the_same_sessions_should_share_one_tool_catalogue);
   T_RUN(streams_should_be_found_among_many_created_and_freed_out_of_order);
   T_RUN(stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable);
