@@ -107,6 +107,23 @@ void ms_catalog_write_tools(const void *cat, char *out) {
   if (c->n) *w = ']';
 }
 
+int ms_catalog_write_some(const ms_catalog *c, size_t *next, ms_buf *out, size_t most) {
+  size_t start = out->len;
+  while (*next < c->n) {
+    const ms_tool_ref *t = &c->tools[*next];
+    size_t n = 1 + t->text_len + (*next + 1 == c->n); /* [ or , before it; ] after the last */
+    if (out->len > start && out->len - start + n > most) break; /* (one at least) */
+    if (ms_buf_reserve(out, n)) return MS_ERR_NOMEM;
+    char *w = (char *)out->data + out->len;
+    *w++ = *next ? ',' : '[';
+    w = write_entry(w, t);
+    if (*next + 1 == c->n) *w = ']';
+    out->len += n;
+    ++*next;
+  }
+  return 0;
+}
+
 /* Builds a catalogue (refs 1, in no list): the tools of every source, under
  * the names the model sees (names.c: unique by construction, each mapping
  * back to one (server, tool)), minus the disallowed ones. */

@@ -80,6 +80,7 @@ struct ms_ctx {
   void **out_ext;   /* the handed-out effects' own payloads (out_cap slots), freed at the next take */
   size_t nout_ext;
   ms_buf utf16; /* ms_ctx_utf16's units (effects.c); freed at the next take when big */
+  ms_buf body;  /* the part of a model request body read last (ms_stream_model_body) */
   size_t rsv_recs, rsv_bytes; /* room reserved in the effect queue (effects.c) */
   /* objects; ids are never reused */
   ms_session **sessions;      /* sessions.c */
@@ -375,7 +376,11 @@ typedef void (*ms_llm_tools_fn)(const void *user, char *out);
  * exact size (NUL-terminated; *len its length without the NUL; the caller
  * owns it), or NULL when out of memory. The "tools" array, tools_len bytes
  * of JSON text (0: no tools), is written by write_tools(user, ...) where it
- * goes in the body (a catalogue's tools, never held twice). */
+ * goes in the body (a catalogue's tools, never held twice). With tools_len
+ * but no write_tools, only the head: the body up to and with ,"tools": (the
+ * array and ms_llm_request_tail() are the host's to read next). */
+/* What follows the "tools" array in a request body (a static string). */
+const char *ms_llm_request_tail(void);
 char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tools_len,
                            ms_llm_tools_fn write_tools, const void *user, size_t *len);
 /* Turns an HTTP error body into a one-line message (error.message if JSON),
@@ -449,6 +454,11 @@ void ms_catalog_unref(ms_catalog *c);
  * parameters}} per tool, the description and the schema copied as the JSON
  * text the server sent. */
 void ms_catalog_write_tools(const void *cat, char *out);
+/* Appends the "tools" array from tool *next on ("[" before the first, ","
+ * between, "]" after the last), as many whole tools as fit in `most` bytes
+ * of out (at least one), and advances *next past them: the array a part at a
+ * time, never all of it at once. 0 or MS_ERR_NOMEM. */
+int ms_catalog_write_some(const ms_catalog *c, size_t *next, ms_buf *out, size_t most);
 /* The tool the model calls model_name (borrowed from cat), or NULL (cat may be NULL). */
 const ms_tool_ref *ms_catalog_find(const ms_catalog *cat, const char *model_name);
 /* 1 when arr (an array of strings) holds a or b (b may be NULL). */

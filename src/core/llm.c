@@ -325,7 +325,7 @@ char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tool
    * bulk of a big request) straight from the writer, never printed by cJSON
    * nor held twice; the same bytes as cJSON prints for the whole object */
   static const char tools_key[] = ",\"tools\":";
-  static const char tail[] = ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+  static const char tail[] = ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}"; /* ms_llm_request_tail */
   char *msgs = messages ? ms__json_print(messages) : NULL;
   if (messages && !msgs) return NULL;
   const char *m = msgs ? msgs : "[]";
@@ -336,7 +336,9 @@ char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tool
   if (!rc) rc = ms_buf_append_str(&head, ",\"messages\":");
   char *out = NULL;
   if (!rc && tools_len < SIZE_MAX / 4 && ml < SIZE_MAX / 4) {
+    int head_only = tools_len && !write_tools; /* the host reads the rest (ms_stream_model_body) */
     size_t total = head.len + ml + (tools_len ? sizeof tools_key - 1 + tools_len : 0) + sizeof tail - 1;
+    if (head_only) total = head.len + ml + sizeof tools_key - 1;
     out = ms_malloc(total + 1);
     if (out) {
       char *w = out;
@@ -347,16 +349,21 @@ char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tool
       if (tools_len) {
         memcpy(w, tools_key, sizeof tools_key - 1);
         w += sizeof tools_key - 1;
-        write_tools(user, w);
-        w += tools_len;
+        if (!head_only) write_tools(user, w);
+        w += head_only ? 0 : tools_len;
       }
-      memcpy(w, tail, sizeof tail); /* with its NUL */
+      if (head_only) *w = '\0';
+      else memcpy(w, tail, sizeof tail); /* with its NUL */
       *len = total;
     }
   }
   ms_buf_free(&head);
   ms_free(msgs);
   return out;
+}
+
+const char *ms_llm_request_tail(void) {
+  return ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
 }
 
 void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len) {

@@ -99,7 +99,10 @@ typedef struct ms_effect {
  * once per session. */
 #define MS_FX_CLOSE 3
 /* a = stream id, b = model request sequence. Payload: the Chat Completions
- * request body (JSON). Feed the response with ms_stream_model_*. */
+ * request body (JSON). Feed the response with ms_stream_model_*. c = 1: the
+ * payload is the body's head only (a request with tools): read the rest with
+ * ms_stream_model_body, part after part, right away (before any other call
+ * into the stream), and send the head and the parts joined. */
 #define MS_FX_MODEL_REQUEST 4
 /* a = stream id, b = model request sequence. Abort that request; feed nothing
  * more for it. */
@@ -398,6 +401,17 @@ MS_EXPORT uint32_t ms_stream_output_len(ms_ctx *ctx, int32_t st);
  * for a stream freed or never made. Each part ends on a UTF-8 character
  * boundary, so each can be decoded on its own. */
 MS_EXPORT int32_t ms_stream_output_next(ms_ctx *ctx, int32_t st);
+/* The next part of the body of model request `seq` whose MS_FX_MODEL_REQUEST
+ * had c = 1: its length (> 0), the bytes at ms_ctx_body_ptr (borrowed: the
+ * context's buffer, valid until the next call); 0 when the body was read to
+ * its end (the buffer is freed). Each part is rendered when it is asked for,
+ * from the tool catalogue's spans (at most ~1 MiB, or one tool): the whole
+ * request never exists in wasm memory. MS_ERR_STATE once read to its end or
+ * once the request ended (aborted, answered, the stream ended);
+ * MS_ERR_BAD_HANDLE for a stream freed; MS_ERR_NOMEM (then no more parts:
+ * fail the request). */
+MS_EXPORT int32_t ms_stream_model_body(ms_ctx *ctx, int32_t st, int32_t seq);
+MS_EXPORT const char *ms_ctx_body_ptr(ms_ctx *ctx);
 /* Model response bytes (Server-Sent Events of chat.completion.chunk). */
 MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,
                                        uint32_t len);

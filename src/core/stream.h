@@ -66,6 +66,10 @@ struct ms_stream {
   /* model request */
   int32_t model_seq;
   int model_inflight;
+  /* the model request in flight was queued as its head: the host reads its
+   * "tools" array and tail with ms_stream_model_body (stream_model.c) */
+  int body_left;      /* 1 while there is more of it to read */
+  size_t body_next;   /* the catalogue's next tool to write */
   ms_sse sse;
   ms_llm_acc acc;
   /* tool calls of the last assistant message */

@@ -27,15 +27,20 @@ int ms__st_start_model(ms_ctx *ctx, ms_stream *st) {
     return 0;
   }
   size_t len = 0;
-  char *body = ms_llm_build_request(st->model, st->messages, st->cat ? st->cat->text_len : 0,
-                                    ms_catalog_write_tools, st->cat, &len);
+  /* with tools, only the head: the host reads the tools and the tail a part at
+   * a time (ms_stream_model_body), so that the request never exists whole in
+   * wasm memory beside the servers' lists it is written from */
+  int parts = st->cat && st->cat->n;
+  char *body = ms_llm_build_request(st->model, st->messages, parts ? st->cat->text_len : 0, NULL, st->cat, &len);
   if (!body) return MS_ERR_NOMEM;
   ms_sse_free(&st->sse);
   ms_sse_init(&st->sse, ctx->max_message);
   ms_llm_acc_free(&st->acc);
   /* the body is the effect's payload as it is (not copied into the queue) */
-  int rc = ms__fx_adopt(ctx, MS_FX_MODEL_REQUEST, st->id, st->model_seq + 1, 0, body, len);
+  int rc = ms__fx_adopt(ctx, MS_FX_MODEL_REQUEST, st->id, st->model_seq + 1, parts, body, len);
   if (rc) return rc;
+  st->body_left = parts;
+  st->body_next = 0;
   st->steps++;
   st->model_seq++;
   st->model_inflight = 1;
@@ -209,6 +214,42 @@ static int on_model_event(void *user, const ms_sse_event *ev) {
   if (rc && !u->err.code) ms_err_set(&u->err, rc, "out of memory reading the model's response");
   return rc;
 }
+
+/* The parts of a model request body after its head, at most this many bytes
+ * each (one tool may make a part longer). */
+#define MS_BODY_PART ((size_t)1 << 20)
+
+MS_EXPORT int32_t ms_stream_model_body(ms_ctx *ctx, int32_t id, int32_t seq) {
+  int32_t rc = 0;
+  ms_stream *st = ms__st_get(ctx, id, &rc);
+  if (!st) return rc;
+  if (!st->model_inflight || seq != st->model_seq || !st->body_left || !st->cat)
+    return ms__fail(ctx, MS_ERR_STATE,
+                    "stream %d: no more of model request %d to read (read to its end, or the request ended)",
+                    (int)id, (int)seq);
+  MS_ALLOC_SCOPE(NULL); /* the context's buffer, reused part after part */
+  ms_buf *b = &ctx->body;
+  b->len = 0;
+  if (st->body_next == SIZE_MAX) { /* all read: the buffer goes */
+    st->body_left = 0;
+    ms_buf_free(b);
+    return 0;
+  }
+  int r = !b->cap ? ms_buf_reserve_exact(b, MS_BODY_PART) : 0;
+  if (!r) r = ms_catalog_write_some(st->cat, &st->body_next, b, MS_BODY_PART);
+  if (!r && st->body_next == st->cat->n) {
+    r = ms_buf_append_str(b, ms_llm_request_tail());
+    st->body_next = SIZE_MAX;
+  }
+  if (r) { /* the body cannot be read whole: nothing more of it (the host fails the request) */
+    st->body_left = 0;
+    ms_buf_free(b);
+    return ms__fail(ctx, MS_ERR_NOMEM, "out of memory writing the model request");
+  }
+  return (int32_t)b->len;
+}
+
+MS_EXPORT const char *ms_ctx_body_ptr(ms_ctx *ctx) { return ctx ? (const char *)ctx->body.data : NULL; }
 
 static ms_stream *model_target(ms_ctx *ctx, int32_t id, int32_t seq, uint32_t len, int32_t *rc) {
   ms_stream *st = ms__st_get(ctx, id, rc);

@@ -657,6 +657,17 @@ class StreamEffects {
         this.#broke(rt, seq, endpoint, e, args[1]);
       }
     };
+    if (payload instanceof Error) { // the core could not write the request (out of memory)
+      this.#failure = payload;
+      this.#model = { seq, handle: { abort() {} } };
+      queueMicrotask(() => {
+        if (rt.disposed || this.#model?.seq !== seq) return;
+        this.#model = null;
+        rt._core.streamModelEnd(id, seq, coreStatus(payload.code), encoder.encode(payload.message.slice(0, 400)));
+        rt._drain();
+      });
+      return;
+    }
     const handle = rt._model(this.#llm(), decoder.decode(payload), {
       onChunk: guarded((bytes) => {
         rt._core.streamModelFeed(id, seq, bytes);

@@ -159,10 +159,35 @@ export class Core {
       const kind = rec[o], ptr = rec[o + 4] >>> 0, len = rec[o + 5] >>> 0;
       const fx = { kind, a: rec[o + 1], b: rec[o + 2], c: rec[o + 3] };
       if (kind === FX.SEND || kind === FX.MODEL_REQUEST) fx.payload = len ? this.#bytes().slice(ptr, ptr + len) : new Uint8Array(0);
+      if (kind === FX.MODEL_REQUEST && fx.c === 1) fx.payload = this.#modelBody(fx.a, fx.b, fx.payload);
       else fx.text = this.#text(ptr, len);
       out[i] = fx;
     }
     return out;
+  }
+
+  /**
+   * A model request queued as its head (c = 1): the rest read part by part (ms_stream_model_body:
+   * each part rendered in the core when asked for, so the whole body never exists in wasm
+   * memory) and joined after the head here. Read at once, in takeEffects: nothing calls into the
+   * stream between. A part the core cannot write gives the error instead of the bytes.
+   * @returns {Uint8Array | MCPStreamError}
+   */
+  #modelBody(st, seq, head) {
+    const x = this.#x, parts = [head];
+    let total = head.length;
+    for (;;) {
+      const n = x.ms_stream_model_body(this.#ctx, st, seq);
+      if (n === 0) break;
+      if (n < 0) return new MCPStreamError(this.strerror(n) ?? "INTERNAL", `mcpstream core: ${this.error() || "the model request could not be written"}`);
+      const ptr = x.ms_ctx_body_ptr(this.#ctx) >>> 0;
+      parts.push(this.#bytes().slice(ptr, ptr + n));
+      total += n;
+    }
+    const body = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) { body.set(p, at); at += p.length; }
+    return body;
   }
 
   // ---- sessions

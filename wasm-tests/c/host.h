@@ -94,6 +94,7 @@ typedef struct host {
   int return_why;           /*   containing this text was yielded */
   int returned;
   char *step;               /* the last step yielded, all its parts joined (NUL-terminated) */
+  int keep_body;            /* leave the parts of a MODEL_REQUEST (c = 1) unread: the test reads them */
   size_t steplen;
 } host;
 
@@ -250,6 +251,19 @@ static H_FN int h_take(host *h) {
     if (!f->p) abort();
     if (f->len) memcpy(f->p, (const void *)e[i].ptr, f->len);
     f->p[f->len] = '\0';
+    if (f->kind == MS_FX_MODEL_REQUEST && f->c == 1 && !h->keep_body) { /* the head: the rest part by part */
+      int32_t got;
+      while ((got = ms_stream_model_body(h->ctx, f->a, f->b)) > 0) {
+        char *grown = realloc(f->p, f->len + (size_t)got + 1);
+        if (!grown) abort();
+        f->p = grown;
+        memcpy(f->p + f->len, ms_ctx_body_ptr(h->ctx), (size_t)got);
+        f->len += (uint32_t)got;
+        f->p[f->len] = '\0';
+      }
+      if (got == MS_ERR_NOMEM) h->nomem = 1;
+      f->c = got; /* 0: read whole */
+    }
     h_log_fx(h, f);
     int a = f->a;
     switch (f->kind) {
@@ -628,7 +642,9 @@ static H_FN int h_act(host *h) {
         break;
       case MS_FX_MODEL_REQUEST:
         acted++;
-        if (h->on_model && h->on_model(h, f->a, f->b)) {
+        if (f->c < 0) { /* its body could not be read: the host fails the request */
+          h_model_end(h, f->a, f->b, f->c, "the model request could not be written");
+        } else if (h->on_model && h->on_model(h, f->a, f->b)) {
           /* answered by the hook */
         } else if (h->model_next < h->nmodel) {
           const char *r = h->model[h->model_next++];
