@@ -235,10 +235,13 @@ MS_EXPORT int32_t ms_stream_model_body(ms_ctx *ctx, int32_t id, int32_t seq) {
     ms_buf_free(b);
     return 0;
   }
-  int r = !b->cap ? ms_buf_reserve_exact(b, MS_BODY_PART) : 0;
-  if (!r) r = ms_catalog_write_some(st->cat, &st->body_next, b, MS_BODY_PART);
+  /* (the buffer grows by doubling to what a part takes: a small body takes
+   * little; the tail, after the last part, exactly) */
+  int r = ms_catalog_write_some(st->cat, &st->body_next, b, MS_BODY_PART);
   if (!r && st->body_next == st->cat->n) {
-    r = ms_buf_append_str(b, ms_llm_request_tail());
+    const char *tail = ms_llm_request_tail();
+    r = ms_buf_reserve_exact(b, strlen(tail));
+    if (!r) r = ms_buf_append_str(b, tail);
     st->body_next = SIZE_MAX;
   }
   if (r) { /* the body cannot be read whole: nothing more of it (the host fails the request) */
