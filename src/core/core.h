@@ -379,10 +379,10 @@ typedef void (*ms_llm_tools_fn)(const void *user, char *out);
  * goes in the body (a catalogue's tools, never held twice). With tools_len
  * but no write_tools, only the head: the body up to and with ,"tools": (the
  * array and ms_llm_request_tail() are the host's to read next). */
-/* What follows the "tools" array in a request body (a static string). */
-const char *ms_llm_request_tail(void);
 char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tools_len,
                            ms_llm_tools_fn write_tools, const void *user, size_t *len);
+/* What follows the "tools" array in a request body (a static string). */
+const char *ms_llm_request_tail(void);
 /* Turns an HTTP error body into a one-line message (error.message if JSON),
  * with a hint for the status before the body text (which may be cut). */
 void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len);

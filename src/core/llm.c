@@ -319,13 +319,15 @@ fail:
   return NULL;
 }
 
+/* What follows the "tools" array in every request body (ms_llm_request_tail). */
+static const char tail[] = ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+
 char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tools_len,
                            ms_llm_tools_fn write_tools, const void *user, size_t *len) {
   /* written part by part into one block of the exact size: the tools (the
    * bulk of a big request) straight from the writer, never printed by cJSON
    * nor held twice; the same bytes as cJSON prints for the whole object */
   static const char tools_key[] = ",\"tools\":";
-  static const char tail[] = ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}"; /* ms_llm_request_tail */
   char *msgs = messages ? ms__json_print(messages) : NULL;
   if (messages && !msgs) return NULL;
   const char *m = msgs ? msgs : "[]";
@@ -362,9 +364,7 @@ char *ms_llm_build_request(const char *model, const cJSON *messages, size_t tool
   return out;
 }
 
-const char *ms_llm_request_tail(void) {
-  return ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
-}
+const char *ms_llm_request_tail(void) { return tail; }
 
 void ms_llm_http_error(ms_err *err, int status, const char *body, size_t len) {
   cJSON *root = len ? ms__json_parse(body, len) : NULL;

@@ -411,6 +411,10 @@ MS_EXPORT int32_t ms_stream_output_next(ms_ctx *ctx, int32_t st);
  * MS_ERR_BAD_HANDLE for a stream freed; MS_ERR_NOMEM (then no more parts:
  * fail the request). */
 MS_EXPORT int32_t ms_stream_model_body(ms_ctx *ctx, int32_t st, int32_t seq);
+/* The part ms_stream_model_body returned last (borrowed). The buffer is the
+ * context's, one for all streams, reused part after part: freed when a body
+ * is read to its end, on MS_ERR_NOMEM, or with the context (a body left
+ * half-read keeps its last part, ~1 MiB at most, until the next body read). */
 MS_EXPORT const char *ms_ctx_body_ptr(ms_ctx *ctx);
 /* Model response bytes (Server-Sent Events of chat.completion.chunk). */
 MS_EXPORT int32_t ms_stream_model_feed(ms_ctx *ctx, int32_t st, int32_t seq,

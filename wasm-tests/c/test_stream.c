@@ -229,6 +229,18 @@ static char *big_tools_line(long id, size_t bytes, size_t *len) {
   return s;
 }
 
+/* A client session (id *sid) initialized, and a stream borrowing it that
+ * asked for its tools/list (not answered yet): the stream's id. */
+static int stream_borrowing_one_session(host *h, int *sid) {
+  *sid = h_session_new(h, MS_OWNER_CLIENT, 9, "big");
+  h_opened(h, *sid);
+  h_feed(h, *sid, result_line(buf_a, 1, "{\"protocolVersion\":\"2025-11-25\"}"));
+  h_take(h);
+  int st = h_stream_new(h, "{\"model\":\"m\",\"query\":\"q\",\"borrow\":[1]}");
+  T_EQ(h_run(h, st), MS_WAIT); /* tools/list sent */
+  return st;
+}
+
 /* The most the core held at once while a stream read a 4 MB tools/list (fed
  * 64 KiB at a time, as a pipe delivers it) and made its model request, over
  * the list's size. Issue 7's goal is 2x the largest message: the list was
@@ -244,12 +256,7 @@ static void a_big_tool_list_should_not_be_held_many_times_by_a_stream(void) {
   host h;
   h_init(&h);
   h.hide_wake = h.quiet = 1;
-  int sid = h_session_new(&h, MS_OWNER_CLIENT, 9, "big");
-  h_opened(&h, sid);
-  h_feed(&h, sid, result_line(buf_a, 1, "{\"protocolVersion\":\"2025-11-25\"}"));
-  h_take(&h);
-  int st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"q\",\"borrow\":[1]}");
-  T_EQ(h_run(&h, st), MS_WAIT); /* tools/list sent */
+  int sid, st = stream_borrowing_one_session(&h, &sid);
   size_t len;
   char *line = big_tools_line(2, 4u << 20, &len);
   ms_alloc_peak_reset();
@@ -400,12 +407,7 @@ static void a_model_request_body_should_be_read_in_parts_written_when_asked(void
   h_init(&h);
   h.hide_wake = h.quiet = 1;
   h.keep_body = 1;
-  int sid = h_session_new(&h, MS_OWNER_CLIENT, 9, "big");
-  h_opened(&h, sid);
-  h_feed(&h, sid, result_line(buf_a, 1, "{\"protocolVersion\":\"2025-11-25\"}"));
-  h_take(&h);
-  int st = h_stream_new(&h, "{\"model\":\"m\",\"query\":\"q\",\"borrow\":[1]}");
-  T_EQ(h_run(&h, st), MS_WAIT); /* tools/list sent */
+  int sid, st = stream_borrowing_one_session(&h, &sid);
   size_t len;
   char *line = big_tools_line(2, 4u << 20, &len);
   h_feed_n(&h, sid, line, len);
