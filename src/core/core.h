@@ -204,6 +204,10 @@ int64_t ms_rpc_span_id(const ms_jspan *id);
 /* Builds {"jsonrpc":"2.0","id":id,"method":method,"params":params} (params
  * may be NULL; an id < 0 builds a notification). Appends to out. */
 int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *params);
+/* The same with params[0..params_len), JSON text written as it is (params
+ * NULL: none). */
+int ms_rpc_build_text(ms_buf *out, int64_t id, const char *method, const char *params,
+                      size_t params_len);
 /* Builds a response to a request whose id is `id` (copied as is), with
  * `result` (may be NULL: {}) or, when err_code != 0, an error object. */
 int ms_rpc_build_response(ms_buf *out, const cJSON *id, const cJSON *result,

@@ -170,7 +170,7 @@ static int append_json(ms_buf *out, const cJSON *v) {
   return rc;
 }
 
-int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *params) {
+static int build_head(ms_buf *out, int64_t id, const char *method) {
   int rc = ms_buf_append_str(out, "{\"jsonrpc\":\"2.0\",");
   if (!rc && id >= 0) {
     rc = ms_buf_append_str(out, "\"id\":");
@@ -179,6 +179,22 @@ int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *param
   }
   if (!rc) rc = ms_buf_append_str(out, "\"method\":");
   if (!rc) rc = ms_buf_append_json_string(out, method, strlen(method));
+  return rc;
+}
+
+int ms_rpc_build_text(ms_buf *out, int64_t id, const char *method, const char *params,
+                      size_t params_len) {
+  int rc = build_head(out, id, method);
+  if (!rc && params) {
+    rc = ms_buf_append_str(out, ",\"params\":");
+    if (!rc) rc = ms_buf_append(out, params, params_len);
+  }
+  if (!rc) rc = ms_buf_append_byte(out, '}');
+  return rc;
+}
+
+int ms_rpc_build(ms_buf *out, int64_t id, const char *method, const cJSON *params) {
+  int rc = build_head(out, id, method);
   if (!rc && params) {
     rc = ms_buf_append_str(out, ",\"params\":");
     if (!rc) rc = append_json(out, params);

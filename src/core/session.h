@@ -117,6 +117,9 @@ ptrdiff_t ms__req_find(const ms_session *s, int64_t rpc_id);
 ms_req ms__req_take(ms_session *s, size_t i);
 /* Builds and sends (or keeps in r->pending until ready) the request r. */
 int ms__req_send(ms_ctx *ctx, ms_session *s, ms_req *r, const char *method, const cJSON *params);
+/* The same with params as JSON text (params[0..params_len), written as it is). */
+int ms__req_send_text(ms_ctx *ctx, ms_session *s, ms_req *r, const char *method, const char *params,
+                      size_t params_len);
 /* Request r (already taken from the table) failed: tell whoever waits. */
 void ms__req_fail(ms_ctx *ctx, ms_session *s, ms_req *r, const ms_err *err);
 /* Queues notifications/cancelled for rpc_id (reserved: into reserved room). */

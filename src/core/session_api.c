@@ -171,7 +171,18 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
   char *method = ms_strndup((const char *)ctx->input.data, method_len);
   cJSON *params = NULL;
   if (!method) return ms__fail(ctx, MS_ERR_NOMEM, "out of memory");
-  if (params_len) {
+  /* params that the scanner finds to be one object (the host's JSON.stringify
+   * text) are sent as they are, without a tree and without printing one; with
+   * a progress token to add, a lone surrogate escape or \u0000 (which the
+   * parser's printing changes), or text the scanner refuses (cJSON is more
+   * lenient), they are parsed and printed as before */
+  const char *ptext = (const char *)ctx->input.data + method_len;
+  ms_jspan pv = {NULL, 0, MS_JT_NONE};
+  unsigned pflags = 0;
+  int as_text = params_len && !(flags & MS_REQ_PROGRESS) &&
+                ms_json_scan(ptext, params_len, &pv, &pflags, NULL, NULL) && pv.type == MS_JT_OBJECT &&
+                !(pflags & (MS_JSON_SURROGATE | MS_JSON_NUL));
+  if (params_len && !as_text) {
     params = ms__json_parse((const char *)ctx->input.data + method_len, params_len);
     if (!cJSON_IsObject(params)) {
       cJSON_Delete(params);
@@ -196,7 +207,7 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
         if (cJSON_AddNumberToObject(meta, "progressToken", (double)r->rpc_id)) r->progress = 1;
       }
     }
-    rc = ms__req_send(ctx, s, r, method, params);
+    rc = as_text ? ms__req_send_text(ctx, s, r, method, pv.p, pv.n) : ms__req_send(ctx, s, r, method, params);
     if (rc) {
       s->nreqs--; /* r is the last one */
       rc = ms__fail(ctx, rc, "out of memory");

@@ -283,6 +283,26 @@ static void session_should_complete_a_request_with_its_result(void) {
   h_free(&h);
 }
 
+/* Params the scanner finds to be one object go to the server as the host
+ * wrote them (no cJSON tree, no printing: fails without, the number and the
+ * escape reprinted as 4.94065645841247e-324 and "a/b"); params it refuses
+ * but cJSON reads, and params with a progress token to add, are parsed and
+ * printed as before. */
+static void session_should_send_params_as_the_host_wrote_them(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(h_request(&h, sid, 5, 0, "tools/call", "{\"name\":\"t\",\"arguments\":{\"n\":5e-324,\"s\":\"a\\/b\"}}"), 0);
+  T_EQ(h_request(&h, sid, 6, 0, "tools/call", "{\"a\":01}"), 0);
+  T_EQ(h_request(&h, sid, 7, MS_REQ_PROGRESS, "tools/call", "{\"n\":5e-324}"), 0);
+  T_EQ(h_request(&h, sid, 8, 0, "x", " {\"a\":[1, 2]} "), 0);
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"t\",\"arguments\":{\"n\":5e-324,\"s\":\"a\\/b\"}}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"a\":1}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"n\":4.94065645841247e-324,\"_meta\":{\"progressToken\":4}}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"x\",\"params\":{\"a\":[1, 2]}}\n");
+  h_free(&h);
+}
+
 static void session_should_send_requests_made_while_opening_after_ready_in_order(void) {
   host h;
   h_init(&h);
@@ -1454,6 +1474,7 @@ int main(void) {
   T_RUN(session_should_ignore_unknown_notifications_and_pass_server_messages_on);
   T_RUN(session_should_pass_subscriptions_list_changes_and_cancels_to_the_host);
   T_RUN(session_should_complete_a_request_with_its_result);
+  T_RUN(session_should_send_params_as_the_host_wrote_them);
   T_RUN(session_should_send_requests_made_while_opening_after_ready_in_order);
   T_RUN(session_should_refuse_bad_request_arguments);
   T_RUN(session_should_enforce_the_pending_request_limit);
