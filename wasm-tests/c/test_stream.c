@@ -280,6 +280,44 @@ static void a_big_tool_list_should_not_be_held_many_times_by_a_stream(void) {
   T_EQ(ms_live_allocations(), 0);
 }
 
+/* A part of the model request body the core cannot write (out of memory):
+ * ms_stream_model_body says MS_ERR_NOMEM, frees the context's buffer, and
+ * has nothing more of that request to give; the host ends the request with
+ * that verdict (as agent.js does) and the stream ends with MS_ERR_NOMEM,
+ * holding nothing. */
+static void a_model_request_part_not_written_should_end_the_stream_with_nomem(void) {
+  host h;
+  h_init(&h);
+  h.hide_wake = h.quiet = 1;
+  h.keep_body = 1;
+  int sid, st = stream_borrowing_one_session(&h, &sid);
+  size_t len;
+  char *line = big_tools_line(2, 4u << 20, &len);
+  h_feed_n(&h, sid, line, len);
+  free(line);
+  h_take(&h);
+  int seq = 0;
+  for (int k = 0; !seq && k < 20; k++) {
+    h_next(&h, st);
+    for (size_t i = 0; i < h.nfx; i++)
+      if (h.fx[i].kind == MS_FX_MODEL_REQUEST) seq = h.fx[i].b;
+  }
+  T_OK(seq > 0);
+  int own = ms_ctx_own_allocations(h.ctx);
+  ms_alloc_fail_from(1); /* the first part's room, and every allocation after it */
+  T_EQ(ms_stream_model_body(h.ctx, st, seq), MS_ERR_NOMEM);
+  ms_alloc_fail_at(0);
+  T_EQ(ms_ctx_own_allocations(h.ctx), own); /* no part left held */
+  T_OK(ms_ctx_body_ptr(h.ctx) == NULL);
+  T_EQ(ms_stream_model_body(h.ctx, st, seq), MS_ERR_STATE); /* no more of it */
+  T_OK(h_model_end(&h, st, seq, MS_ERR_NOMEM, "the model request could not be written") >= 0);
+  T_EQ(h_run(&h, st), MS_ERR_NOMEM);
+  T_EQ(ms_ctx_streams_open(h.ctx), 0);
+  T_EQ(ms_stream_free(h.ctx, st), 0);
+  h_free(&h);
+  T_EQ(ms_live_allocations(), 0);
+}
+
 /* An answer of about `len` bytes: "x", then 2-, 3- and 4-byte characters,
  * a quote and a newline, repeated. */
 static void long_answer(ms_buf *want, size_t len) {
@@ -1485,6 +1523,7 @@ int main(void) {
   T_RUN(a_big_tool_list_should_not_be_held_many_times_by_a_stream);
   T_RUN(a_long_answer_should_come_in_parts_held_once);
   T_RUN(a_model_request_body_should_be_read_in_parts_written_when_asked);
+  T_RUN(a_model_request_part_not_written_should_end_the_stream_with_nomem);
   T_RUN(streams_over_the_same_sessions_should_share_one_tool_catalogue);
   T_RUN(streams_should_be_found_among_many_created_and_freed_out_of_order);
   T_RUN(stream_should_cancel_its_call_on_a_borrowed_session_and_leave_it_usable);
