@@ -1,6 +1,7 @@
 /* bytescan.h — 16 bytes at a time, for the loops that cross big runs of
  * text: the JSON scanner's strings (jscan.c), the newline search of the
- * NDJSON framer (ndjson.c), the ASCII runs of UTF-8 to UTF-16 (utf16.c).
+ * NDJSON framer (ndjson.c), the ASCII runs of UTF-8 to UTF-16 (utf16.c),
+ * the CR/LF check of params sent as the host wrote them (session_api.c).
  *
  * Written with the compiler's generic vectors (GCC/clang vector_size), so
  * that one source is what runs everywhere: wasm SIMD128 in the .wasm

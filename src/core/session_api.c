@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytescan.h"
 #include "session.h"
 
 ms_session *ms__session_enter(ms_ctx *ctx, int32_t sid, size_t len, int *rc) {
@@ -175,13 +176,18 @@ MS_EXPORT int32_t ms_session_request(ms_ctx *ctx, int32_t sid, int32_t op_id, in
    * text) are sent as they are, without a tree and without printing one; with
    * a progress token to add, a lone surrogate escape or \u0000 (which the
    * parser's printing changes), or text the scanner refuses (cJSON is more
-   * lenient), they are parsed and printed as before */
+   * lenient), they are parsed and printed as before. So are params with a raw
+   * CR or LF (whitespace between tokens: a string cannot hold one): sent as
+   * written, a newline would end the NDJSON line inside the params and let
+   * what follows it read as a message of its own */
   const char *ptext = (const char *)ctx->input.data + method_len;
   ms_jspan pv = {NULL, 0, MS_JT_NONE};
   unsigned pflags = 0;
   int as_text = params_len && !(flags & MS_REQ_PROGRESS) &&
                 ms_json_scan(ptext, params_len, &pv, &pflags, NULL, NULL) && pv.type == MS_JT_OBJECT &&
-                !(pflags & (MS_JSON_SURROGATE | MS_JSON_NUL));
+                !(pflags & (MS_JSON_SURROGATE | MS_JSON_NUL)) &&
+                ms_find_byte((const uint8_t *)pv.p, pv.n, '\n') == pv.n &&
+                ms_find_byte((const uint8_t *)pv.p, pv.n, '\r') == pv.n;
   if (params_len && !as_text) {
     params = ms__json_parse((const char *)ctx->input.data + method_len, params_len);
     if (!cJSON_IsObject(params)) {

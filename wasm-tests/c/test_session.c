@@ -303,6 +303,21 @@ static void session_should_send_params_as_the_host_wrote_them(void) {
   h_free(&h);
 }
 
+/* Params are sent as the host wrote them only when that keeps the message one
+ * line: a raw newline between tokens (valid JSON whitespace) would end the
+ * NDJSON line there and let the rest of the params read as a message of its
+ * own. Such params are printed again, on one line. */
+static void session_should_never_send_a_newline_the_host_wrote_between_tokens(void) {
+  host h;
+  int sid = ready_session(&h, "2025-11-25");
+  T_EQ(h_request(&h, sid, 5, 0, "x", "{\"a\":\n{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"evil\"}\n}"), 0);
+  T_EQ(h_request(&h, sid, 6, 0, "x", "{\"b\":\r1}"), 0);
+  h_take(&h);
+  T_LOG(&h, "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"x\",\"params\":{\"a\":{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"evil\"}}}\n"
+            "SEND 1 {\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"x\",\"params\":{\"b\":1}}\n");
+  h_free(&h);
+}
+
 static void session_should_send_requests_made_while_opening_after_ready_in_order(void) {
   host h;
   h_init(&h);
@@ -1475,6 +1490,7 @@ int main(void) {
   T_RUN(session_should_pass_subscriptions_list_changes_and_cancels_to_the_host);
   T_RUN(session_should_complete_a_request_with_its_result);
   T_RUN(session_should_send_params_as_the_host_wrote_them);
+  T_RUN(session_should_never_send_a_newline_the_host_wrote_between_tokens);
   T_RUN(session_should_send_requests_made_while_opening_after_ready_in_order);
   T_RUN(session_should_refuse_bad_request_arguments);
   T_RUN(session_should_enforce_the_pending_request_limit);
