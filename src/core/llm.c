@@ -58,12 +58,19 @@ static int acc_text(ms_llm_acc *acc, const char *s, size_t n) {
 
 size_t ms_llm_acc_text_len(const ms_llm_acc *acc) { return acc->pieces_len + acc->content.len; }
 
+/* Copies the message's whole text (its pieces, then content) to w, which has
+ * room for ms_llm_acc_text_len(acc) bytes; returns the end of what it wrote. */
+static char *copy_text(const ms_llm_acc *acc, char *w) {
+  for (const ms_piece *p = acc->pieces; p; p = p->next) w = (char *)memcpy(w, p->data, p->len) + p->len;
+  if (acc->content.len) w = (char *)memcpy(w, acc->content.data, acc->content.len) + acc->content.len;
+  return w;
+}
+
 int ms_llm_acc_flatten(ms_llm_acc *acc) {
   if (!acc->pieces) return 0;
   ms_buf all = {0};
   if (ms_buf_reserve_exact(&all, ms_llm_acc_text_len(acc))) return MS_ERR_NOMEM;
-  for (const ms_piece *p = acc->pieces; p; p = p->next) ms_buf_append(&all, p->data, p->len);
-  ms_buf_append(&all, acc->content.data, acc->content.len); /* (room reserved: cannot fail) */
+  all.len = (size_t)(copy_text(acc, (char *)all.data) - (char *)all.data);
   ms_pieces_free(acc->pieces);
   ms_buf_free(&acc->content);
   acc->pieces = acc->last = NULL;
@@ -261,10 +268,7 @@ static cJSON *text_string(const ms_llm_acc *acc) {
   size_t n = ms_llm_acc_text_len(acc);
   char *s = ms_malloc(n + 1);
   if (!s) return NULL;
-  char *w = s;
-  for (const ms_piece *p = acc->pieces; p; p = p->next) w = (char *)memcpy(w, p->data, p->len) + p->len;
-  if (acc->content.len) memcpy(w, acc->content.data, acc->content.len);
-  s[n] = '\0';
+  *copy_text(acc, s) = '\0';
   cJSON *v = cJSON_CreateString(s);
   ms_free(s);
   return v;

@@ -158,9 +158,10 @@ export class Core {
       const o = i * 6;
       const kind = rec[o], ptr = rec[o + 4] >>> 0, len = rec[o + 5] >>> 0;
       const fx = { kind, a: rec[o + 1], b: rec[o + 2], c: rec[o + 3] };
-      if (kind === FX.SEND || kind === FX.MODEL_REQUEST) fx.payload = len ? this.#bytes().slice(ptr, ptr + len) : new Uint8Array(0);
-      if (kind === FX.MODEL_REQUEST && fx.c === 1) fx.payload = this.#modelBody(fx.a, fx.b, fx.payload);
-      else fx.text = this.#text(ptr, len);
+      if (kind === FX.SEND || kind === FX.MODEL_REQUEST) {
+        fx.payload = len ? this.#bytes().slice(ptr, ptr + len) : new Uint8Array(0);
+        if (kind === FX.MODEL_REQUEST && fx.c === 1) fx.payload = this.#modelBody(fx.a, fx.b, fx.payload);
+      } else fx.text = this.#text(ptr, len);
       out[i] = fx;
     }
     return out;
