@@ -97,16 +97,6 @@ static char *write_entry(char *w, const ms_tool_ref *t) {
   return put(w, ENTRY_TAIL, LIT(ENTRY_TAIL));
 }
 
-void ms_catalog_write_tools(const void *cat, char *out) {
-  const ms_catalog *c = cat;
-  char *w = out;
-  for (size_t i = 0; i < c->n; i++) {
-    *w++ = i ? ',' : '[';
-    w = write_entry(w, &c->tools[i]);
-  }
-  if (c->n) *w = ']';
-}
-
 int ms_catalog_write_some(const ms_catalog *c, size_t *next, ms_buf *out, size_t most) {
   size_t start = out->len;
   while (*next < c->n) {

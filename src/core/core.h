@@ -433,7 +433,7 @@ typedef struct ms_catalog {
   ms_tool_ref *tools;   /* owned */
   size_t n;
   size_t text_len;      /* the length of the Chat Completions "tools" array
-                           (ms_catalog_write_tools), 0 when there are no tools */
+                           (ms_catalog_write_some), 0 when there are no tools */
 } ms_catalog;
 
 typedef struct ms_tool_source { /* one server's tools (all borrowed for the call) */
@@ -453,12 +453,10 @@ int ms_catalog_get(ms_catalog **list, const ms_tool_source *src, size_t nsrc,
 /* Drops a reference (NULL is ignored); the last one frees the catalogue and
  * takes it out of its list. */
 void ms_catalog_unref(ms_catalog *c);
-/* Writes the catalogue's "tools" array (cat->text_len bytes) at out (an
- * ms_llm_tools_fn): {"type":"function","function":{name, description?,
- * parameters}} per tool, the description and the schema copied as the JSON
- * text the server sent. */
-void ms_catalog_write_tools(const void *cat, char *out);
-/* Appends the "tools" array from tool *next on ("[" before the first, ","
+/* The catalogue's "tools" array (cat->text_len bytes in all) is
+ * {"type":"function","function":{name, description?, parameters}} per tool,
+ * the description and the schema copied as the JSON text the server sent.
+ * Appends the "tools" array from tool *next on ("[" before the first, ","
  * between, "]" after the last), as many whole tools as fit in `most` bytes
  * of out (at least one), and advances *next past them: the array a part at a
  * time, never all of it at once. 0 or MS_ERR_NOMEM. */
