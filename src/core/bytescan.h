@@ -1,7 +1,8 @@
 /* bytescan.h — 16 bytes at a time, for the loops that cross big runs of
  * text: the JSON scanner's strings (jscan.c), the newline search of the
  * NDJSON framer (ndjson.c), the ASCII runs of UTF-8 to UTF-16 (utf16.c),
- * the CR/LF check of params sent as the host wrote them (session_api.c).
+ * the CR/LF check of params sent as the host wrote them (session_api.c),
+ * the windows of mixed UTF-8 that utf16.c decodes at once.
  *
  * Written with the compiler's generic vectors (GCC/clang vector_size), so
  * that one source is what runs everywhere: wasm SIMD128 in the .wasm
@@ -9,7 +10,9 @@
  * the native tests and fuzz targets, which therefore check the very code
  * the .wasm runs. Only the last step, "which byte is the first one flagged",
  * has a wasm-specific form (i8x16.bitmask); elsewhere it is read from the two
- * 64-bit halves of the mask.
+ * 64-bit halves of the mask. So do the masks of top bits (ms_v16_bitmask)
+ * and the shuffle by indices that are data (ms_v16_swizzle: i8x16.swizzle;
+ * elsewhere its definition, byte by byte).
  *
  * Every load reads exactly 16 bytes the caller owns (p[0..16)); nothing is
  * kept. Header-only: static inline functions. */
@@ -81,6 +84,38 @@ static inline __attribute__((always_inline)) int ms_v16_any(ms_v16 m) {
 
 /* 1 when a byte of x is 0x80 or above */
 static inline __attribute__((always_inline)) int ms_v16_any_high(ms_v16 x) { return ms_v16_any(x & ms_v16_splat(0x80)); }
+
+/* The top bit of each byte of x, byte k at bit k (a mask made of the above
+ * gives 1 for each flagged byte). */
+static inline __attribute__((always_inline)) unsigned ms_v16_bitmask(ms_v16 x) {
+#if defined(__wasm_simd128__)
+  return (unsigned)wasm_i8x16_bitmask((v128_t)x);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  /* bit 7 + 8k of each half to bit 56 + k: one product, no carries */
+  uint64_t lo, hi;
+  memcpy(&lo, &x, 8);
+  memcpy(&hi, (const uint8_t *)&x + 8, 8);
+  lo = ((lo & 0x8080808080808080ull) * 0x0002040810204081ull) >> 56;
+  hi = ((hi & 0x8080808080808080ull) * 0x0002040810204081ull) >> 56;
+  return (unsigned)(lo | hi << 8);
+#else
+  unsigned bits = 0;
+  for (unsigned k = 0; k < 16; k++) bits |= (unsigned)(x[k] >> 7) << k;
+  return bits;
+#endif
+}
+
+/* Byte k of the result is x[idx[k]] when idx[k] < 16, else 0 (wasm's
+ * i8x16.swizzle; the native form is its definition, byte by byte). */
+static inline __attribute__((always_inline)) ms_v16 ms_v16_swizzle(ms_v16 x, ms_v16 idx) {
+#if defined(__wasm_simd128__)
+  return (ms_v16)wasm_i8x16_swizzle((v128_t)x, (v128_t)idx);
+#else
+  ms_v16 r;
+  for (unsigned k = 0; k < 16; k++) r[k] = idx[k] < 16 ? x[idx[k] & 15] : 0;
+  return r;
+#endif
+}
 
 /* The index of the first byte c in p[0..n), or n. */
 static inline __attribute__((always_inline)) size_t ms_find_byte(const uint8_t *p, size_t n, uint8_t c) {
