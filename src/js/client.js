@@ -83,6 +83,7 @@ export class MCPClient extends EventTarget {
   #id = 0;
   /** name → session id */ #sids = new Map();
   /** @type {Promise<void>|null} */ #connecting = null;
+  /** connect() resolved: calls need not wait for it */ #connected = false;
   #closed = false;
   /** Why connect() failed (the client then closed itself), for the calls that come after. */
   #connectError = null;
@@ -142,6 +143,7 @@ export class MCPClient extends EventTarget {
     });
     try {
       await rt._openSessions(this.#owner, this.#id, Object.keys(this.#servers), this.#sids);
+      this.#connected = true;
     } catch (e) {
       this.#connectError ??= e;
       await this.close().catch(() => {});
@@ -312,23 +314,28 @@ export class MCPClient extends EventTarget {
     const { signal, onProgress, timeoutMs } = options;
     if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 0x7fffffff))
       throw invalidArgument("callTool: timeoutMs must be an integer from 1 to 2147483647");
+    let argsJson;
     try {
-      JSON.stringify(args);
+      argsJson = JSON.stringify(args);
     } catch (e) {
       throw invalidArgument(`callTool(server, name, args): args must be JSON-serialisable: ${e.message}`);
     }
+    // as JSON.stringify({ name, arguments: args }) writes it, stringifying args once
+    const params = argsJson === undefined ? `{"name":${JSON.stringify(name)}}` : `{"name":${JSON.stringify(name)},"arguments":${argsJson}}`;
     const aborted = () => new AbortError("ABORTED", `callTool ${server}/${name} was aborted`, { cause: signal.reason });
     if (signal?.aborted) throw aborted();
-    // the signal also bounds an implicit connect; the connection attempt itself is the client's (close() ends it)
-    await (signal ? raceAbort(this.connect(), signal, aborted) : this.connect());
-    if (signal?.aborted) throw aborted(); // aborted just after connecting
+    if (!this.#connected || this.#closed) {
+      // the signal also bounds an implicit connect; the connection attempt itself is the client's (close() ends it)
+      await (signal ? raceAbort(this.connect(), signal, aborted) : this.connect());
+      if (signal?.aborted) throw aborted(); // aborted just after connecting
+    }
     const rt = this.#runtime;
     const sid = this.#sid(server);
     let opId = 0, offAbort;
     // the core times the call out (reset by progress, bounded by the server's maxTotalTimeoutMs)
     const result = this.#op(server, (op) => {
       opId = op;
-      return rt._core.sessionRequest(sid, op, onProgress ? REQ.PROGRESS : 0, "tools/call", { name, arguments: args }, timeoutMs ?? 0);
+      return rt._core.sessionRequestJson(sid, op, onProgress ? REQ.PROGRESS : 0, "tools/call", params, timeoutMs ?? 0);
     }, onProgress && ((p) => onProgress({ progress: p.progress, total: p.total, message: p.message })));
     if (signal) {
       offAbort = subscribeAbort(signal, () => { if (!rt.disposed) { rt._core.sessionCancel(sid, opId, false); rt._drain(); } });

@@ -39,6 +39,8 @@ export const now = () => performance.now();
 import { MCPStreamError } from "./errors.js";
 
 const encoder = new TextEncoder();
+/** Text up to this many UTF-16 units is encoded straight into the core's input buffer. */
+const PUT_DIRECT_CHARS = 16384;
 /* Text out of wasm memory, decoded where it lies (no copy first). Bytes that are not all ASCII
  * are decoded by the core to UTF-16 (ms_ctx_utf16: the WHATWG utf-8 decoder, as TextDecoder
  * runs it) and the string is made from those units: Node's UTF-8 decoding of non-ASCII text is
@@ -141,9 +143,9 @@ export class Core {
 
   /**
    * The effects the core queued. SEND and MODEL_REQUEST carry their payload as bytes (a copy:
-   * they outlive the next call into the core); every other kind as `text`, decoded straight
-   * from wasm memory.
-   * @returns {{kind:number,a:number,b:number,c:number,payload?:Uint8Array,text?:string}[]}
+   * they outlive the next call into the core), a SEND also as `line`, the same bytes and a "\n"
+   * (payload is a view of it); every other kind as `text`, decoded straight from wasm memory.
+   * @returns {{kind:number,a:number,b:number,c:number,payload?:Uint8Array,line?:Uint8Array,text?:string}[]}
    */
   takeEffects() {
     const x = this.#x;
@@ -158,7 +160,13 @@ export class Core {
       const o = i * 6;
       const kind = rec[o], ptr = rec[o + 4] >>> 0, len = rec[o + 5] >>> 0;
       const fx = { kind, a: rec[o + 1], b: rec[o + 2], c: rec[o + 3] };
-      if (kind === FX.SEND || kind === FX.MODEL_REQUEST) {
+      if (kind === FX.SEND) {
+        // copied with a "\n" after it: a stdio transport writes the whole line in one piece
+        fx.line = new Uint8Array(len + 1);
+        fx.line.set(this.#bytes().subarray(ptr, ptr + len));
+        fx.line[len] = 10;
+        fx.payload = fx.line.subarray(0, len);
+      } else if (kind === FX.MODEL_REQUEST) {
         fx.payload = len ? this.#bytes().slice(ptr, ptr + len) : new Uint8Array(0);
         if (kind === FX.MODEL_REQUEST && fx.c === 1) fx.payload = this.#modelBody(fx.a, fx.b, fx.payload);
       } else fx.text = this.#text(ptr, len);
@@ -234,14 +242,30 @@ export class Core {
     return x.ms_session_closed(this.#ctx, sid, reason, this.#put(message));
   }
   sessionRequest(sid, opId, flags, method, params, timeoutMs = 0) {
+    return this.sessionRequestJson(sid, opId, flags, method, params === undefined ? "" : JSON.stringify(params), timeoutMs);
+  }
+  /** sessionRequest with the params as JSON text ("" for none). */
+  sessionRequestJson(sid, opId, flags, method, paramsJson, timeoutMs = 0) {
     const x = this.#x; if (!x) return ERR.BAD_HANDLE;
     x.ms_ctx_set_now(this.#ctx, now());
-    const m = encoder.encode(method);
-    const p = params === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify(params));
-    const all = new Uint8Array(m.length + p.length);
-    all.set(m); all.set(p, m.length);
-    this.#put(all);
-    return x.ms_session_request(this.#ctx, sid, opId, flags, m.length, p.length, timeoutMs);
+    let m, p;
+    if (method.length + paramsJson.length <= PUT_DIRECT_CHARS) {
+      // encoded straight into the input buffer (3 bytes per UTF-16 unit at most)
+      const cap = 3 * (method.length + paramsJson.length);
+      const ptr = x.ms_ctx_input(this.#ctx, cap);
+      if (!ptr) throw new MCPStreamError("OUT_OF_MEMORY", "mcpstream core: out of memory for input");
+      const into = this.#bytes().subarray(ptr, ptr + cap);
+      m = encoder.encodeInto(method, into).written;
+      p = encoder.encodeInto(paramsJson, into.subarray(m)).written;
+    } else {
+      // big params: encoded apart first, so the input buffer (wasm memory never shrinks) grows only to their size
+      const mb = encoder.encode(method), pb = encoder.encode(paramsJson);
+      const all = new Uint8Array(mb.length + pb.length);
+      all.set(mb); all.set(pb, mb.length);
+      this.#put(all);
+      m = mb.length; p = pb.length;
+    }
+    return x.ms_session_request(this.#ctx, sid, opId, flags, m, p, timeoutMs);
   }
   sessionListTools(sid, opId) {
     const x = this.#x; if (!x) return ERR.BAD_HANDLE;

@@ -11,6 +11,8 @@ const CORE_STATUS = Object.fromEntries(Object.entries(CORE_CODES).map(([status, 
 /** How long dispose() waits for transports to go away: above the stdio host's
  * worst case (grace 1 s + SIGTERM wait 2 s + reaping after SIGKILL 2 s + pipes). */
 const DISPOSE_BOUND_MS = 6000;
+/** Runs fn after this turn of the event loop (setImmediate where there is one: Node; workerd and browsers have no handles to let go). */
+const later = globalThis.setImmediate ?? ((fn) => setTimeout(fn, 0));
 
 /**
  * @typedef {{kind:string, server:string|null, sessionId:number|null, owner:"stream"|"agent"|"client"|null,
@@ -45,6 +47,8 @@ export class Runtime extends EventTarget {
   #opSeq = 1;
   #ownerSeq = 1;
   #holds = 0;
+  /** whether the transports and the hosts are ref'd now (they follow #holds, see _release) */ #refOn = false;
+  #unrefPending = false;
   #draining = false;
   /** limits.messageBytes, the default bound of a model answer read whole */
   #messageBytes;
@@ -162,11 +166,27 @@ export class Runtime extends EventTarget {
   _registerDriver(driver) { this.#drivers.set(driver.id, driver); }
   _unregisterDriver(driver) { this.#drivers.delete(driver.id); }
 
-  /** Keeps the Node process alive while something awaits I/O. */
-  _hold() { if (!this.#disposed && this.#holds++ === 0) this.#setRef(true); }
-  _release() { if (!this.#disposed && this.#holds > 0 && --this.#holds === 0) this.#setRef(false); }
+  /**
+   * Keeps the Node process alive while something awaits I/O. The handles are let go one turn
+   * of the event loop after the last release, not at once: a caller that awaits one call after
+   * another holds again before that turn, so nothing is ref'd and unref'd per call.
+   */
+  _hold() {
+    if (this.#disposed) return;
+    this.#holds++;
+    if (!this.#refOn) this.#setRef(true);
+  }
+  _release() {
+    if (this.#disposed || this.#holds === 0 || --this.#holds > 0 || this.#unrefPending) return;
+    this.#unrefPending = true;
+    later(() => {
+      this.#unrefPending = false;
+      if (this.#holds === 0 && this.#refOn && !this.#disposed) this.#setRef(false);
+    });
+  }
 
   #setRef(on) {
+    this.#refOn = on;
     for (const t of this.#transports.values()) on ? t.ref?.() : t.unref?.();
     this.#hosts.setRef?.(on);
   }
@@ -234,15 +254,18 @@ export class Runtime extends EventTarget {
     this.#schedule();
   }
 
-  /** Keeps the one timer at the core's next request deadline. */
+  /**
+   * Keeps the one timer at or before the core's next request deadline. A timer armed earlier
+   * than needed stays (calls one after another each push the deadline later: re-arming per call
+   * would cost a clearTimeout and a setTimeout each); when it fires, the core times out only what
+   * is due and the timer is armed again for what is left.
+   */
   #schedule() {
     if (this.#disposed) return;
     const at = this.#core.nextDeadline();
-    if (at === this.#timerAt) return;
+    if (at < 0 || (this.#timer !== null && this.#timerAt <= at)) return;
     clearTimeout(this.#timer);
-    this.#timer = null;
     this.#timerAt = at;
-    if (at < 0) return;
     // +1: never early (a timer may round down); capped: setTimeout's range
     const delay = Math.min(Math.max(0, Math.ceil(at - now()) + 1), 0x7fffffff);
     this.#timer = setTimeout(() => {
@@ -258,7 +281,7 @@ export class Runtime extends EventTarget {
   #dispatch(fx) {
     switch (fx.kind) {
       case FX.OPEN: return this.#open(fx.a, { server: fx.text, owner: fx.b, ownerId: fx.c });
-      case FX.SEND: return this.#transports.get(fx.a)?.send(fx.payload, { id: fx.b, flags: fx.c });
+      case FX.SEND: return this.#transports.get(fx.a)?.send(fx.payload, { id: fx.b, flags: fx.c, line: fx.line });
       case FX.PROTOCOL: return this.#transports.get(fx.a)?.setProtocolVersion?.(fx.text);
       case FX.SSE_CURSOR: return this.#transports.get(fx.a)?.sseCursor?.(fx.b, fx.text, fx.c);
       case FX.CLOSE: return this.#close(fx.a);
@@ -445,7 +468,7 @@ export class Runtime extends EventTarget {
       return fail(e instanceof Error ? e.message : String(e));
     }
     this.#transports.set(sid, transport);
-    if (this.#holds === 0) transport.unref?.();
+    if (!this.#refOn) transport.unref?.();
     transport.open();
   }
 

@@ -623,17 +623,19 @@ export class StdioTransport {
    * a buffer nobody changes afterwards (the runtime passes its own copy of an effect's payload,
    * never a view of wasm memory). Ignored before open(), after close started, or once the server
    * exited; a write error (EPIPE) is swallowed: the exit is reported by onClose.
-   * @param {Uint8Array | string} bytes
+   * `line`, when given, is `bytes` and the "\n" in one buffer (the runtime copies each message
+   * so): it is written instead, one piece per message.
+   * @param {Uint8Array | string} bytes @param {{ line?: Uint8Array }} [info]
    */
-  send(bytes) {
+  send(bytes, info) {
     if (this.#state !== "opening" && this.#state !== "open") return;
     if (this.#pid === null || this.#leaderExit !== null) return;
     const stdin = this.#child?.stdin;
     if (!stdin || stdin.destroyed || stdin.writableEnded) return;
     try {
-      // Corked until the end of this tick: the message and its "\n" (not copied to append it),
-      // and every other message sent in the same tick (16 calls started together, or answered
-      // by one read), go out in one writev — one wake-up of the server, not one per message.
+      // Corked until the end of this tick: the message and its "\n", and every other message
+      // sent in the same tick (16 calls started together, or answered by one read), go out in
+      // one write — one wake-up of the server, not one per message.
       if (!this.#corked) {
         this.#corked = true;
         stdin.cork();
@@ -642,8 +644,12 @@ export class StdioTransport {
           stdin.uncork();
         });
       }
-      stdin.write(bytes);
-      stdin.write("\n");
+      if (info?.line) {
+        stdin.write(info.line);
+      } else {
+        stdin.write(bytes);
+        stdin.write("\n");
+      }
     } catch {
       // Writing to a stream that was destroyed between the checks above; the 'error'
       // listener takes the asynchronous variant.
