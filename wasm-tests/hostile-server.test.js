@@ -162,6 +162,30 @@ test("callTool's timeoutMs fails the call with TIMEOUT and sends notifications/c
   await assertClean(runtime, life, escaped);
 });
 
+test("the one deadline timer: a short timeout is kept while a long one is pending; a timer left for a deadline that went away re-arms for the next", async (t) => {
+  // The runtime keeps its timer armed at or before the earliest deadline and re-arms it only for
+  // an earlier one (src/js/runtime.js #schedule): each of these calls hangs if that goes wrong.
+  const { runtime, life, client, escaped } = await setup(t, "silent-call");
+  await client.connect();
+  // a deadline that goes away: the timer stays armed for it
+  const ac = new AbortController();
+  const gone = client.callTool("hostile", "probe", {}, { timeoutMs: 300, signal: ac.signal });
+  ac.abort();
+  assert.equal((await outcome(gone, "the aborted call")).error?.code, "ABORTED");
+  const long = outcome(client.callTool("hostile", "probe", {}, { timeoutMs: 600_000 }), "the long call", 120_000);
+  // a later deadline than the left timer's: that timer fires early and re-arms for it
+  const later = await outcome(client.callTool("hostile", "probe", {}, { timeoutMs: 1000 }), "a call after the aborted one");
+  assert.equal(later.error?.code, "TIMEOUT", `got ${later.error?.code ?? "a result"}: ${later.error?.message}`);
+  assert.match(later.error.message, /within 1000 ms/);
+  // an earlier deadline than the armed timer's (the long call's): re-armed for it
+  const short = await outcome(client.callTool("hostile", "probe", {}, { timeoutMs: 200 }), "a short call while a long one is pending");
+  assert.equal(short.error?.code, "TIMEOUT", `got ${short.error?.code ?? "a result"}: ${short.error?.message}`);
+  assert.match(short.error.message, /within 200 ms/);
+  await client.close();
+  assert.ok((await long).error, "the long call ends with the client's close");
+  await assertClean(runtime, life, escaped);
+});
+
 // ---- item 12: string fidelity
 
 /** A model function that calls "probe" once, records what it was sent, then answers. */
