@@ -79,7 +79,9 @@ struct ms_ctx {
   ms_buf out_payload;
   void **out_ext;   /* the handed-out effects' own payloads (out_cap slots), freed at the next take */
   size_t nout_ext;
+  size_t nout;       /* effects handed out by the last take */
   ms_buf utf16; /* ms_ctx_utf16's units (effects.c); freed at the next take when big */
+  ms_buf cut_skel, cut_index, cut_data; /* ms_ctx_cut's output (jcut.c); reset at the next take */
   ms_buf body;  /* the part of a model request body read last (ms_stream_model_body) */
   size_t rsv_recs, rsv_bytes; /* room reserved in the effect queue (effects.c) */
   /* objects; ids are never reused */
@@ -103,6 +105,12 @@ struct ms_ctx {
   size_t max_memory;      /* memory budget of each stream and session */
   double now;             /* the host's clock (ms_ctx_set_now / ms_ctx_tick) */
 };
+
+/* jcut.c: an answer's big strings cut out for the host (ms_ctx_cut) */
+#define MS_CUT_MAX_BYTES (1u << 20) /* bigger answers are parsed whole by the host */
+#define MS_CUT_KEEP_BYTES (1u << 20) /* bigger output buffers are freed at the next take */
+/* Empties ms_ctx_cut's output; with free_big, frees the buffers over MS_CUT_KEEP_BYTES. */
+void ms__cut_reset(ms_ctx *ctx, int free_big);
 
 /* Queues an effect (payload copied). 0 or MS_ERR_NOMEM. */
 int ms__fx(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c,

@@ -49,7 +49,8 @@ MS_EXPORT uint8_t *ms_ctx_input(ms_ctx *ctx, uint32_t len) {
 MS_EXPORT int32_t ms_ctx_own_allocations(ms_ctx *ctx) {
   if (!ctx) return 0;
   const void *mine[] = {ctx->input.data, ctx->fx, ctx->fx_payload.data, ctx->out, ctx->out_ext,
-                        ctx->out_payload.data, ctx->utf16.data, ctx->body.data, ctx->sessions, ctx->streams, ctx->owner_waits};
+                        ctx->out_payload.data, ctx->utf16.data, ctx->body.data,
+                        ctx->cut_skel.data, ctx->cut_index.data, ctx->cut_data.data, ctx->sessions, ctx->streams, ctx->owner_waits};
   /* the context itself, and the own payloads of the effects handed out last */
   int32_t n = 1 + (int32_t)ctx->nout_ext;
   for (size_t i = 0; i < sizeof mine / sizeof *mine; i++) n += mine[i] != NULL;

@@ -150,6 +150,9 @@ void ms__fx_free_all(ms_ctx *ctx) {
   ms_buf_free(&ctx->fx_payload);
   ms_buf_free(&ctx->out_payload);
   ms_buf_free(&ctx->utf16);
+  ms_buf_free(&ctx->cut_skel);
+  ms_buf_free(&ctx->cut_index);
+  ms_buf_free(&ctx->cut_data);
 }
 
 int ms__fx_reserved(ms_ctx *ctx, int kind, int32_t a, int32_t b, int32_t c, const void *payload,
@@ -184,8 +187,10 @@ MS_EXPORT int32_t ms_ctx_take_effects(ms_ctx *ctx) {
     }
   }
   if (ctx->utf16.cap > MS_UTF16_KEEP_BYTES) ms_buf_free(&ctx->utf16);
+  ms__cut_reset(ctx, 1);
   size_t n = ctx->nfx;
   ctx->nfx = 0;
+  ctx->nout = n;
   for (size_t i = 0; i < n; i++) {
     ms_fx_rec *r = &ctx->fx[i];
     /* integer arithmetic: the payload buffer is NULL when no effect of the

@@ -197,6 +197,24 @@ MS_EXPORT const ms_effect *ms_ctx_effects_ptr(ms_ctx *ctx);
  * stay valid (this call does not count as one that ends them). */
 MS_EXPORT int32_t ms_ctx_utf16(ms_ctx *ctx, const uint8_t *src, uint32_t len);
 MS_EXPORT const uint16_t *ms_ctx_utf16_ptr(ms_ctx *ctx);
+/* Cuts the big strings out of the answer of effect `index` of the last take
+ * (an MS_FX_OP_DONE with b >= 0: validated JSON text), for a host that parses
+ * answers itself (jcut.c): every string value whose JSON text (quotes
+ * included) is `min` bytes or more, at most 8 levels deep, on a path of keys
+ * written without escapes, each once in its object, none "__proto__" (at
+ * most 64 strings, objects of at most 32 keys; answers of 1 MiB or less).
+ * Returns how many were cut (0: parse the answer whole), or MS_ERR_NOMEM, or
+ * MS_ERR_INVALID_ARGUMENT for an effect that is not such an answer. Output,
+ * at ms_ctx_cut_ptr/len(ctx, which), valid until the next take of effects:
+ *   which 0: the answer with `null` in place of each string cut (UTF-8);
+ *   which 1: JSON text, an array of one entry per string in text order:
+ *            [[key or array index, ...], wide, offset, length];
+ *   which 2: the strings, from offset: `length` ASCII bytes (wide 0) or
+ *            UTF-16 units (wide 1), the string as JSON.parse makes it of the
+ *            answer decoded as ms_ctx_utf16 decodes it (lone surrogates kept). */
+MS_EXPORT int32_t ms_ctx_cut(ms_ctx *ctx, uint32_t index, uint32_t min);
+MS_EXPORT const uint8_t *ms_ctx_cut_ptr(ms_ctx *ctx, int32_t which);
+MS_EXPORT uint32_t ms_ctx_cut_len(ms_ctx *ctx, int32_t which);
 /* The stable string code of an MS_ERR_* value ("OUT_OF_MEMORY", ...; the
  * CODE of MS_ERRORS), a static NUL-terminated string; NULL for any other value. */
 MS_EXPORT const char *ms_strerror(int32_t code);

@@ -50,6 +50,11 @@ const NodeBuffer = typeof globalThis.Buffer === "function" && typeof globalThis.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf16 = new TextDecoder("utf-16le", { ignoreBOM: true });
 const UTF16_MIN = 256;
+/* An answer of CUT_MIN_ANSWER bytes or more has its strings of CUT_MIN_STRING bytes or more cut
+ * out by the core (ms_ctx_cut, jcut.c) and made strings straight from what it decoded: JSON.parse
+ * then reads the rest only (a long string with escapes is its slowest input). */
+const CUT_MIN_ANSWER = 16384;
+const CUT_MIN_STRING = 4096;
 
 export class Core {
   /** @type {any} */ #x;
@@ -144,8 +149,9 @@ export class Core {
   /**
    * The effects the core queued. SEND and MODEL_REQUEST carry their payload as bytes (a copy:
    * they outlive the next call into the core), a SEND also as `line`, the same bytes and a "\n"
-   * (payload is a view of it); every other kind as `text`, decoded straight from wasm memory.
-   * @returns {{kind:number,a:number,b:number,c:number,payload?:Uint8Array,line?:Uint8Array,text?:string}[]}
+   * (payload is a view of it); a big answer (OP_DONE) with big strings in it as `value`, parsed
+   * here (#cutAnswer); every other kind as `text`, decoded straight from wasm memory.
+   * @returns {{kind:number,a:number,b:number,c:number,payload?:Uint8Array,line?:Uint8Array,text?:string,value?:any}[]}
    */
   takeEffects() {
     const x = this.#x;
@@ -169,9 +175,57 @@ export class Core {
       } else if (kind === FX.MODEL_REQUEST) {
         fx.payload = len ? this.#bytes().slice(ptr, ptr + len) : new Uint8Array(0);
         if (kind === FX.MODEL_REQUEST && fx.c === 1) fx.payload = this.#modelBody(fx.a, fx.b, fx.payload);
+      } else if (kind === FX.OP_DONE && fx.b >= 0 && len >= CUT_MIN_ANSWER) {
+        const value = this.#cutAnswer(i);
+        if (value === undefined) fx.text = this.#text(ptr, len);
+        else fx.value = value;
       } else fx.text = this.#text(ptr, len);
       out[i] = fx;
     }
+    return out;
+  }
+
+  /**
+   * The answer of effect `i`, parsed, when the core cut big strings out of it (ms_ctx_cut): the
+   * rest is parsed (JSON.parse) and each string put back where it was, made straight from what
+   * the core decoded. undefined when nothing was cut, or when anything does not fit (the caller
+   * then parses the whole text: the core's answer is still in wasm memory).
+   */
+  #cutAnswer(i) {
+    const x = this.#x, ctx = this.#ctx;
+    if (x.ms_ctx_cut(ctx, i, CUT_MIN_STRING) <= 0) return undefined;
+    const index = JSON.parse(this.#text(x.ms_ctx_cut_ptr(ctx, 1), x.ms_ctx_cut_len(ctx, 1)));
+    const data = x.ms_ctx_cut_ptr(ctx, 2) >>> 0;
+    const strings = index.map(([, wide, off, n]) => (wide ? this.#units(data + off, n) : this.#ascii(data + off, n)));
+    let value;
+    try {
+      value = JSON.parse(this.#text(x.ms_ctx_cut_ptr(ctx, 0), x.ms_ctx_cut_len(ctx, 0)));
+    } catch {
+      return undefined;
+    }
+    for (let k = 0; k < index.length; k++) {
+      const path = index[k][0];
+      let o = value;
+      for (let d = 0; d < path.length - 1 && o !== null && typeof o === "object"; d++) o = o[path[d]];
+      const last = path[path.length - 1];
+      if (o === null || typeof o !== "object" || !Object.hasOwn(o, last) || o[last] !== null) return undefined;
+      o[last] = strings[k];
+    }
+    return value;
+  }
+
+  /** The string of `n` ASCII bytes at wasm address ptr. */
+  #ascii(ptr, n) {
+    return NodeBuffer ? this.#nodeBytes().toString("latin1", ptr, ptr + n) : utf8.decode(this.#bytes().subarray(ptr, ptr + n));
+  }
+
+  /** The string of `n` UTF-16 units at wasm address ptr, lone surrogates kept (a TextDecoder would
+   * make them U+FFFD). */
+  #units(ptr, n) {
+    if (NodeBuffer) return this.#nodeBytes().toString("utf16le", ptr, ptr + 2 * n);
+    const units = new Uint16Array(this.#x.memory.buffer, ptr, n);
+    let out = "";
+    for (let at = 0; at < n; at += 8192) out += String.fromCharCode.apply(null, units.subarray(at, Math.min(n, at + 8192)));
     return out;
   }
 

@@ -293,7 +293,7 @@ export class Runtime extends EventTarget {
         if (!op) return;
         this.#ops.delete(fx.a);
         if (fx.b < 0) op.reject(coreError(fx.b, fx.text));
-        else op.resolve(JSON.parse(fx.text));
+        else op.resolve(fx.value !== undefined ? fx.value : JSON.parse(fx.text));
         return;
       }
       case FX.OP_PROGRESS: {
