@@ -20,7 +20,9 @@
  * are ASCII, 2- or 3-byte sequences (mixed16 below), up to the first byte it
  * does not handle. From that byte on (a 4-byte sequence, anything ill-formed,
  * the last 17 bytes), one character at a time, by the code that defines the
- * decoding here (the rest of ms_utf8_to_utf16). Nothing is allocated. */
+ * decoding here (one()); after an ill-formed byte, for 16 bytes, so that
+ * text with errors every few bytes pays for few windows. Nothing is
+ * allocated. */
 #include "bytescan.h"
 #include "internal.h"
 
@@ -158,6 +160,113 @@ static inline __attribute__((always_inline)) size_t mixed16(const uint8_t *p, ms
 }
 #endif
 
+/* The character at s[*pi] (or the run of ASCII there), decoded as this file
+ * defines it (the reference of the windows): its units at out + *po; *pi
+ * and *po are moved past them. */
+static inline __attribute__((always_inline)) void one(const uint8_t *s, size_t n, uint16_t *out, size_t *pi, size_t *po) {
+  size_t i = *pi, o = *po;
+  uint8_t c = s[i];
+  if (c < 0x80) { /* ASCII: 16, then 8 at a time while the run lasts */
+    while (n - i >= 16) {
+      ms_v16 x = ms_v16_load(s + i);
+      if (ms_v16_any_high(x)) break;
+      ms_w8 lo = __builtin_convertvector(__builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7), ms_w8);
+      ms_w8 hi = __builtin_convertvector(__builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15), ms_w8);
+      __builtin_memcpy(out + o, &lo, 16);
+      __builtin_memcpy(out + o + 8, &hi, 16);
+      i += 16;
+      o += 16;
+    }
+    while (i + 8 <= n && !(LOAD8(s + i) & HIGH_BITS)) {
+      for (int k = 0; k < 8; k++) out[o + k] = s[i + k];
+      i += 8;
+      o += 8;
+    }
+    while (i < n && s[i] < 0x80) out[o++] = s[i++];
+    goto done;
+  }
+  /* well-formed sequences, whole in the input: at once */
+  if (c >= 0xC2 && c <= 0xDF && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+    out[o++] = (uint16_t)((c & 0x1F) << 6 | (s[i + 1] & 0x3F));
+    i += 2;
+    goto done;
+  }
+  if (c >= 0xE0 && c <= 0xEF && i + 2 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
+    uint32_t u = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
+    if (u >= 0x800 && (u < 0xD800 || u > 0xDFFF)) { /* not overlong, not a surrogate */
+      out[o++] = (uint16_t)u;
+      i += 3;
+      goto done;
+    }
+  }
+  if (c >= 0xF0 && c <= 0xF4 && i + 3 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80 &&
+      (s[i + 3] & 0xC0) == 0x80) {
+    uint32_t u = (uint32_t)(c & 0x07) << 18 | (uint32_t)(s[i + 1] & 0x3F) << 12 |
+                 (uint32_t)(s[i + 2] & 0x3F) << 6 | (s[i + 3] & 0x3F);
+    if (u >= 0x10000 && u <= 0x10FFFF) { /* not overlong, not beyond Unicode */
+      u -= 0x10000;
+      out[o++] = (uint16_t)(0xD800 | (u >> 10));
+      out[o++] = (uint16_t)(0xDC00 | (u & 0x3FF));
+      i += 4;
+      goto done;
+    }
+  }
+  /* ill-formed (or cut at the end): step by step */
+  uint32_t cp;
+  int need;
+  uint8_t lo = 0x80, hi = 0xBF; /* the range of the next continuation byte */
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    cp = c & 0x0F;
+    if (c == 0xE0) lo = 0xA0;      /* no overlong forms */
+    else if (c == 0xED) hi = 0x9F; /* no surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    cp = c & 0x07;
+    if (c == 0xF0) lo = 0x90;      /* no overlong forms */
+    else if (c == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
+  } else { /* a continuation byte, C0, C1, F5..FF: cannot start a sequence */
+    out[o++] = 0xFFFD;
+    i++;
+    goto done;
+  }
+  size_t j = i + 1;
+  int got = 0;
+  while (got < need && j < n && s[j] >= lo && s[j] <= hi) {
+    cp = cp << 6 | (s[j] & 0x3F);
+    lo = 0x80;
+    hi = 0xBF;
+    got++;
+    j++;
+  }
+  i = j; /* a byte that did not fit (s[j]) is decoded anew */
+  if (got < need) {
+    out[o++] = 0xFFFD;
+  } else if (cp >= 0x10000) {
+    cp -= 0x10000;
+    out[o++] = (uint16_t)(0xD800 | (cp >> 10));
+    out[o++] = (uint16_t)(0xDC00 | (cp & 0x3FF));
+  } else {
+    out[o++] = (uint16_t)cp;
+  }
+done:
+  *pi = i;
+  *po = o;
+}
+
+#ifdef MIXED16
+/* one(), from s[i] until 16 bytes are decoded (or more: the character or
+ * the run of ASCII that crosses the 16th byte); returns the new i. Not
+ * inlined: V8 compiles the loop of ms_utf8_to_utf16 worse with a second copy. */
+static __attribute__((noinline)) size_t scalar16(const uint8_t *s, size_t n, uint16_t *out, size_t i, size_t *o) {
+  for (size_t end = i + 16; i < end && i < n;) one(s, n, out, &i, o);
+  return i;
+}
+#endif
+
 /* out has room for n units, and o <= i all along (no character has more
  * units than bytes): so the 16 units a window may write at out + o, with 18
  * bytes left at i, stay inside it. */
@@ -189,96 +298,16 @@ size_t ms_utf8_to_utf16(const uint8_t *s, size_t n, uint16_t *out) {
           o += units;
           continue;
         }
+        /* ill-formed at s[i] (well-formed text never comes here: a window
+         * starts at a character, and one of 4 bytes does not try): the next
+         * 16 bytes one character at a time, so that text with an error every
+         * few bytes does not pay for a window or two per character */
+        i = scalar16(s, n, out, i, &o);
+        continue;
       }
     }
 #endif
-    uint8_t c = s[i];
-    if (c < 0x80) { /* ASCII: 16, then 8 at a time while the run lasts */
-      while (n - i >= 16) {
-        ms_v16 x = ms_v16_load(s + i);
-        if (ms_v16_any_high(x)) break;
-        ms_w8 lo = __builtin_convertvector(__builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7), ms_w8);
-        ms_w8 hi = __builtin_convertvector(__builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15), ms_w8);
-        __builtin_memcpy(out + o, &lo, 16);
-        __builtin_memcpy(out + o + 8, &hi, 16);
-        i += 16;
-        o += 16;
-      }
-      while (i + 8 <= n && !(LOAD8(s + i) & HIGH_BITS)) {
-        for (int k = 0; k < 8; k++) out[o + k] = s[i + k];
-        i += 8;
-        o += 8;
-      }
-      while (i < n && s[i] < 0x80) out[o++] = s[i++];
-      continue;
-    }
-    /* well-formed sequences, whole in the input: at once */
-    if (c >= 0xC2 && c <= 0xDF && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
-      out[o++] = (uint16_t)((c & 0x1F) << 6 | (s[i + 1] & 0x3F));
-      i += 2;
-      continue;
-    }
-    if (c >= 0xE0 && c <= 0xEF && i + 2 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
-      uint32_t u = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
-      if (u >= 0x800 && (u < 0xD800 || u > 0xDFFF)) { /* not overlong, not a surrogate */
-        out[o++] = (uint16_t)u;
-        i += 3;
-        continue;
-      }
-    }
-    if (c >= 0xF0 && c <= 0xF4 && i + 3 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80 &&
-        (s[i + 3] & 0xC0) == 0x80) {
-      uint32_t u = (uint32_t)(c & 0x07) << 18 | (uint32_t)(s[i + 1] & 0x3F) << 12 |
-                   (uint32_t)(s[i + 2] & 0x3F) << 6 | (s[i + 3] & 0x3F);
-      if (u >= 0x10000 && u <= 0x10FFFF) { /* not overlong, not beyond Unicode */
-        u -= 0x10000;
-        out[o++] = (uint16_t)(0xD800 | (u >> 10));
-        out[o++] = (uint16_t)(0xDC00 | (u & 0x3FF));
-        i += 4;
-        continue;
-      }
-    }
-    /* ill-formed (or cut at the end): step by step */
-    uint32_t cp;
-    int need;
-    uint8_t lo = 0x80, hi = 0xBF; /* the range of the next continuation byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-      need = 1;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      cp = c & 0x0F;
-      if (c == 0xE0) lo = 0xA0;      /* no overlong forms */
-      else if (c == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      cp = c & 0x07;
-      if (c == 0xF0) lo = 0x90;      /* no overlong forms */
-      else if (c == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
-    } else { /* a continuation byte, C0, C1, F5..FF: cannot start a sequence */
-      out[o++] = 0xFFFD;
-      i++;
-      continue;
-    }
-    size_t j = i + 1;
-    int got = 0;
-    while (got < need && j < n && s[j] >= lo && s[j] <= hi) {
-      cp = cp << 6 | (s[j] & 0x3F);
-      lo = 0x80;
-      hi = 0xBF;
-      got++;
-      j++;
-    }
-    i = j; /* a byte that did not fit (s[j]) is decoded anew */
-    if (got < need) {
-      out[o++] = 0xFFFD;
-    } else if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out[o++] = (uint16_t)(0xD800 | (cp >> 10));
-      out[o++] = (uint16_t)(0xDC00 | (cp & 0x3FF));
-    } else {
-      out[o++] = (uint16_t)cp;
-    }
+    one(s, n, out, &i, &o);
   }
   return o;
 }
