@@ -174,7 +174,7 @@ export class Core {
         fx.payload = fx.line.subarray(0, len);
       } else if (kind === FX.MODEL_REQUEST) {
         fx.payload = len ? this.#bytes().slice(ptr, ptr + len) : new Uint8Array(0);
-        if (kind === FX.MODEL_REQUEST && fx.c === 1) fx.payload = this.#modelBody(fx.a, fx.b, fx.payload);
+        if (fx.c === 1) fx.payload = this.#modelBody(fx.a, fx.b, fx.payload);
       } else if (kind === FX.OP_DONE && fx.b >= 0 && len >= CUT_MIN_ANSWER) {
         const value = this.#cutAnswer(i);
         if (value === undefined) fx.text = this.#text(ptr, len);
@@ -194,14 +194,14 @@ export class Core {
   #cutAnswer(i) {
     const x = this.#x, ctx = this.#ctx;
     if (x.ms_ctx_cut(ctx, i, CUT_MIN_STRING) <= 0) return undefined;
-    const index = JSON.parse(this.#text(x.ms_ctx_cut_ptr(ctx, 1), x.ms_ctx_cut_len(ctx, 1)));
-    const data = x.ms_ctx_cut_ptr(ctx, 2) >>> 0;
-    const strings = index.map(([, wide, off, n]) => (wide ? this.#units(data + off, n) : this.#ascii(data + off, n)));
-    let value;
+    let index, strings, value;
     try {
+      index = JSON.parse(this.#text(x.ms_ctx_cut_ptr(ctx, 1), x.ms_ctx_cut_len(ctx, 1)));
+      const data = x.ms_ctx_cut_ptr(ctx, 2) >>> 0;
+      strings = index.map(([, wide, off, n]) => (wide ? this.#units(data + off, n) : this.#ascii(data + off, n)));
       value = JSON.parse(this.#text(x.ms_ctx_cut_ptr(ctx, 0), x.ms_ctx_cut_len(ctx, 0)));
     } catch {
-      return undefined;
+      return undefined; // (never for what the core writes)
     }
     for (let k = 0; k < index.length; k++) {
       const path = index[k][0];
