@@ -259,7 +259,7 @@ static int key_eq(const ms_jspan *a, const ms_jspan *b) { return a->n == b->n &&
 static size_t walk(cutter *c, size_t i, int depth, int may) {
   const char *p = c->text;
   size_t n = c->n;
-  if (c->rc) return n;
+  if (c->rc || i >= n) return n;
   if (p[i] == '"') {
     if (may && depth > 0 && c->count < MS_CUT_MAX_STRINGS) return cut_string(c, i, depth);
     return string_end(p, n, i);
@@ -274,7 +274,7 @@ static size_t walk(cutter *c, size_t i, int depth, int may) {
   size_t nkeys = 0;
   int plain = 1; /* every key so far is without escapes, and they are few enough to compare */
   i = skip_ws(p, n, i + 1);
-  for (size_t k = 0; p[i] != '}' && p[i] != ']'; k++) {
+  for (size_t k = 0; i < n && p[i] != '}' && p[i] != ']'; k++) { /* (i < n: validated text ends each) */
     int here = may;
     if (object) {
       size_t e = string_end(p, n, i);
@@ -299,9 +299,9 @@ static size_t walk(cutter *c, size_t i, int depth, int may) {
     }
     i = skip_ws(p, n, walk(c, i, depth + 1, here));
     if (c->rc) return n;
-    if (p[i] == ',') i = skip_ws(p, n, i + 1);
+    if (i < n && p[i] == ',') i = skip_ws(p, n, i + 1);
   }
-  return i + 1;
+  return i < n ? i + 1 : n;
 }
 
 void ms__cut_reset(ms_ctx *ctx, int free_big) {
