@@ -91,18 +91,36 @@ static inline __attribute__((always_inline)) uint32_t v16_bits(ms_v16 m) {
 #endif
 }
 
+/* The bytes the loops below look for, splat, read from memory once per call:
+ * in wasm, V8 would otherwise rebuild each constant vector in every pass of
+ * a loop (see utf16.c); an empty asm that "changes" the address hides them. */
+typedef struct {
+  ms_v16 quote, backslash, high;
+} specials;
+#define SPLAT(c) {c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c}
+static const specials the_specials = {SPLAT('"'), SPLAT('\\'), SPLAT(0x80)};
+
+static inline __attribute__((always_inline)) specials load_specials(void) {
+  const specials *t = &the_specials;
+#if defined(__wasm_simd128__)
+  __asm__("" : "+r"(t));
+#endif
+  return *t;
+}
+
 /* Decodes the validated string whose content starts at p[i] (after the
  * opening quote) as ASCII bytes into out, which has room for what is left of
  * the text and 16 bytes more: each block of 16 is stored whole before it is
  * looked at. Returns the index of the closing quote and *o the bytes
  * written; or 0 when a byte or an escape is not ASCII (decode it wide). */
 static size_t decode_narrow(const char *p, size_t n, size_t i, uint8_t *out, size_t *o) {
+  const specials k16 = load_specials();
   size_t w = 0;
   for (;;) {
     if (n - i >= 16) {
       ms_v16 x = ms_v16_load(p + i);
       __builtin_memcpy(out + w, &x, 16);
-      uint32_t bits = v16_bits(ms_v16_eq(x, '"') | ms_v16_eq(x, '\\') | (ms_v16)((x & ms_v16_splat(0x80)) != 0));
+      uint32_t bits = v16_bits((ms_v16)(x == k16.quote) | (ms_v16)(x == k16.backslash) | (ms_v16)(x >= k16.high));
       if (!bits) {
         i += 16;
         w += 16;
@@ -134,6 +152,7 @@ static size_t decode_narrow(const char *p, size_t n, size_t i, uint8_t *out, siz
  * (a lone surrogate stays one). Returns the index of the closing quote (n if
  * there is none). */
 static size_t decode_wide(const char *p, size_t n, size_t i, uint16_t *out, size_t *o) {
+  const specials k16 = load_specials();
   size_t w = 0;
   for (;;) {
     size_t j = i;
@@ -143,8 +162,9 @@ static size_t decode_wide(const char *p, size_t n, size_t i, uint16_t *out, size
         break;
       }
       ms_v16 x = ms_v16_load(p + j);
-      uint32_t bits = v16_bits(ms_v16_eq(x, '"') | ms_v16_eq(x, '\\'));
-      if (bits) {
+      ms_v16 m = (ms_v16)(x == k16.quote) | (ms_v16)(x == k16.backslash);
+      if (ms_v16_any(m)) {
+        uint32_t bits = v16_bits(m);
         j += (unsigned)__builtin_ctz(bits);
         break;
       }
@@ -213,10 +233,11 @@ static size_t skip_ws(const char *p, size_t n, size_t i) {
 
 /* The index after the validated string whose opening quote is p[i]. */
 static size_t string_end(const char *p, size_t n, size_t i) {
+  const specials k16 = load_specials();
   i++;
   while (i < n && n - i >= 16) {
     ms_v16 x = ms_v16_load(p + i);
-    uint32_t q = v16_bits(ms_v16_eq(x, '"')), bs = v16_bits(ms_v16_eq(x, '\\'));
+    uint32_t q = v16_bits((ms_v16)(x == k16.quote)), bs = v16_bits((ms_v16)(x == k16.backslash));
     if (!(q | bs)) {
       i += 16;
       continue;
