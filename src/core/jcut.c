@@ -80,17 +80,6 @@ static inline __attribute__((always_inline)) unsigned escape_unit(const char *p,
   }
 }
 
-/* The bits of the bytes of a mask (every byte 0 or 0xFF), byte k -> bit k. */
-static inline __attribute__((always_inline)) uint32_t v16_bits(ms_v16 m) {
-#if defined(__wasm_simd128__)
-  return (uint32_t)wasm_i8x16_bitmask((v128_t)m);
-#else
-  uint32_t bits = 0;
-  for (unsigned k = 0; k < 16; k++) bits |= (uint32_t)(m[k] >> 7) << k;
-  return bits;
-#endif
-}
-
 /* The bytes the loops below look for, splat, read from memory once per call:
  * in wasm, V8 would otherwise rebuild each constant vector in every pass of
  * a loop (see utf16.c); an empty asm that "changes" the address hides them. */
@@ -120,7 +109,7 @@ static size_t decode_narrow(const char *p, size_t n, size_t i, uint8_t *out, siz
     if (n - i >= 16) {
       ms_v16 x = ms_v16_load(p + i);
       __builtin_memcpy(out + w, &x, 16);
-      uint32_t bits = v16_bits((ms_v16)(x == k16.quote) | (ms_v16)(x == k16.backslash) | (ms_v16)(x >= k16.high));
+      uint32_t bits = ms_v16_bitmask((ms_v16)(x == k16.quote) | (ms_v16)(x == k16.backslash) | (ms_v16)(x >= k16.high));
       if (!bits) {
         i += 16;
         w += 16;
@@ -164,7 +153,7 @@ static size_t decode_wide(const char *p, size_t n, size_t i, uint16_t *out, size
       ms_v16 x = ms_v16_load(p + j);
       ms_v16 m = (ms_v16)(x == k16.quote) | (ms_v16)(x == k16.backslash);
       if (ms_v16_any(m)) {
-        uint32_t bits = v16_bits(m);
+        uint32_t bits = ms_v16_bitmask(m);
         j += (unsigned)__builtin_ctz(bits);
         break;
       }
@@ -226,51 +215,6 @@ nomem:
   return n;
 }
 
-static size_t skip_ws(const char *p, size_t n, size_t i) {
-  while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
-  return i;
-}
-
-/* The index after the validated string whose opening quote is p[i]. */
-static size_t string_end(const char *p, size_t n, size_t i) {
-  const specials k16 = load_specials();
-  i++;
-  while (i < n && n - i >= 16) {
-    ms_v16 x = ms_v16_load(p + i);
-    uint32_t q = v16_bits((ms_v16)(x == k16.quote)), bs = v16_bits((ms_v16)(x == k16.backslash));
-    if (!(q | bs)) {
-      i += 16;
-      continue;
-    }
-    unsigned k = (unsigned)__builtin_ctz(q | bs);
-    if (q >> k & 1) return i + k + 1;
-    i += k + 2; /* the escaped byte after the backslash is never the end */
-  }
-  while (i < n && p[i] != '"') i += p[i] == '\\' ? 2 : 1;
-  return i < n ? i + 1 : n; /* (validated text always has the closing quote) */
-}
-
-/* The index after the validated number, true, false or null at p[i]. */
-static size_t scalar_end(const char *p, size_t n, size_t i) {
-  while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ' ' && p[i] != '\t' && p[i] != '\n' &&
-         p[i] != '\r')
-    i++;
-  return i;
-}
-
-/* The index after the validated object or array at p[i]. */
-static size_t container_end(const char *p, size_t n, size_t i) {
-  size_t depth = 0;
-  do {
-    char ch = p[i];
-    if (ch == '"') i = string_end(p, n, i);
-    else if (ch == '{' || ch == '[') depth++, i++;
-    else if (ch == '}' || ch == ']') depth--, i++;
-    else i++;
-  } while (depth && i < n);
-  return i;
-}
-
 static int key_eq(const ms_jspan *a, const ms_jspan *b) { return a->n == b->n && memcmp(a->p, b->p, a->n) == 0; }
 
 /* Walks the validated value at text[i], cutting its big strings (at
@@ -281,24 +225,22 @@ static size_t walk(cutter *c, size_t i, int depth, int may) {
   const char *p = c->text;
   size_t n = c->n;
   if (c->rc || i >= n) return n;
-  if (p[i] == '"') {
-    if (may && depth > 0 && c->count < MS_CUT_MAX_STRINGS) return cut_string(c, i, depth);
-    return string_end(p, n, i);
-  }
-  if (p[i] != '{' && p[i] != '[') return scalar_end(p, n, i);
-  /* nothing to cut inside (too deep, past MS_CUT_MAX_VISITS, under a key that cannot be
-   * told apart): crossed without recursion, its keys unchecked */
-  if (!may || depth >= MS_CUT_DEPTH || ++c->visits > MS_CUT_MAX_VISITS) return container_end(p, n, i);
+  if (p[i] == '"' && may && depth > 0 && c->count < MS_CUT_MAX_STRINGS) return cut_string(c, i, depth);
+  /* a string not cut, a number or literal, or a container with nothing to cut inside (too
+   * deep, past MS_CUT_MAX_VISITS, under a key that cannot be told apart): crossed without
+   * recursion (jscan.h), its keys unchecked */
+  if ((p[i] != '{' && p[i] != '[') || !may || depth >= MS_CUT_DEPTH || ++c->visits > MS_CUT_MAX_VISITS)
+    return ms_json_skip(p, n, i);
   int object = p[i] == '{';
   size_t before = c->count; /* to tell whether something was cut inside */
   ms_jspan *keys = c->keys[depth];
   size_t nkeys = 0;
   int plain = 1; /* every key so far is without escapes, and they are few enough to compare */
-  i = skip_ws(p, n, i + 1);
+  i = ms_json_skip_ws(p, n, i + 1);
   for (size_t k = 0; i < n && p[i] != '}' && p[i] != ']'; k++) { /* (i < n: validated text ends each) */
     int here = may;
     if (object) {
-      size_t e = string_end(p, n, i);
+      size_t e = ms_json_skip(p, n, i);
       ms_jspan key = {p + i, e - i, MS_JT_STRING};
       if (plain && (nkeys == MS_CUT_MAX_KEYS || memchr(key.p, '\\', key.n))) plain = 0;
       if (plain) {
@@ -313,14 +255,14 @@ static size_t walk(cutter *c, size_t i, int depth, int may) {
       }
       here = here && plain && !(key.n == 11 && memcmp(key.p, "\"__proto__\"", 11) == 0);
       if (here) c->path[depth] = (cut_step){&keys[nkeys - 1], 0};
-      i = skip_ws(p, n, e);
-      i = skip_ws(p, n, i + 1); /* the colon */
+      i = ms_json_skip_ws(p, n, e);
+      i = ms_json_skip_ws(p, n, i + 1); /* the colon */
     } else if (here) {
       c->path[depth] = (cut_step){NULL, k};
     }
-    i = skip_ws(p, n, walk(c, i, depth + 1, here));
+    i = ms_json_skip_ws(p, n, walk(c, i, depth + 1, here));
     if (c->rc) return n;
-    if (i < n && p[i] == ',') i = skip_ws(p, n, i + 1);
+    if (i < n && p[i] == ',') i = ms_json_skip_ws(p, n, i + 1);
   }
   return i < n ? i + 1 : n;
 }

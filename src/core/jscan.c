@@ -247,7 +247,11 @@ static size_t skip_string(const char *p, size_t n, size_t i) {
   }
 }
 
+size_t ms_json_skip_ws(const char *p, size_t n, size_t i) { return skip_ws(p, n, i); }
+
 /* The index after the validated value starting at p[i]. */
+static size_t skip_value(const char *p, size_t n, size_t i);
+size_t ms_json_skip(const char *p, size_t n, size_t i) { return skip_value(p, n, i); }
 static size_t skip_value(const char *p, size_t n, size_t i) {
   size_t depth = 0;
   do {

@@ -66,6 +66,12 @@ void ms_json_iter(const ms_jspan *container, ms_jiter *it);
 /* The next element (key NULL or left NONE for arrays) or member; 0 at the end. */
 int ms_json_next(ms_jiter *it, ms_jspan *key, ms_jspan *value);
 
+/* In validated text p[0..n): the index of the first byte at or after i that
+ * is not JSON whitespace, and the index after the value that starts at p[i]
+ * (a string, number, literal, or a whole object or array). */
+size_t ms_json_skip_ws(const char *p, size_t n, size_t i);
+size_t ms_json_skip(const char *p, size_t n, size_t i);
+
 /* The value of the first member of a validated object whose key, decoded,
  * is `key` (a NUL-terminated string). 1 and *value, or 0 (value NONE). */
 int ms_json_member(const ms_jspan *object, const char *key, ms_jspan *value);

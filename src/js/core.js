@@ -112,7 +112,7 @@ export class Core {
     const x = this.#x;
     if (len >= UTF16_MIN) {
       const units = x.ms_ctx_utf16(this.#ctx, ptr, len); // may grow the memory: views after it
-      if (units === 0) return NodeBuffer ? this.#nodeBytes().toString("latin1", ptr, ptr + len) : utf8.decode(this.#bytes().subarray(ptr, ptr + len));
+      if (units === 0) return this.#ascii(ptr, len);
       if (units > 0) {
         const at = x.ms_ctx_utf16_ptr(this.#ctx);
         return NodeBuffer ? this.#nodeBytes().toString("utf16le", at, at + 2 * units) : utf16.decode(this.#bytes().subarray(at, at + 2 * units));
