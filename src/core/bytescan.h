@@ -82,6 +82,25 @@ static inline __attribute__((always_inline)) int ms_v16_any(ms_v16 m) {
 #endif
 }
 
+/* The lower (unsigned) of each pair of bytes of a and b. */
+static inline __attribute__((always_inline)) ms_v16 ms_v16_min(ms_v16 a, ms_v16 b) {
+#if defined(__wasm_simd128__)
+  return (ms_v16)wasm_u8x16_min((v128_t)a, (v128_t)b);
+#else
+  ms_v16 m = (ms_v16)(a < b);
+  return (a & m) | (b & ~m);
+#endif
+}
+
+/* 1 when one of the 64 bytes p[0..64) is c1 or c2 (one test for the four
+ * blocks: loops that look for a rare byte step 64 at a time with it). */
+static inline __attribute__((always_inline)) int ms_v64_any_eq2(const void *p, uint8_t c1, uint8_t c2) {
+  const uint8_t *q = (const uint8_t *)p;
+  ms_v16 a = ms_v16_load(q), b = ms_v16_load(q + 16), c = ms_v16_load(q + 32), d = ms_v16_load(q + 48);
+  return ms_v16_any((ms_v16_eq(a, c1) | ms_v16_eq(a, c2)) | (ms_v16_eq(b, c1) | ms_v16_eq(b, c2)) |
+                    (ms_v16_eq(c, c1) | ms_v16_eq(c, c2)) | (ms_v16_eq(d, c1) | ms_v16_eq(d, c2)));
+}
+
 /* 1 when a byte of x is 0x80 or above */
 static inline __attribute__((always_inline)) int ms_v16_any_high(ms_v16 x) { return ms_v16_any(x & ms_v16_splat(0x80)); }
 
@@ -117,9 +136,15 @@ static inline __attribute__((always_inline)) ms_v16 ms_v16_swizzle(ms_v16 x, ms_
 #endif
 }
 
-/* The index of the first byte c in p[0..n), or n. */
+/* The index of the first byte c in p[0..n), or n. 64 bytes at a time while
+ * none is c (one test per 64: long lines are the case that costs), then 16. */
 static inline __attribute__((always_inline)) size_t ms_find_byte(const uint8_t *p, size_t n, uint8_t c) {
   size_t i = 0;
+  for (; n - i >= 64; i += 64) {
+    ms_v16 m = ms_v16_eq(ms_v16_load(p + i), c) | ms_v16_eq(ms_v16_load(p + i + 16), c) |
+               ms_v16_eq(ms_v16_load(p + i + 32), c) | ms_v16_eq(ms_v16_load(p + i + 48), c);
+    if (ms_v16_any(m)) break;
+  }
   for (; n - i >= 16; i += 16) {
     ms_v16 m = ms_v16_eq(ms_v16_load(p + i), c);
     if (ms_v16_any(m)) return i + ms_v16_first(m);

@@ -145,6 +145,7 @@ static size_t decode_wide(const char *p, size_t n, size_t i, uint16_t *out, size
   size_t w = 0;
   for (;;) {
     size_t j = i;
+    while (n - j >= 64 && !ms_v64_any_eq2(p + j, '"', '\\')) j += 64;
     for (;;) { /* to the next quote or backslash */
       if (n - j < 16) {
         while (j < n && p[j] != '"' && p[j] != '\\') j++;

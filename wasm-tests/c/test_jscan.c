@@ -240,23 +240,24 @@ static size_t ref_string(const unsigned char *t, size_t n, unsigned *flags) {
 }
 
 /* Every kind of byte or escape a string can hold, at every offset from a
- * 16-byte block's start (and across two blocks), in strings of every length
- * up to 70, closed or not, alone and as a member before another: the scanner
- * (16 bytes at a time) says exactly what the byte-by-byte reference says,
- * flags included, and skip_string (ms_json_member, the iterator) finds the
- * member after a valid one. A difference between the vector path and the
- * byte path of either loop fails here. */
+ * 16-byte block's start and from a 64-byte run's start (and across two runs),
+ * in strings of every length up to 140, closed or not, alone and as a member
+ * before another: the scanner (64, then 16 bytes at a time) says exactly what
+ * the byte-by-byte reference says, flags included, and skip_string
+ * (ms_json_member, the iterator) finds the member after a valid one. A
+ * difference between the vector paths and the byte path of either loop fails
+ * here. */
 static void strings_should_scan_as_byte_by_byte_at_every_block_offset(void) {
   static const char *const pieces[] = {
       "\"", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\u0041", "\\u0000", "\\uD800", "\\udfff",
       "\\x", "\\u12G4", "\\u12", "\\", "\x01", "\x1f", "\n", "\r", "\x7f", "\x80", "\xc3\xa9",
       "\xff", " ", "~", "\x20",
   };
-  unsigned char text[256], obj[300];
+  unsigned char text[300], obj[340];
   for (size_t pi = 0; pi < sizeof pieces / sizeof *pieces; pi++) {
     size_t pl = strlen(pieces[pi]);
     if (pieces[pi][0] == '\0') continue;
-    for (size_t len = 0; len <= 70; len++) {
+    for (size_t len = 0; len <= 140; len++) {
       for (size_t at = 0; at <= len; at++) {
         for (int closed = 0; closed < 2; closed++) {
           size_t n = 0;
@@ -296,11 +297,12 @@ static void strings_should_scan_as_byte_by_byte_at_every_block_offset(void) {
 }
 
 /* ms_find_byte (the framer's newline search) finds what memchr finds, for
- * every length up to 80 and every position of the byte, with the byte also
- * repeated after it and bytes of every value around it. */
+ * every length up to 160 (two runs of 64 and more) and every position of the
+ * byte, with the byte also repeated after it and bytes of every value around
+ * it. */
 static void find_byte_should_find_what_memchr_finds(void) {
-  uint8_t buf[96];
-  for (size_t n = 0; n <= 80; n++) {
+  uint8_t buf[176];
+  for (size_t n = 0; n <= 160; n++) {
     for (size_t at = 0; at <= n; at++) {
       for (size_t k = 0; k < n; k++) buf[k] = (uint8_t)(k * 37 + 11) == '\n' ? 0xFF : (uint8_t)(k * 37 + 11);
       if (at < n) buf[at] = '\n';
