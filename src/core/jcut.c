@@ -144,8 +144,7 @@ static size_t decode_wide(const char *p, size_t n, size_t i, uint16_t *out, size
   const specials k16 = load_specials();
   size_t w = 0;
   for (;;) {
-    size_t j = i;
-    while (n - j >= 64 && !ms_v64_any_eq2(p + j, '"', '\\')) j += 64;
+    size_t j = i, run = i + 64; /* 64 at a time after 64 clean bytes (jscan.c's scan_string) */
     for (;;) { /* to the next quote or backslash */
       if (n - j < 16) {
         while (j < n && p[j] != '"' && p[j] != '\\') j++;
@@ -159,6 +158,9 @@ static size_t decode_wide(const char *p, size_t n, size_t i, uint16_t *out, size
         break;
       }
       j += 16;
+      if (j < run) continue;
+      while (n - j >= 64 && !ms_v64_any_eq2(p + j, '"', '\\')) j += 64;
+      run = SIZE_MAX;
     }
     w += ms_utf8_to_utf16((const uint8_t *)p + i, j - i, out + w);
     if (j >= n || p[j] == '"') {

@@ -51,19 +51,12 @@ static long hex4(const char *p, size_t i) {
 static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
   i++;
   for (;;) {
-    /* to the first quote, backslash or control character: 64 bytes at a
-     * time while there is none (the controls of four blocks in one compare
-     * of their lowest bytes), then 16 */
-    while (n - i >= 64) {
-      ms_v16 a = ms_v16_load(p + i), b = ms_v16_load(p + i + 16), c = ms_v16_load(p + i + 32),
-             d = ms_v16_load(p + i + 48);
-      ms_v16 low = ms_v16_min(ms_v16_min(a, b), ms_v16_min(c, d));
-      if (ms_v16_any(ms_v16_eq(a, '"') | ms_v16_eq(a, '\\') | ms_v16_eq(b, '"') | ms_v16_eq(b, '\\') |
-                     ms_v16_eq(c, '"') | ms_v16_eq(c, '\\') | ms_v16_eq(d, '"') | ms_v16_eq(d, '\\') |
-                     ms_v16_lt(low, 0x20)))
-        break;
-      i += 64;
-    }
+    /* to the first quote, backslash or control character: 16 bytes at a
+     * time; after 64 bytes without one, 64 at a time while there is none
+     * (the controls of four blocks in one compare of their lowest bytes).
+     * Text with an escape every few words stays on the 16-byte steps: a
+     * 64-byte step that finds something is paid for twice. */
+    size_t run = i + 64; /* where 64-byte steps may start */
     for (;;) {
       if (n - i < 16) {
         while (i < n && !is_str_special((unsigned char)p[i])) i++;
@@ -75,6 +68,18 @@ static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
         break;
       }
       i += 16;
+      if (i < run) continue;
+      while (n - i >= 64) {
+        ms_v16 a = ms_v16_load(p + i), b = ms_v16_load(p + i + 16), c = ms_v16_load(p + i + 32),
+               d = ms_v16_load(p + i + 48);
+        ms_v16 low = ms_v16_min(ms_v16_min(a, b), ms_v16_min(c, d));
+        if (ms_v16_any(ms_v16_eq(a, '"') | ms_v16_eq(a, '\\') | ms_v16_eq(b, '"') | ms_v16_eq(b, '\\') |
+                       ms_v16_eq(c, '"') | ms_v16_eq(c, '\\') | ms_v16_eq(d, '"') | ms_v16_eq(d, '\\') |
+                       ms_v16_lt(low, 0x20)))
+          break;
+        i += 64;
+      }
+      run = SIZE_MAX; /* the rest is within the next 64 bytes (or the end is) */
     }
     if (i >= n) return 0;
     unsigned char c = (unsigned char)p[i];
@@ -240,7 +245,7 @@ after: /* a value ended at i; depth containers are open */
 static size_t skip_string(const char *p, size_t n, size_t i) {
   i++;
   for (;;) {
-    while (n - i >= 64 && !ms_v64_any_eq2(p + i, '"', '\\')) i += 64;
+    size_t run = i + 64; /* as in scan_string: 64 at a time after 64 clean bytes */
     for (;;) { /* to the first quote or backslash */
       if (n - i < 16) {
         while (i < n && p[i] != '"' && p[i] != '\\') i++;
@@ -253,6 +258,9 @@ static size_t skip_string(const char *p, size_t n, size_t i) {
         break;
       }
       i += 16;
+      if (i < run) continue;
+      while (n - i >= 64 && !ms_v64_any_eq2(p + i, '"', '\\')) i += 64;
+      run = SIZE_MAX;
     }
     if (i >= n) return n;
     if (p[i] == '"') return i + 1;
