@@ -46,10 +46,10 @@ static long hex4(const char *p, size_t i) {
   return v;
 }
 
-/* Validates the string whose opening quote is p[i]. Returns the index after
- * its closing quote, or 0 (a string never ends at index 0) when invalid. */
-static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
-  i++;
+/* Validates string content from p[i] (after the opening quote, or at a
+ * backslash that starts an escape), one escape at a time. Returns the index
+ * after the closing quote, or 0 when invalid. */
+static size_t scan_string_from(const char *p, size_t n, size_t i, unsigned *flags) {
   for (;;) {
     /* to the first quote, backslash or control character: 16 bytes at a
      * time; after 64 bytes without one, 64 at a time while there is none
@@ -101,6 +101,104 @@ static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
       return 0;
     }
   }
+}
+
+
+/* The escaped positions of a 16-byte block whose backslashes are the bits of
+ * b, bit 0 escaped already when cin is 1 (the last block ended with a
+ * backslash that escapes it): bits 0..15, and bit 16 when the block's last
+ * backslash escapes the next block's first byte. A run of backslashes
+ * escapes the byte after it when its length is odd (each pair is one escaped
+ * backslash): adding a run's first bit to the mask carries past its end, and
+ * the run's length is odd when its start and that end differ in parity. */
+static inline __attribute__((always_inline)) uint32_t escaped16(uint32_t b, uint32_t cin) {
+  const uint32_t even = 0x55555555u, odd = 0xAAAAAAAAu;
+  b &= ~cin; /* an escaped backslash at 0 escapes nothing */
+  uint32_t starts = b & ~(b << 1);
+  uint32_t after_even = (b + (starts & even)) & ~b, after_odd = (b + (starts & odd)) & ~b;
+  return (after_even & odd) | (after_odd & even) | cin;
+}
+
+/* Validates the string whose opening quote is p[i]. Returns the index after
+ * its closing quote, or 0 (a string never ends at index 0) when invalid.
+ *
+ * 16 bytes at a time, escapes included: a block's quotes, backslashes and
+ * control characters as bit masks; the escaped bytes from the backslashes
+ * (escaped16), carried across blocks; the string ends at the first quote
+ * that is not escaped, is invalid with a control character before it or an
+ * escaped byte that no escape starts with. Text with an escape every few
+ * words (a JSON.stringify'd document) pays no branch per escape. A block
+ * with a \u escape, and the last bytes, go the way of one escape at a time
+ * (scan_string_from), which also sets the \u flags. Runs of 64 bytes with
+ * nothing to look at are crossed 64 at a time (the controls of four blocks
+ * in one compare of their lowest bytes), once 64 such bytes were seen: a
+ * 64-byte step that finds something is paid for twice. */
+/* The bytes scan_string compares with, splat, read from memory once per call:
+ * in wasm, V8 would otherwise rebuild each constant vector in every pass of
+ * the loop; an empty asm that "changes" the address hides them (as in
+ * jcut.c and utf16.c). */
+typedef struct {
+  ms_v16 quote, backslash, space, u, slash, b, f, n, r, t;
+} string_bytes;
+#define SPLAT(c) {c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c}
+static const string_bytes the_string_bytes = {SPLAT('"'), SPLAT('\\'), SPLAT(0x20), SPLAT('u'), SPLAT('/'),
+                                              SPLAT('b'),  SPLAT('f'),   SPLAT('n'),  SPLAT('r'), SPLAT('t')};
+
+static inline __attribute__((always_inline)) const string_bytes *load_string_bytes(void) {
+  const string_bytes *t = &the_string_bytes;
+#if defined(__wasm_simd128__)
+  __asm__("" : "+r"(t));
+#endif
+  return t;
+}
+
+static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
+  const string_bytes k = *load_string_bytes();
+  i++;
+  uint32_t carry = 0;
+  size_t run = i + 64; /* where 64-byte steps may start */
+  while (n - i >= 16) {
+    ms_v16 x = ms_v16_load(p + i);
+    uint32_t q = ms_v16_bitmask((ms_v16)(x == k.quote)), b = ms_v16_bitmask((ms_v16)(x == k.backslash)),
+             c = ms_v16_bitmask((ms_v16)(x < k.space));
+    if (!(b | carry)) { /* no escape: the first quote or control character ends it */
+      uint32_t s = q | c;
+      if (s) {
+        i += (unsigned)__builtin_ctz(s);
+        return p[i] == '"' ? i + 1 : 0;
+      }
+      i += 16;
+      if (i < run) continue;
+      while (n - i >= 64) {
+        ms_v16 a = ms_v16_load(p + i), bb = ms_v16_load(p + i + 16), cc = ms_v16_load(p + i + 32),
+               d = ms_v16_load(p + i + 48);
+        ms_v16 low = ms_v16_min(ms_v16_min(a, bb), ms_v16_min(cc, d));
+        if (ms_v16_any(ms_v16_eq(a, '"') | ms_v16_eq(a, '\\') | ms_v16_eq(bb, '"') | ms_v16_eq(bb, '\\') |
+                       ms_v16_eq(cc, '"') | ms_v16_eq(cc, '\\') | ms_v16_eq(d, '"') | ms_v16_eq(d, '\\') |
+                       ms_v16_lt(low, 0x20)))
+          break;
+        i += 64;
+      }
+      run = SIZE_MAX; /* something is within the next 64 bytes (or the end is) */
+      continue;
+    }
+    if (b) *flags |= MS_JSON_ESCAPES;
+    uint32_t esc = escaped16(b, carry), in = esc & 0xFFFF;
+    if (in & ms_v16_bitmask((ms_v16)(x == k.u))) /* \u: its digits and flags one at a time */
+      return scan_string_from(p, n, i - carry, flags);
+    uint32_t allowed = q | b |
+                       ms_v16_bitmask((ms_v16)(x == k.slash) | (ms_v16)(x == k.b) | (ms_v16)(x == k.f) |
+                                      (ms_v16)(x == k.n) | (ms_v16)(x == k.r) | (ms_v16)(x == k.t));
+    uint32_t ends = q & ~in; /* quotes not escaped */
+    uint32_t before = ends ? (1u << __builtin_ctz(ends)) - 1 : 0xFFFF;
+    if ((c | (in & ~allowed)) & before) return 0;
+    if (ends) return i + (unsigned)__builtin_ctz(ends) + 1;
+    carry = esc >> 16;
+    i += 16;
+    run = i + 64;
+  }
+  /* the last bytes; an escape that crosses into them starts at its backslash */
+  return scan_string_from(p, n, i - carry, flags);
 }
 
 /* Validates the number at p[i] (RFC 8259). Returns the index after it, or 0. */

@@ -252,6 +252,9 @@ static void strings_should_scan_as_byte_by_byte_at_every_block_offset(void) {
       "\"", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\u0041", "\\u0000", "\\uD800", "\\udfff",
       "\\x", "\\u12G4", "\\u12", "\\", "\x01", "\x1f", "\n", "\r", "\x7f", "\x80", "\xc3\xa9",
       "\xff", " ", "~", "\x20",
+      /* runs of backslashes, even and odd, and escapes side by side (a block's escapes as masks) */
+      "\\\\\\", "\\\\\\\\", "\\\\\\\"", "\\\\\"", "\\n\\t\\\"\\/", "\\\\\\u0041", "\\u0041\\\\",
+      "\\\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"",
   };
   unsigned char text[300], obj[340];
   for (size_t pi = 0; pi < sizeof pieces / sizeof *pieces; pi++) {
