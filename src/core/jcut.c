@@ -66,7 +66,6 @@ static unsigned hex4(const char *p) {
 }
 
 /* The unit of the escape at p[0] == '\\' (validated), and its length in *len. */
-/* The unit of the escape at p[0] == '\\' (validated), and its length in *len. */
 static inline __attribute__((always_inline)) unsigned escape_unit(const char *p, size_t *len) {
   *len = 2;
   switch (p[1]) {
