@@ -46,6 +46,24 @@ static long hex4(const char *p, size_t i) {
   return v;
 }
 
+/* The index of the first 64-byte run from p[i] that holds a quote, a
+ * backslash or a control character (or of the last bytes, fewer than 64):
+ * string content crossed 64 bytes at a time, the controls of four blocks in
+ * one compare of their lowest bytes. */
+static inline __attribute__((always_inline)) size_t skip_plain64(const char *p, size_t n, size_t i) {
+  while (n - i >= 64) {
+    ms_v16 a = ms_v16_load(p + i), b = ms_v16_load(p + i + 16), c = ms_v16_load(p + i + 32),
+           d = ms_v16_load(p + i + 48);
+    ms_v16 low = ms_v16_min(ms_v16_min(a, b), ms_v16_min(c, d));
+    if (ms_v16_any(ms_v16_eq(a, '"') | ms_v16_eq(a, '\\') | ms_v16_eq(b, '"') | ms_v16_eq(b, '\\') |
+                   ms_v16_eq(c, '"') | ms_v16_eq(c, '\\') | ms_v16_eq(d, '"') | ms_v16_eq(d, '\\') |
+                   ms_v16_lt(low, 0x20)))
+      break;
+    i += 64;
+  }
+  return i;
+}
+
 /* Validates string content from p[i] (after the opening quote, or at a
  * backslash that starts an escape), one escape at a time. Returns the index
  * after the closing quote, or 0 when invalid. */
@@ -69,16 +87,7 @@ static size_t scan_string_from(const char *p, size_t n, size_t i, unsigned *flag
       }
       i += 16;
       if (i < run) continue;
-      while (n - i >= 64) {
-        ms_v16 a = ms_v16_load(p + i), b = ms_v16_load(p + i + 16), c = ms_v16_load(p + i + 32),
-               d = ms_v16_load(p + i + 48);
-        ms_v16 low = ms_v16_min(ms_v16_min(a, b), ms_v16_min(c, d));
-        if (ms_v16_any(ms_v16_eq(a, '"') | ms_v16_eq(a, '\\') | ms_v16_eq(b, '"') | ms_v16_eq(b, '\\') |
-                       ms_v16_eq(c, '"') | ms_v16_eq(c, '\\') | ms_v16_eq(d, '"') | ms_v16_eq(d, '\\') |
-                       ms_v16_lt(low, 0x20)))
-          break;
-        i += 64;
-      }
+      i = skip_plain64(p, n, i);
       run = SIZE_MAX; /* the rest is within the next 64 bytes (or the end is) */
     }
     if (i >= n) return 0;
@@ -169,16 +178,7 @@ static size_t scan_string(const char *p, size_t n, size_t i, unsigned *flags) {
       }
       i += 16;
       if (i < run) continue;
-      while (n - i >= 64) {
-        ms_v16 a = ms_v16_load(p + i), bb = ms_v16_load(p + i + 16), cc = ms_v16_load(p + i + 32),
-               d = ms_v16_load(p + i + 48);
-        ms_v16 low = ms_v16_min(ms_v16_min(a, bb), ms_v16_min(cc, d));
-        if (ms_v16_any(ms_v16_eq(a, '"') | ms_v16_eq(a, '\\') | ms_v16_eq(bb, '"') | ms_v16_eq(bb, '\\') |
-                       ms_v16_eq(cc, '"') | ms_v16_eq(cc, '\\') | ms_v16_eq(d, '"') | ms_v16_eq(d, '\\') |
-                       ms_v16_lt(low, 0x20)))
-          break;
-        i += 64;
-      }
+      i = skip_plain64(p, n, i);
       run = SIZE_MAX; /* something is within the next 64 bytes (or the end is) */
       continue;
     }
