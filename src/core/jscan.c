@@ -2,9 +2,10 @@
  *
  * One pass, no recursion: the kinds of the open containers are kept in a
  * bit stack on the C stack (MS_JSON_MAX_DEPTH bits). Strings, where nearly
- * all the bytes of a large message are, are crossed 16 bytes at a time
- * (bytescan.h): the scan stops at the first quote, backslash or control
- * character of a block and goes on by the block after it. */
+ * all the bytes of a large message are, are validated 16 bytes at a time
+ * with their escapes (scan_string: the block's quotes, backslashes, escaped
+ * bytes and control characters as bit masks), and long runs of plain
+ * content 64 bytes at a time (bytescan.h). */
 #include "jscan.h"
 
 #include "bytescan.h"
